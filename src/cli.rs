@@ -1,0 +1,270 @@
+//! The command line: clap definitions and one function per subcommand. With
+//! no subcommand PulseWatch opens the desktop window.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Config, ConfigError, format_duration, parse_duration};
+use crate::data::{self, MetricFrame, SampleKind, SampleSpec, time};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pulsewatch",
+    version,
+    about = "PulseWatch: metrics from Prometheus, anomalies, forecasts",
+    long_about = "PulseWatch: metrics from Prometheus, anomalies, forecasts.\n\n\
+                  Without a subcommand it opens the desktop window."
+)]
+pub struct Cli {
+    /// Config file (default: ./user_config.yml, then the platform config dir,
+    /// then built-in defaults).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the desktop window (the default).
+    Ui {
+        /// Show this CSV file instead of the bundled sample data.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+    },
+    /// Check or create the configuration file.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Write the seeded sample data set as CSV.
+    SampleData {
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value_t = 11_520)]
+        rows: usize,
+        #[arg(long, value_enum, default_value_t = Kind::Multivariate)]
+        kind: Kind,
+        /// Sampling step, a duration such as "30s".
+        #[arg(long, default_value = "30s")]
+        step: String,
+        /// First timestamp (RFC 3339).
+        #[arg(long, default_value = "2026-01-01T00:00:00Z")]
+        start: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Describe a CSV file: rows, span, step, columns, missing values, labels.
+    Inspect { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate a config file (or the one the lookup order finds) and print
+    /// the resolved configuration, secrets masked.
+    Check { path: Option<PathBuf> },
+    /// Write the default config file into the platform config dir.
+    Init {
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+        /// Write into this directory instead of the platform config dir.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Kind {
+    Univariate,
+    Multivariate,
+}
+
+/// A mistake in how PulseWatch was called (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
+/// Runs the command line and maps the outcome to the exit code: 0 ok,
+/// 1 runtime failure, 2 usage or config error.
+pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap prints help/version to stdout and mistakes to stderr.
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let mut text = format!("error: {error}");
+            for cause in error.chain().skip(1) {
+                let _ = write!(text, "\n  caused by: {cause}");
+            }
+            eprintln!("{text}");
+            let usage = error.downcast_ref::<ConfigError>().is_some()
+                || error.downcast_ref::<UsageError>().is_some();
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => open_window(cli.config.as_deref(), None),
+        Some(Command::Ui { csv }) => open_window(cli.config.as_deref(), csv),
+        Some(Command::Config { action }) => match action {
+            ConfigAction::Check { path } => config_check(path.as_deref().or(cli.config.as_deref())),
+            ConfigAction::Init { force, dir } => {
+                let path = config::init_config_file(dir.as_deref(), force)?;
+                println!("wrote {}", path.display());
+                Ok(())
+            }
+        },
+        Some(Command::SampleData {
+            seed,
+            rows,
+            kind,
+            step,
+            start,
+            out,
+        }) => sample_data(seed, rows, kind, &step, &start, &out),
+        Some(Command::Inspect { file }) => inspect(&file),
+    }
+}
+
+fn open_window(config_path: Option<&Path>, csv: Option<PathBuf>) -> anyhow::Result<()> {
+    let (config, source) = Config::load(config_path)?;
+    crate::ui::run_native(config, source, csv)
+}
+
+fn config_check(path: Option<&Path>) -> anyhow::Result<()> {
+    let (config, source) = Config::load(path)?;
+    println!("# config OK: {source}");
+    print!("{}", config.describe());
+    Ok(())
+}
+
+fn sample_data(
+    seed: u64,
+    rows: usize,
+    kind: Kind,
+    step: &str,
+    start: &str,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let step = parse_duration(step).map_err(|m| UsageError(format!("--step: {m}")))?;
+    let step_secs = u32::try_from(step.as_secs())
+        .ok()
+        .filter(|s| *s > 0 && step.subsec_millis() == 0)
+        .ok_or_else(|| {
+            UsageError("--step: expected a whole number of seconds, at least 1s".into())
+        })?;
+    let start_ms = time::parse_timestamp_ms(start).ok_or_else(|| {
+        UsageError(format!(
+            "--start: cannot parse `{start}`; expected RFC 3339 such as 2026-01-01T00:00:00Z"
+        ))
+    })?;
+    if rows == 0 {
+        return Err(UsageError("--rows: expected at least 1".into()).into());
+    }
+    let spec = SampleSpec {
+        kind: match kind {
+            Kind::Univariate => SampleKind::Univariate,
+            Kind::Multivariate => SampleKind::Multivariate,
+        },
+        rows,
+        step_secs,
+        start_ms,
+        seed,
+    };
+    let frame = data::generate_sample(&spec);
+    data::write_csv(&frame, out)?;
+    println!(
+        "wrote {} rows × {} metrics to {}",
+        frame.len(),
+        frame.names().len(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn inspect(file: &Path) -> anyhow::Result<()> {
+    let load = data::read_csv(file)?;
+    for warning in &load.warnings {
+        eprintln!("warning: {}: {warning}", file.display());
+    }
+    print!(
+        "{}",
+        describe_frame(&load.frame, &file.display().to_string())
+    );
+    Ok(())
+}
+
+/// The `inspect` report.
+pub fn describe_frame(frame: &MetricFrame, name: &str) -> String {
+    let mut out = String::new();
+    let stamps = frame.timestamps_ms();
+    let _ = writeln!(out, "file: {name}");
+    let _ = writeln!(out, "rows: {}", frame.len());
+    if let (Some(first), Some(last)) = (stamps.first(), stamps.last()) {
+        let span = std::time::Duration::from_millis((last - first).unsigned_abs());
+        let _ = writeln!(
+            out,
+            "span: {} .. {} ({})",
+            time::format_rfc3339_ms(*first),
+            time::format_rfc3339_ms(*last),
+            format_duration(span)
+        );
+    }
+    match frame.step_ms() {
+        Some(step) => {
+            let irregular = stamps.windows(2).filter(|w| w[1] - w[0] != step).count();
+            let _ = writeln!(
+                out,
+                "step: {} (median); {irregular} gaps differ from it",
+                format_duration(std::time::Duration::from_millis(step.unsigned_abs()))
+            );
+        }
+        None => {
+            let _ = writeln!(out, "step: n/a (one row)");
+        }
+    }
+    let _ = writeln!(out, "columns: {}", frame.names().len());
+    let missing = frame.missing_counts();
+    for ((name, column), missing) in frame.names().iter().zip(frame.columns()).zip(missing) {
+        let finite: Vec<f64> = column.iter().copied().filter(|v| v.is_finite()).collect();
+        if finite.is_empty() {
+            let _ = writeln!(out, "  {name}: missing {missing}, no values");
+            continue;
+        }
+        let min = finite.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mean = finite.iter().sum::<f64>() / finite.len() as f64;
+        let _ = writeln!(
+            out,
+            "  {name}: missing {missing}, min {min:.3}, max {max:.3}, mean {mean:.3}"
+        );
+    }
+    match frame.labels() {
+        Some(labels) => {
+            let anomalous = labels.iter().filter(|l| **l == 1).count();
+            let share = 100.0 * anomalous as f64 / labels.len().max(1) as f64;
+            let _ = writeln!(out, "labels: {anomalous} anomalous rows ({share:.2} %)");
+        }
+        None => {
+            let _ = writeln!(out, "labels: none");
+        }
+    }
+    out
+}

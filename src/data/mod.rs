@@ -1,0 +1,236 @@
+//! Data: the [`MetricFrame`] every part of PulseWatch passes around, CSV read
+//! and write, resampling to a fixed step, the seeded sample-data generator
+//! and spike injection.
+
+mod csv;
+mod resample;
+pub mod rng;
+mod sample;
+pub mod time;
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use csv::{CsvLoad, parse_csv, read_csv, write_csv, write_csv_to};
+pub use resample::{Fill, ResampleReport, resample};
+pub use sample::{SampleKind, SampleSpec, generate_sample, inject_spikes};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read {}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{source_name}: the file is empty; expected a header line such as `timestamp,value`")]
+    Empty { source_name: String },
+    #[error("{source_name}:{line}: no data rows after the header")]
+    NoRows { source_name: String, line: u64 },
+    /// A located problem in one cell (column is 1-based).
+    #[error("{source_name}:{line}:{column}: {message}")]
+    Cell {
+        source_name: String,
+        line: u64,
+        column: usize,
+        message: String,
+    },
+    #[error("{source_name}:{line}: row has {found} fields, but the header has {expected}")]
+    Ragged {
+        source_name: String,
+        line: u64,
+        found: usize,
+        expected: usize,
+    },
+    #[error("{source_name}:{line}: {message}")]
+    Syntax {
+        source_name: String,
+        line: u64,
+        message: String,
+    },
+    #[error("invalid frame: {message}")]
+    Shape { message: String },
+}
+
+/// Something a reader fixed on the way in; never applied silently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataWarning {
+    /// Rows were out of time order and have been sorted.
+    Unsorted { rows: usize },
+    /// Rows repeated a timestamp; the last row for each timestamp was kept.
+    Duplicates { rows: usize },
+}
+
+impl fmt::Display for DataWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataWarning::Unsorted { rows } => {
+                write!(f, "{rows} rows were out of time order; sorted by timestamp")
+            }
+            DataWarning::Duplicates { rows } => write!(
+                f,
+                "{rows} rows repeated an earlier timestamp; the last row for each timestamp was kept"
+            ),
+        }
+    }
+}
+
+/// Metrics over time: strictly increasing UTC timestamps (Unix ms), one f64
+/// column per metric (NaN = missing) and an optional 0/1 label column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricFrame {
+    timestamps_ms: Vec<i64>,
+    names: Vec<String>,
+    columns: Vec<Vec<f64>>,
+    labels: Option<Vec<u8>>,
+}
+
+impl MetricFrame {
+    /// Checks the shape: equal lengths, strictly increasing timestamps,
+    /// unique non-empty names, labels 0 or 1.
+    pub fn new(
+        timestamps_ms: Vec<i64>,
+        names: Vec<String>,
+        columns: Vec<Vec<f64>>,
+        labels: Option<Vec<u8>>,
+    ) -> Result<Self, DataError> {
+        let shape = |message: String| Err(DataError::Shape { message });
+        if names.len() != columns.len() {
+            return shape(format!(
+                "{} names for {} columns",
+                names.len(),
+                columns.len()
+            ));
+        }
+        let rows = timestamps_ms.len();
+        for (name, column) in names.iter().zip(&columns) {
+            if column.len() != rows {
+                return shape(format!(
+                    "column `{name}` has {} values for {rows} timestamps",
+                    column.len()
+                ));
+            }
+        }
+        for (i, name) in names.iter().enumerate() {
+            if name.is_empty() || names[..i].contains(name) {
+                return shape(format!("column name `{name}` is empty or repeated"));
+            }
+        }
+        if let Some(i) = timestamps_ms.windows(2).position(|w| w[1] <= w[0]) {
+            return shape(format!(
+                "timestamps must increase strictly; row {} does not",
+                i + 1
+            ));
+        }
+        if let Some(labels) = &labels {
+            if labels.len() != rows {
+                return shape(format!("{} labels for {rows} rows", labels.len()));
+            }
+            if labels.iter().any(|l| *l > 1) {
+                return shape("labels must be 0 or 1".to_owned());
+            }
+        }
+        Ok(Self {
+            timestamps_ms,
+            names,
+            columns,
+            labels,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.timestamps_ms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.timestamps_ms.is_empty()
+    }
+
+    pub fn timestamps_ms(&self) -> &[i64] {
+        &self.timestamps_ms
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn columns(&self) -> &[Vec<f64>] {
+        &self.columns
+    }
+
+    pub fn column(&self, name: &str) -> Option<&[f64]> {
+        let index = self.names.iter().position(|n| n == name)?;
+        Some(&self.columns[index])
+    }
+
+    pub fn labels(&self) -> Option<&[u8]> {
+        self.labels.as_deref()
+    }
+
+    /// Replaces the label column; `None` removes it.
+    pub fn with_labels(mut self, labels: Option<Vec<u8>>) -> Result<Self, DataError> {
+        if let Some(l) = &labels
+            && (l.len() != self.len() || l.iter().any(|v| *v > 1))
+        {
+            return Err(DataError::Shape {
+                message: format!("{} labels (0/1) expected, got {}", self.len(), l.len()),
+            });
+        }
+        self.labels = labels;
+        Ok(self)
+    }
+
+    /// The median gap between consecutive timestamps: the frame's step.
+    pub fn step_ms(&self) -> Option<i64> {
+        let mut gaps: Vec<i64> = self.timestamps_ms.windows(2).map(|w| w[1] - w[0]).collect();
+        if gaps.is_empty() {
+            return None;
+        }
+        let middle = gaps.len() / 2;
+        Some(*gaps.select_nth_unstable(middle).1)
+    }
+
+    /// Missing (NaN) values per column.
+    pub fn missing_counts(&self) -> Vec<usize> {
+        self.columns
+            .iter()
+            .map(|c| c.iter().filter(|v| v.is_nan()).count())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_checks_its_shape() {
+        let ok = MetricFrame::new(vec![0, 10, 20], vec!["a".into()], vec![vec![1.0; 3]], None);
+        assert_eq!(ok.unwrap().step_ms(), Some(10));
+        let unsorted =
+            MetricFrame::new(vec![0, 20, 10], vec!["a".into()], vec![vec![1.0; 3]], None);
+        assert!(
+            unsorted
+                .unwrap_err()
+                .to_string()
+                .contains("increase strictly")
+        );
+        let ragged = MetricFrame::new(vec![0, 10], vec!["a".into()], vec![vec![1.0; 3]], None);
+        assert!(ragged.unwrap_err().to_string().contains("3 values for 2"));
+        let twice = MetricFrame::new(
+            vec![0],
+            vec!["a".into(), "a".into()],
+            vec![vec![1.0], vec![2.0]],
+            None,
+        );
+        assert!(twice.unwrap_err().to_string().contains("repeated"));
+        let labels = MetricFrame::new(vec![0], vec!["a".into()], vec![vec![1.0]], Some(vec![2]));
+        assert!(labels.unwrap_err().to_string().contains("0 or 1"));
+    }
+}

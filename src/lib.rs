@@ -1,0 +1,13 @@
+//! PulseWatch: a native AIOps tool. The library holds the whole engine, so the
+//! desktop app, the CLI, the tests and the benchmarks share one code path.
+//!
+//! - [`config`]: `user_config.yml`, validated, with its lookup order.
+//! - [`data`]: the [`data::MetricFrame`], CSV, resampling, sample data.
+//! - [`ui`]: the eframe desktop window.
+//! - [`cli`]: the command line.
+
+pub mod cli;
+pub mod config;
+pub mod data;
+mod fsutil;
+pub mod ui;

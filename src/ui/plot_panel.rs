@@ -1,0 +1,145 @@
+//! The centre of the window: one plot per metric, stacked, with linked x axes
+//! and cursors and a readable time axis.
+
+use eframe::egui;
+use egui_plot::{GridInput, GridMark, HoverPosition, Line, Plot, PlotPoint, PlotPoints};
+
+use super::theme;
+use crate::data::time::civil_from_days;
+
+/// One metric ready to draw: points are built once, not every frame.
+pub struct MetricSeries {
+    pub name: String,
+    /// x = Unix seconds, y = value; NaN rows are left out.
+    pub points: Vec<PlotPoint>,
+}
+
+/// `MM-DD HH:MM` for an axis mark in Unix seconds; the date alone at midnight.
+pub fn format_time_axis(seconds: f64, span_secs: f64) -> String {
+    let total = seconds.round() as i64;
+    let (_, month, day) = civil_from_days(total.div_euclid(86_400));
+    let in_day = total.rem_euclid(86_400);
+    let (h, m, s) = (in_day / 3600, in_day / 60 % 60, in_day % 60);
+    if span_secs < 120.0 {
+        format!("{h:02}:{m:02}:{s:02}")
+    } else if in_day == 0 {
+        format!("{month:02}-{day:02}")
+    } else {
+        format!("{month:02}-{day:02} {h:02}:{m:02}")
+    }
+}
+
+/// Full timestamp (to the second) for hover labels.
+fn format_hover_time(seconds: f64) -> String {
+    crate::data::time::format_rfc3339_ms(seconds.round() as i64 * 1000)
+}
+
+/// Grid steps a person reads as times: seconds, minutes, hours, days, weeks.
+const TIME_STEPS_SECS: [i64; 18] = [
+    1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400, 172_800,
+    604_800,
+];
+
+/// Grid marks on round times (whole minutes, hours, days) in place of
+/// egui_plot's decimal spacing, which puts marks at 20:40 or 00:26.
+pub fn time_grid_spacer(input: GridInput) -> Vec<GridMark> {
+    let (min, max) = input.bounds;
+    let Some(small) = TIME_STEPS_SECS
+        .iter()
+        .position(|&s| s as f64 >= input.base_step_size)
+    else {
+        return Vec::new();
+    };
+    let levels: Vec<i64> = TIME_STEPS_SECS[small..].iter().take(3).copied().collect();
+    let step = levels[0];
+    let first = (min / step as f64).ceil() as i64;
+    let last = (max / step as f64).floor() as i64;
+    if last < first || last - first > 10_000 {
+        return Vec::new();
+    }
+    (first..=last)
+        .map(|k| {
+            let value = k * step;
+            let step_size = levels
+                .iter()
+                .rev()
+                .find(|&&s| value % s == 0)
+                .copied()
+                .unwrap_or(step);
+            GridMark {
+                value: value as f64,
+                step_size: step_size as f64,
+            }
+        })
+        .collect()
+}
+
+pub fn metric_plots_ui(ui: &mut egui::Ui, series: &[MetricSeries]) {
+    if series.is_empty() {
+        ui.centered_and_justified(|ui| ui.label("No metrics to show."));
+        return;
+    }
+    let link_group = egui::Id::unique("pulsewatch-time-axis");
+    let spacing = ui.spacing().item_spacing.y;
+    let height = ((ui.available_height() - spacing * (series.len() as f32 - 1.0))
+        / series.len() as f32)
+        .max(80.0);
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        for (index, metric) in series.iter().enumerate() {
+            let colour = theme::series_colour(index);
+            let name = metric.name.clone();
+            Plot::new(("metric-plot", index))
+                .height(height)
+                .link_axis(link_group, [true, false])
+                .link_cursor(link_group, [true, false])
+                .y_axis_label(metric.name.clone())
+                .y_axis_min_width(56.0)
+                .x_grid_spacer(time_grid_spacer)
+                .x_axis_formatter(|mark: GridMark, range| {
+                    format_time_axis(mark.value, range.end() - range.start())
+                })
+                .label_formatter(move |position: &HoverPosition<'_>| {
+                    let point = match position {
+                        HoverPosition::NearDataPoint { position, .. }
+                        | HoverPosition::Elsewhere { position } => position,
+                    };
+                    Some(format!(
+                        "{name}\n{}\nvalue {:.3}",
+                        format_hover_time(point.x),
+                        point.y
+                    ))
+                })
+                .show(ui, |plot_ui| {
+                    plot_ui.line(
+                        Line::new(metric.name.clone(), PlotPoints::Borrowed(&metric.points))
+                            .color(colour)
+                            .width(1.5),
+                    );
+                });
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_marks_fall_on_round_times() {
+        let marks = time_grid_spacer(GridInput {
+            bounds: (1_767_225_600.0 + 100.0, 1_767_225_600.0 + 4.0 * 86_400.0),
+            base_step_size: 2000.0,
+        });
+        assert!(!marks.is_empty());
+        assert!(marks.iter().all(|m| m.value as i64 % 3600 == 0));
+        assert!(marks.iter().any(|m| m.step_size == 10_800.0));
+    }
+
+    #[test]
+    fn axis_marks_are_readable_dates() {
+        // 2026-01-02T00:00:00Z and 2026-01-02T13:30:00Z
+        assert_eq!(format_time_axis(1_767_312_000.0, 86_400.0), "01-02");
+        assert_eq!(format_time_axis(1_767_360_600.0, 86_400.0), "01-02 13:30");
+        assert_eq!(format_time_axis(1_767_360_615.0, 60.0), "13:30:15");
+    }
+}

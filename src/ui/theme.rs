@@ -1,0 +1,23 @@
+//! Every colour the window uses, in one place. The metric lines are never red:
+//! red is kept for anomalies.
+
+use eframe::egui::Color32;
+
+/// Line colours for metric series, in order (blue, teal, violet, amber, green).
+pub const SERIES: [Color32; 5] = [
+    Color32::from_rgb(0x4C, 0x9A, 0xFF),
+    Color32::from_rgb(0x2B, 0xC4, 0xB0),
+    Color32::from_rgb(0xA9, 0x7C, 0xF8),
+    Color32::from_rgb(0xF2, 0xB1, 0x34),
+    Color32::from_rgb(0x7C, 0xC9, 0x4E),
+];
+
+/// Warnings (data fixed while loading).
+pub const WARNING: Color32 = Color32::from_rgb(0xF2, 0xB1, 0x34);
+
+/// Secondary text in the bars.
+pub const MUTED: Color32 = Color32::from_gray(0xA0);
+
+pub fn series_colour(index: usize) -> Color32 {
+    SERIES[index % SERIES.len()]
+}

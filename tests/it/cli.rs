@@ -1,0 +1,97 @@
+//! The command line end to end: sample data, inspect, exit codes.
+
+use crate::support::{pulsewatch, repo_path, stderr, stdout};
+
+#[test]
+fn sample_data_is_byte_identical_for_the_same_arguments() {
+    let home = tempfile::tempdir().unwrap();
+    let args = |out: &'static str| ["sample-data", "--seed", "7", "--rows", "2000", "--out", out];
+    assert!(pulsewatch(home.path(), &args("a.csv")).status.success());
+    assert!(pulsewatch(home.path(), &args("b.csv")).status.success());
+    let a = std::fs::read(home.path().join("a.csv")).unwrap();
+    let b = std::fs::read(home.path().join("b.csv")).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.iter().filter(|b| **b == b'\n').count(), 2001);
+    let other = [
+        "sample-data",
+        "--seed",
+        "8",
+        "--rows",
+        "2000",
+        "--out",
+        "c.csv",
+    ];
+    assert!(pulsewatch(home.path(), &other).status.success());
+    assert_ne!(a, std::fs::read(home.path().join("c.csv")).unwrap());
+}
+
+#[test]
+fn inspect_describes_a_labelled_file() {
+    let home = tempfile::tempdir().unwrap();
+    let file = repo_path("tests/fixtures/metrics_10k.csv");
+    let output = pulsewatch(home.path(), &["inspect", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    for expected in [
+        "rows: 10000",
+        "span: 2026-01-01T00:00:00Z .. 2026-01-04T11:19:30Z (3d11h19m30s)",
+        "step: 30s (median); 0 gaps differ from it",
+        "columns: 3",
+        "  cpu: missing 0,",
+        "labels: 316 anomalous rows (3.16 %)",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in\n{out}");
+    }
+}
+
+#[test]
+fn inspect_reports_fixes_as_warnings() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("m.csv"), "t,v\n60,1\n0,2\n60,3\n").unwrap();
+    let output = pulsewatch(home.path(), &["inspect", "m.csv"]);
+    assert!(output.status.success());
+    let err = stderr(&output);
+    assert!(
+        err.contains("warning: m.csv: 1 rows were out of time order"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: m.csv: 1 rows repeated an earlier timestamp"),
+        "{err}"
+    );
+    assert!(stdout(&output).contains("rows: 2"));
+}
+
+#[test]
+fn exit_codes_separate_usage_from_runtime_failures() {
+    let home = tempfile::tempdir().unwrap();
+    // A bad file is a runtime failure: 1, with the located error.
+    std::fs::write(home.path().join("bad.csv"), "timestamp,v\n0,x\n").unwrap();
+    let output = pulsewatch(home.path(), &["inspect", "bad.csv"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output).trim(),
+        "error: bad.csv:2:2: column `v`: `x` is not a number; expected a decimal number, \
+         or an empty cell for a missing value"
+    );
+    // A missing file: 1, with the cause chain.
+    let output = pulsewatch(home.path(), &["inspect", "nope.csv"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("error: cannot read nope.csv\n  caused by: "));
+    // Usage mistakes: 2.
+    assert_eq!(
+        pulsewatch(home.path(), &["frobnicate"]).status.code(),
+        Some(2)
+    );
+    let bad_step = pulsewatch(
+        home.path(),
+        &["sample-data", "--step", "5x", "--out", "x.csv"],
+    );
+    assert_eq!(bad_step.status.code(), Some(2));
+    assert!(stderr(&bad_step).contains("--step: unknown unit \"x\""));
+    assert!(!home.path().join("x.csv").exists());
+    assert_eq!(
+        pulsewatch(home.path(), &["--version"]).status.code(),
+        Some(0)
+    );
+}
