@@ -5,10 +5,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Config, ConfigError, format_duration, parse_duration};
 use crate::data::{self, MetricFrame, SampleKind, SampleSpec, time};
+use crate::ingest::{PromClient, TimeRange};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,6 +62,38 @@ pub enum Command {
     },
     /// Describe a CSV file: rows, span, step, columns, missing values, labels.
     Inspect { file: PathBuf },
+    /// Fetch every configured metric from Prometheus and write one CSV.
+    Fetch {
+        /// How far back from now (default: prometheus.window).
+        #[arg(long)]
+        window: Option<String>,
+        /// Fixed range start (RFC 3339 or Unix seconds) instead of a window.
+        #[arg(long, requires = "end")]
+        start: Option<String>,
+        /// Fixed range end.
+        #[arg(long, requires = "start")]
+        end: Option<String>,
+        /// Query step (default: prometheus.step).
+        #[arg(long)]
+        step: Option<String>,
+        /// CSV file to write (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Write a CSV file as OpenMetrics text, to backfill Prometheus with
+    /// `promtool tsdb create-blocks-from openmetrics`.
+    ExportOpenmetrics {
+        #[arg(long, value_name = "FILE")]
+        csv: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Prefix for every metric name.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Shift the timestamps so the last row lands here (Unix ms).
+        #[arg(long, value_name = "MS")]
+        end_at_ms: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,7 +174,114 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         }) => sample_data(seed, rows, kind, &step, &start, &out),
         Some(Command::Inspect { file }) => inspect(&file),
+        Some(Command::Fetch {
+            window,
+            start,
+            end,
+            step,
+            out,
+        }) => fetch(
+            cli.config.as_deref(),
+            window.as_deref(),
+            start.as_deref().zip(end.as_deref()),
+            step.as_deref(),
+            out.as_deref(),
+        ),
+        Some(Command::ExportOpenmetrics {
+            csv,
+            out,
+            prefix,
+            end_at_ms,
+        }) => export_openmetrics(&csv, &out, &prefix, end_at_ms),
     }
+}
+
+fn duration_arg(flag: &str, text: &str) -> Result<std::time::Duration, UsageError> {
+    parse_duration(text).map_err(|m| UsageError(format!("{flag}: {m}")))
+}
+
+fn time_arg(flag: &str, text: &str) -> Result<i64, UsageError> {
+    time::parse_timestamp_ms(text).ok_or_else(|| {
+        UsageError(format!(
+            "{flag}: cannot parse `{text}`; expected RFC 3339 or Unix seconds"
+        ))
+    })
+}
+
+fn fetch(
+    config_path: Option<&Path>,
+    window: Option<&str>,
+    fixed: Option<(&str, &str)>,
+    step: Option<&str>,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let (config, _) = Config::load(config_path)?;
+    let step = match step {
+        Some(text) => duration_arg("--step", text)?,
+        None => config.prometheus.step,
+    };
+    let range = match fixed {
+        Some((start, end)) => {
+            let (start, end) = (time_arg("--start", start)?, time_arg("--end", end)?);
+            TimeRange::aligned(start, end, step)
+        }
+        None => {
+            let window = match window {
+                Some(text) => duration_arg("--window", text)?,
+                None => config.prometheus.window,
+            };
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            TimeRange::window_ending(now_ms, window, step)
+        }
+    }
+    .ok_or_else(|| UsageError("the range holds no step-aligned point".into()))?;
+    let client = PromClient::new(&config.prometheus)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("pulsewatch-net")
+        .enable_all()
+        .build()
+        .context("cannot start the network runtime")?;
+    let fetched = runtime.block_on(client.fetch_metrics(&config.metrics, range))?;
+    for warning in &fetched.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let absent: usize = fetched.absent_points.iter().sum();
+    eprintln!(
+        "fetched {} points × {} columns from {} in {} requests ({absent} absent points)",
+        fetched.frame.len(),
+        fetched.frame.names().len(),
+        client.base_url(),
+        fetched.requests
+    );
+    match out {
+        Some(path) => data::write_csv(&fetched.frame, path)?,
+        None => {
+            let mut text = String::new();
+            data::write_csv_to(&fetched.frame, &mut text);
+            print!("{text}");
+        }
+    }
+    Ok(())
+}
+
+fn export_openmetrics(
+    csv: &Path,
+    out: &Path,
+    prefix: &str,
+    end_at_ms: Option<i64>,
+) -> anyhow::Result<()> {
+    let load = data::read_csv(csv)?;
+    let frame = load.frame;
+    let last = frame.timestamps_ms().last().copied().unwrap_or(0);
+    let shift_ms = end_at_ms.map_or(0, |end| end - last);
+    let text = data::to_openmetrics(&frame, prefix, shift_ms);
+    crate::fsutil::write_atomic(out, text.as_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!("{shift_ms}");
+    Ok(())
 }
 
 fn open_window(config_path: Option<&Path>, csv: Option<PathBuf>) -> anyhow::Result<()> {

@@ -3,6 +3,7 @@
 //!
 //! - [`config`]: `user_config.yml`, validated, with its lookup order.
 //! - [`data`]: the [`data::MetricFrame`], CSV, resampling, sample data.
+//! - [`ingest`]: the Prometheus `query_range` client.
 //! - [`ui`]: the eframe desktop window.
 //! - [`cli`]: the command line.
 
@@ -10,4 +11,5 @@ pub mod cli;
 pub mod config;
 pub mod data;
 mod fsutil;
+pub mod ingest;
 pub mod ui;

@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Xvfb + xdotool + imagemagick: the real-window test; the GL/Vulkan/X
+# prometheus (with promtool) + node_exporter + curl: the ingestion tests
+# against a real server. Xvfb + xdotool + imagemagick: the real-window test; the GL/Vulkan/X
 # libraries are loaded by the app at run time (Mesa's llvmpipe and lavapipe).
 packages=(
   gcc libc6-dev
+  prometheus prometheus-node-exporter curl
   xvfb xdotool imagemagick
   libxkbcommon-x11-0 libxcursor1 libxi6 libx11-xcb1
   libegl1 libegl-mesa0 libgl1-mesa-dri mesa-vulkan-drivers libvulkan1
@@ -33,4 +35,5 @@ XDG_RUNTIME_DIR=$(mktemp -d)
 export XDG_RUNTIME_DIR
 trap 'rm -rf "$XDG_RUNTIME_DIR"' EXIT
 
-cargo test --locked "$@"
+# A real Prometheus and node_exporter for the ingestion tests, stopped at the end.
+bash tests/with-prometheus.sh cargo test --locked --no-fail-fast "$@"

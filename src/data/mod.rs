@@ -3,6 +3,7 @@
 //! and spike injection.
 
 mod csv;
+mod openmetrics;
 mod resample;
 pub mod rng;
 mod sample;
@@ -12,6 +13,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use csv::{CsvLoad, parse_csv, read_csv, write_csv, write_csv_to};
+pub use openmetrics::to_openmetrics;
 pub use resample::{Fill, ResampleReport, resample};
 pub use sample::{SampleKind, SampleSpec, generate_sample, inject_spikes};
 

@@ -1,8 +1,11 @@
 //! The one integration-test binary (one link instead of many): the CLI, real
-//! files, and a real window under Xvfb.
+//! files, a real Prometheus, and a real window under Xvfb.
 
 mod cli;
 mod config_errors;
 mod csv_files;
+mod fake_http;
+mod prom_faults;
+mod prometheus;
 mod support;
 mod window;
