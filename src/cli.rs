@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{self, Config, ConfigError, format_duration, parse_duration};
+use crate::config::{self, Config, ConfigError, DevicePreference, format_duration, parse_duration};
 use crate::data::{self, MetricFrame, SampleKind, SampleSpec, time};
 use crate::ingest::{PromClient, TimeRange};
+use crate::{detect, eval};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,6 +63,34 @@ pub enum Command {
     },
     /// Describe a CSV file: rows, span, step, columns, missing values, labels.
     Inspect { file: PathBuf },
+    /// Train the LSTM autoencoder on a CSV file and save it.
+    Train {
+        #[arg(long, value_name = "FILE")]
+        csv: PathBuf,
+        /// Override lstm_model.epochs.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Override lstm_model.device.
+        #[arg(long, value_enum)]
+        device: Option<DeviceArg>,
+        /// Model directory (default: lstm_model.save_path under the data dir).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Score every row of a CSV file with a saved model.
+    Detect {
+        #[arg(long, value_name = "FILE")]
+        csv: PathBuf,
+        /// Model directory (default: lstm_model.save_path under the data dir).
+        #[arg(long, value_name = "DIR")]
+        model: Option<PathBuf>,
+        /// Write `timestamp,error,score,anomalous,top_metric` here.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch every configured metric from Prometheus and write one CSV.
     Fetch {
         /// How far back from now (default: prometheus.window).
@@ -110,6 +139,13 @@ pub enum ConfigAction {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DeviceArg {
+    Auto,
+    Gpu,
+    Cpu,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -174,6 +210,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         }) => sample_data(seed, rows, kind, &step, &start, &out),
         Some(Command::Inspect { file }) => inspect(&file),
+        Some(Command::Train {
+            csv,
+            epochs,
+            device,
+            out,
+        }) => train(cli.config.as_deref(), &csv, epochs, device, out),
+        Some(Command::Detect {
+            csv,
+            model,
+            out,
+            json,
+        }) => detect(cli.config.as_deref(), &csv, model, out.as_deref(), json),
         Some(Command::Fetch {
             window,
             start,
@@ -194,6 +242,153 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             end_at_ms,
         }) => export_openmetrics(&csv, &out, &prefix, end_at_ms),
     }
+}
+
+fn model_dir(config: &Config, explicit: Option<PathBuf>) -> PathBuf {
+    explicit.unwrap_or_else(|| config::resolve_data_path(&config.lstm.save_path))
+}
+
+fn train(
+    config_path: Option<&Path>,
+    csv: &Path,
+    epochs: Option<usize>,
+    device: Option<DeviceArg>,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let (mut config, _) = Config::load(config_path)?;
+    if let Some(epochs) = epochs {
+        if epochs == 0 {
+            return Err(UsageError("--epochs: expected at least 1".into()).into());
+        }
+        config.lstm.epochs = epochs;
+    }
+    if let Some(device) = device {
+        config.lstm.device = match device {
+            DeviceArg::Auto => DevicePreference::Auto,
+            DeviceArg::Gpu => DevicePreference::Gpu,
+            DeviceArg::Cpu => DevicePreference::Cpu,
+        };
+    }
+    let load = data::read_csv(csv)?;
+    for warning in &load.warnings {
+        eprintln!("warning: {}: {warning}", csv.display());
+    }
+    let device = detect::resolve_device(config.lstm.device)?;
+    eprintln!(
+        "training on {} rows × {} metrics ({}), device {device}",
+        load.frame.len(),
+        load.frame.names().len(),
+        load.frame.names().join(", ")
+    );
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "epoch {msg} [{bar:30}] {pos}/{len} batches, eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let mut on_progress = |p: &detect::TrainProgress| {
+        bar.set_length((p.batches * p.epochs) as u64);
+        bar.set_position(((p.epoch - 1) * p.batches + p.batch) as u64);
+        bar.set_message(format!(
+            "{}/{} loss {:.5} ({:.0} windows/s)",
+            p.epoch, p.epochs, p.loss, p.windows_per_sec
+        ));
+    };
+    let (saved, outcome) = detect::train(&load.frame, &config.lstm, &mut on_progress, &cancel)?;
+    bar.finish_and_clear();
+    let dir = model_dir(&config, out);
+    let path = detect::store::save(&dir, &saved.model, &saved.meta)?;
+    println!(
+        "trained {} epochs in {:.2} s: final loss {:.6}, threshold {:.6} ({}), {} windows ({} skipped)",
+        outcome.epochs_run,
+        outcome.duration.as_secs_f64(),
+        outcome.final_loss,
+        saved.meta.threshold,
+        saved.meta.threshold_rule,
+        saved.meta.training_windows,
+        saved.meta.skipped_windows
+    );
+    println!("saved model to {}", path.display());
+    Ok(())
+}
+
+fn detect(
+    config_path: Option<&Path>,
+    csv: &Path,
+    model: Option<PathBuf>,
+    out: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (config, _) = Config::load(config_path)?;
+    let dir = model_dir(&config, model);
+    let saved = detect::store::load(&dir)?;
+    let load = data::read_csv(csv)?;
+    for warning in &load.warnings {
+        eprintln!("warning: {}: {warning}", csv.display());
+    }
+    let frame = &load.frame;
+    let started = std::time::Instant::now();
+    let scores = detect::score(&saved, frame)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(out) = out {
+        let mut text = String::from("timestamp,error,score,anomalous,top_metric\n");
+        for row in 0..frame.len() {
+            let error = scores.rows.error[row];
+            let _ = writeln!(
+                text,
+                "{},{},{},{},{}",
+                time::format_rfc3339_ms(frame.timestamps_ms()[row]),
+                if error.is_nan() {
+                    String::new()
+                } else {
+                    format!("{error:.6}")
+                },
+                if error.is_nan() {
+                    String::new()
+                } else {
+                    format!("{:.2}", scores.rows.score[row])
+                },
+                u8::from(scores.rows.flag[row]),
+                scores.top_metric(row).unwrap_or("")
+            );
+        }
+        crate::fsutil::write_atomic(out, text.as_bytes())
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    let anomalous = scores.rows.flag.iter().filter(|f| **f).count();
+    let metrics = frame
+        .labels()
+        .map(|labels| eval::point_metrics(&scores.rows.flag, labels));
+    if json {
+        let summary = serde_json::json!({
+            "rows": frame.len(),
+            "windows": scores.window_errors.len(),
+            "skipped_windows": scores.skipped_windows,
+            "threshold": scores.threshold,
+            "anomalous_rows": anomalous,
+            "score_seconds": seconds,
+            "metrics": metrics,
+        });
+        println!("{summary}");
+    } else {
+        println!(
+            "scored {} windows in {:.3} s: {anomalous} of {} rows anomalous (threshold {:.6})",
+            scores.window_errors.len(),
+            seconds,
+            frame.len(),
+            scores.threshold
+        );
+        if let Some(m) = metrics {
+            println!(
+                "against labels: precision {:.3}, recall {:.3}, F1 {:.3} (TP {}, FP {}, FN {})",
+                m.precision, m.recall, m.f1, m.tp, m.fp, m.fn_
+            );
+        }
+    }
+    Ok(())
 }
 
 fn duration_arg(flag: &str, text: &str) -> Result<std::time::Duration, UsageError> {

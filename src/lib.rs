@@ -3,6 +3,8 @@
 //!
 //! - [`config`]: `user_config.yml`, validated, with its lookup order.
 //! - [`data`]: the [`data::MetricFrame`], CSV, resampling, sample data.
+//! - [`detect`]: the LSTM autoencoder: training, scoring, persistence.
+//! - [`eval`]: precision, recall, F1 against labels.
 //! - [`ingest`]: the Prometheus `query_range` client.
 //! - [`ui`]: the eframe desktop window.
 //! - [`cli`]: the command line.
@@ -10,6 +12,8 @@
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod detect;
+pub mod eval;
 mod fsutil;
 pub mod ingest;
 pub mod ui;

@@ -1,0 +1,698 @@
+//! The CPU path: the LSTM autoencoder's forward and backward written for its
+//! shape (four gates in one matmul per step, the decoder's constant input
+//! projected once per window, polynomial sigmoid/tanh that vectorise, the
+//! batch split over the cores), compiled for AVX-512 and AVX2 and chosen at
+//! run time. Stock burn on the CPU is about 5× slower than PyTorch here
+//! (see benches/README.md), so burn drives only the GPU.
+
+use super::model::{LstmAe, ModelConfig};
+
+/// Offsets of the ten parameter tensors in the flat vector (file order).
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub config: ModelConfig,
+    offsets: [usize; 11],
+}
+
+impl Layout {
+    pub fn new(config: ModelConfig) -> Self {
+        let (f, h) = (config.n_features, config.hidden_size);
+        let g = 4 * h;
+        let sizes = [f * g, h * g, g, g, h * g, h * g, g, g, h * f, f];
+        let mut offsets = [0; 11];
+        for (i, size) in sizes.iter().enumerate() {
+            offsets[i + 1] = offsets[i] + size;
+        }
+        Self { config, offsets }
+    }
+
+    pub fn len(&self) -> usize {
+        self.offsets[10]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn range(&self, index: usize) -> std::ops::Range<usize> {
+        self.offsets[index]..self.offsets[index + 1]
+    }
+}
+
+/// Read-only views of the parameters plus the transposed copies the
+/// backward pass multiplies with.
+pub struct Weights<'a> {
+    layout: Layout,
+    enc_wx: &'a [f32],
+    enc_wh: &'a [f32],
+    dec_wx: &'a [f32],
+    dec_wh: &'a [f32],
+    out_w: &'a [f32],
+    out_b: &'a [f32],
+    enc_bias: Vec<f32>,
+    dec_bias: Vec<f32>,
+    enc_wh_t: Vec<f32>,
+    dec_wh_t: Vec<f32>,
+    dec_wx_t: Vec<f32>,
+    out_w_t: Vec<f32>,
+}
+
+fn transpose(rows: usize, cols: usize, m: &[f32]) -> Vec<f32> {
+    let mut t = vec![0.0; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
+}
+
+impl<'a> Weights<'a> {
+    pub fn new(layout: Layout, flat: &'a [f32]) -> Self {
+        let (f, h) = (layout.config.n_features, layout.config.hidden_size);
+        let g = 4 * h;
+        let t = |i: usize| &flat[layout.range(i)];
+        let add = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x + y).collect();
+        Self {
+            layout,
+            enc_wx: t(0),
+            enc_wh: t(1),
+            dec_wx: t(4),
+            dec_wh: t(5),
+            out_w: t(8),
+            out_b: t(9),
+            enc_bias: add(t(2), t(3)),
+            dec_bias: add(t(6), t(7)),
+            enc_wh_t: transpose(h, g, t(1)),
+            dec_wh_t: transpose(h, g, t(5)),
+            dec_wx_t: transpose(h, g, t(4)),
+            out_w_t: transpose(h, f, t(8)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Kernels. `#[inline(always)]` so each one is compiled inside the
+// target-feature wrappers below and vectorised for that instruction set.
+
+/// c[m×n] += a[m×k] · b[k×n] (row-major), four rows of b per pass so each
+/// load/store of c carries four multiply-adds.
+#[inline(always)]
+fn gemm_acc(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    for i in 0..m {
+        let a_row = &a[i * k..(i + 1) * k];
+        let c_row = &mut c[i * n..(i + 1) * n];
+        let mut p = 0;
+        while p + 4 <= k {
+            let (s0, s1, s2, s3) = (a_row[p], a_row[p + 1], a_row[p + 2], a_row[p + 3]);
+            let b0 = &b[p * n..(p + 1) * n];
+            let b1 = &b[(p + 1) * n..(p + 2) * n];
+            let b2 = &b[(p + 2) * n..(p + 3) * n];
+            let b3 = &b[(p + 3) * n..(p + 4) * n];
+            for j in 0..n {
+                c_row[j] += s0 * b0[j] + s1 * b1[j] + s2 * b2[j] + s3 * b3[j];
+            }
+            p += 4;
+        }
+        while p < k {
+            let s = a_row[p];
+            let b_row = &b[p * n..(p + 1) * n];
+            for j in 0..n {
+                c_row[j] += s * b_row[j];
+            }
+            p += 1;
+        }
+    }
+}
+
+/// c[k×n] += a[m×k]ᵀ · b[m×n]: weight gradients, four rows of b per pass.
+#[inline(always)]
+fn gemm_at_b_acc(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let mut i = 0;
+    while i + 4 <= m {
+        let b0 = &b[i * n..(i + 1) * n];
+        let b1 = &b[(i + 1) * n..(i + 2) * n];
+        let b2 = &b[(i + 2) * n..(i + 3) * n];
+        let b3 = &b[(i + 3) * n..(i + 4) * n];
+        for p in 0..k {
+            let (s0, s1, s2, s3) = (
+                a[i * k + p],
+                a[(i + 1) * k + p],
+                a[(i + 2) * k + p],
+                a[(i + 3) * k + p],
+            );
+            let c_row = &mut c[p * n..(p + 1) * n];
+            for j in 0..n {
+                c_row[j] += s0 * b0[j] + s1 * b1[j] + s2 * b2[j] + s3 * b3[j];
+            }
+        }
+        i += 4;
+    }
+    while i < m {
+        let b_row = &b[i * n..(i + 1) * n];
+        for p in 0..k {
+            let s = a[i * k + p];
+            let c_row = &mut c[p * n..(p + 1) * n];
+            for j in 0..n {
+                c_row[j] += s * b_row[j];
+            }
+        }
+        i += 1;
+    }
+}
+
+/// Column sums: out[n] += Σ_rows a[m×n].
+#[inline(always)]
+fn column_sums_acc(m: usize, n: usize, a: &[f32], out: &mut [f32]) {
+    for i in 0..m {
+        let row = &a[i * n..(i + 1) * n];
+        for j in 0..n {
+            out[j] += row[j];
+        }
+    }
+}
+
+const LOG2E: f32 = std::f32::consts::LOG2_E;
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+
+/// e^x for |x| ≤ 87 (clamped outside), ~2 ulp: Cephes' expf, written with
+/// plain arithmetic so a loop of it vectorises.
+#[inline(always)]
+pub fn exp_approx(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 87.0);
+    let n = (x * LOG2E + 0.5).floor();
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = ((((1.987_569_1e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5;
+    let y = p * r * r + r + 1.0;
+    y * f32::from_bits(((n as i32 + 127) << 23) as u32)
+}
+
+#[inline(always)]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp_approx(-x))
+}
+
+#[inline(always)]
+fn tanh_approx(x: f32) -> f32 {
+    1.0 - 2.0 / (1.0 + exp_approx(2.0 * x))
+}
+
+// ---------------------------------------------------------------------------
+// One LSTM layer over `steps` steps for a batch of `b` sequences.
+
+/// What the forward pass keeps for the backward pass, time-major.
+#[derive(Default)]
+struct LayerTrace {
+    /// Post-activation gates i, f, g, o: `[steps][b][4h]`.
+    gates: Vec<f32>,
+    /// Cell states `[steps][b][h]`.
+    c: Vec<f32>,
+    /// tanh of the cell states `[steps][b][h]`.
+    tc: Vec<f32>,
+    /// Hidden states `[steps][b][h]`.
+    h: Vec<f32>,
+}
+
+impl LayerTrace {
+    fn resize(&mut self, steps: usize, b: usize, h: usize) {
+        self.gates.resize(steps * b * 4 * h, 0.0);
+        self.c.resize(steps * b * h, 0.0);
+        self.tc.resize(steps * b * h, 0.0);
+        self.h.resize(steps * b * h, 0.0);
+    }
+}
+
+/// Forward through time. `z_in(t, z)` writes the input part of the gate
+/// pre-activations (x_t·w_x + biases) for step t into z `[b][4h]`.
+#[inline(always)]
+fn lstm_forward(
+    steps: usize,
+    b: usize,
+    h: usize,
+    w_h: &[f32],
+    trace: &mut LayerTrace,
+    mut z_in: impl FnMut(usize, &mut [f32]),
+) {
+    let g = 4 * h;
+    for t in 0..steps {
+        let z = &mut trace.gates[t * b * g..(t + 1) * b * g];
+        z_in(t, z);
+        if t > 0 {
+            let h_prev = &trace.h[(t - 1) * b * h..t * b * h];
+            gemm_acc(b, h, g, h_prev, w_h, z);
+        }
+        for row in z.chunks_exact_mut(g) {
+            for v in &mut row[..2 * h] {
+                *v = sigmoid(*v);
+            }
+            for v in &mut row[2 * h..3 * h] {
+                *v = tanh_approx(*v);
+            }
+            for v in &mut row[3 * h..] {
+                *v = sigmoid(*v);
+            }
+        }
+        let (c_done, c_rest) = trace.c.split_at_mut(t * b * h);
+        let c_now = &mut c_rest[..b * h];
+        let tc_now = &mut trace.tc[t * b * h..(t + 1) * b * h];
+        let h_now = &mut trace.h[t * b * h..(t + 1) * b * h];
+        for s in 0..b {
+            let gates = &z[s * g..(s + 1) * g];
+            let (i, rest) = gates.split_at(h);
+            let (f, rest) = rest.split_at(h);
+            let (gg, o) = rest.split_at(h);
+            let c_row = &mut c_now[s * h..(s + 1) * h];
+            if t > 0 {
+                let c_prev = &c_done[(t - 1) * b * h + s * h..(t - 1) * b * h + (s + 1) * h];
+                for j in 0..h {
+                    c_row[j] = f[j] * c_prev[j] + i[j] * gg[j];
+                }
+            } else {
+                for j in 0..h {
+                    c_row[j] = i[j] * gg[j];
+                }
+            }
+            let tc_row = &mut tc_now[s * h..(s + 1) * h];
+            let h_row = &mut h_now[s * h..(s + 1) * h];
+            for j in 0..h {
+                tc_row[j] = tanh_approx(c_row[j]);
+                h_row[j] = o[j] * tc_row[j];
+            }
+        }
+    }
+}
+
+/// Scratch buffers for the backward pass.
+#[derive(Default)]
+struct BackScratch {
+    dz: Vec<f32>,
+    dh: Vec<f32>,
+    dc: Vec<f32>,
+    dh_next: Vec<f32>,
+}
+
+/// Backward through time. `dh_ext(t)` is the gradient flowing into h_t from
+/// outside the layer (`None`: zero). For each step, `on_dz(t, dz)` receives
+/// the gate pre-activation gradients so the caller can accumulate the input
+/// weights' gradient. Accumulates into `grad_wh` `[h×4h]` and `grad_b` `[4h]`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn lstm_backward<'e>(
+    steps: usize,
+    b: usize,
+    h: usize,
+    trace: &LayerTrace,
+    w_h_t: &[f32],
+    scratch: &mut BackScratch,
+    grad_wh: &mut [f32],
+    grad_b: &mut [f32],
+    dh_ext: impl Fn(usize) -> Option<&'e [f32]>,
+    mut on_dz: impl FnMut(usize, &[f32]),
+) {
+    let g = 4 * h;
+    scratch.dz.resize(b * g, 0.0);
+    scratch.dh.resize(b * h, 0.0);
+    scratch.dc.resize(b * h, 0.0);
+    scratch.dh_next.resize(b * h, 0.0);
+    scratch.dc.fill(0.0);
+    scratch.dh_next.fill(0.0);
+    for t in (0..steps).rev() {
+        let gates = &trace.gates[t * b * g..(t + 1) * b * g];
+        let tc = &trace.tc[t * b * h..(t + 1) * b * h];
+        let ext = dh_ext(t);
+        for s in 0..b {
+            let dh = &mut scratch.dh[s * h..(s + 1) * h];
+            let next = &scratch.dh_next[s * h..(s + 1) * h];
+            match ext {
+                Some(e) => {
+                    let e = &e[s * h..(s + 1) * h];
+                    for j in 0..h {
+                        dh[j] = e[j] + next[j];
+                    }
+                }
+                None => dh.copy_from_slice(next),
+            }
+            let gate = &gates[s * g..(s + 1) * g];
+            let (i, rest) = gate.split_at(h);
+            let (f, rest) = rest.split_at(h);
+            let (gg, o) = rest.split_at(h);
+            let tc_row = &tc[s * h..(s + 1) * h];
+            let dc = &mut scratch.dc[s * h..(s + 1) * h];
+            let dz = &mut scratch.dz[s * g..(s + 1) * g];
+            let (dzi, rest) = dz.split_at_mut(h);
+            let (dzf, rest) = rest.split_at_mut(h);
+            let (dzg, dzo) = rest.split_at_mut(h);
+            let c_prev: &[f32] = if t > 0 {
+                &trace.c[(t - 1) * b * h + s * h..(t - 1) * b * h + (s + 1) * h]
+            } else {
+                &[]
+            };
+            for j in 0..h {
+                let do_ = dh[j] * tc_row[j];
+                let dcj = dc[j] + dh[j] * o[j] * (1.0 - tc_row[j] * tc_row[j]);
+                let cp = if t > 0 { c_prev[j] } else { 0.0 };
+                dzi[j] = dcj * gg[j] * i[j] * (1.0 - i[j]);
+                dzf[j] = dcj * cp * f[j] * (1.0 - f[j]);
+                dzg[j] = dcj * i[j] * (1.0 - gg[j] * gg[j]);
+                dzo[j] = do_ * o[j] * (1.0 - o[j]);
+                dc[j] = dcj * f[j];
+            }
+        }
+        column_sums_acc(b, g, &scratch.dz, grad_b);
+        if t > 0 {
+            let h_prev = &trace.h[(t - 1) * b * h..t * b * h];
+            gemm_at_b_acc(b, h, g, h_prev, &scratch.dz, grad_wh);
+            scratch.dh_next.fill(0.0);
+            gemm_acc(b, g, h, &scratch.dz, w_h_t, &mut scratch.dh_next);
+        }
+        on_dz(t, &scratch.dz);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The autoencoder on a batch.
+
+/// Per-thread buffers, reused across batches.
+#[derive(Default)]
+pub struct Workspace {
+    encoder: LayerTrace,
+    decoder: LayerTrace,
+    dec_proj: Vec<f32>,
+    y: Vec<f32>,
+    dy: Vec<f32>,
+    dh_out: Vec<f32>,
+    dz_sum: Vec<f32>,
+    dlatent: Vec<f32>,
+    scratch: BackScratch,
+}
+
+/// Forward pass for `b` windows; `x` is `[steps][b][f]`. Fills the traces
+/// and the reconstruction `ws.y` (same layout as x).
+#[inline(always)]
+fn forward_impl(w: &Weights, x: &[f32], b: usize, ws: &mut Workspace) {
+    let config = w.layout.config;
+    let (f, h, steps) = (
+        config.n_features,
+        config.hidden_size,
+        config.sequence_length,
+    );
+    let g = 4 * h;
+    ws.encoder.resize(steps, b, h);
+    ws.decoder.resize(steps, b, h);
+    lstm_forward(steps, b, h, w.enc_wh, &mut ws.encoder, |t, z| {
+        for row in z.chunks_exact_mut(g) {
+            row.copy_from_slice(&w.enc_bias);
+        }
+        gemm_acc(b, f, g, &x[t * b * f..(t + 1) * b * f], w.enc_wx, z);
+    });
+    // The decoder's input is the same latent at every step: project it once.
+    let latent = &ws.encoder.h[(steps - 1) * b * h..steps * b * h];
+    ws.dec_proj.resize(b * g, 0.0);
+    for row in ws.dec_proj.chunks_exact_mut(g) {
+        row.copy_from_slice(&w.dec_bias);
+    }
+    gemm_acc(b, h, g, latent, w.dec_wx, &mut ws.dec_proj);
+    let proj = &ws.dec_proj;
+    lstm_forward(steps, b, h, w.dec_wh, &mut ws.decoder, |_, z| {
+        z.copy_from_slice(proj);
+    });
+    ws.y.resize(steps * b * f, 0.0);
+    for row in ws.y.chunks_exact_mut(f) {
+        row.copy_from_slice(w.out_b);
+    }
+    gemm_acc(steps * b, h, f, &ws.decoder.h, w.out_w, &mut ws.y);
+}
+
+/// Forward and backward for `b` windows; adds the gradient of
+/// Σ (y − x)² / `loss_count` to `grad` and returns Σ (y − x)².
+#[inline(always)]
+fn train_chunk_impl(
+    w: &Weights,
+    x: &[f32],
+    b: usize,
+    loss_count: usize,
+    ws: &mut Workspace,
+    grad: &mut [f32],
+) -> f64 {
+    forward_impl(w, x, b, ws);
+    let layout = w.layout;
+    let config = layout.config;
+    let (f, h, steps) = (
+        config.n_features,
+        config.hidden_size,
+        config.sequence_length,
+    );
+    let g = 4 * h;
+    ws.dy.resize(x.len(), 0.0);
+    let scale = 2.0 / loss_count as f32;
+    let mut loss = 0.0f64;
+    for ((dy, y), x) in ws.dy.iter_mut().zip(&ws.y).zip(x) {
+        let diff = y - x;
+        loss += f64::from(diff * diff);
+        *dy = scale * diff;
+    }
+    let (before, rest) = grad.split_at_mut(layout.offsets[8]);
+    let (grad_out_w, grad_out_b) = rest.split_at_mut(h * f);
+    gemm_at_b_acc(steps * b, h, f, &ws.decoder.h, &ws.dy, grad_out_w);
+    column_sums_acc(steps * b, f, &ws.dy, grad_out_b);
+    // dL/dh of the decoder at every step: dy · w_outᵀ.
+    ws.dh_out.resize(steps * b * h, 0.0);
+    ws.dh_out.fill(0.0);
+    gemm_acc(steps * b, f, h, &ws.dy, &w.out_w_t, &mut ws.dh_out);
+
+    let (enc_grads, dec_grads) = before.split_at_mut(layout.offsets[4]);
+    let (dec_gwx, rest) = dec_grads.split_at_mut(h * g);
+    let (dec_gwh, rest) = rest.split_at_mut(h * g);
+    let (dec_gbx, dec_gbh) = rest.split_at_mut(g);
+    ws.dz_sum.resize(b * g, 0.0);
+    ws.dz_sum.fill(0.0);
+    let dh_out = &ws.dh_out;
+    let dz_sum = &mut ws.dz_sum;
+    lstm_backward(
+        steps,
+        b,
+        h,
+        &ws.decoder,
+        &w.dec_wh_t,
+        &mut ws.scratch,
+        dec_gwh,
+        dec_gbx,
+        |t| Some(&dh_out[t * b * h..(t + 1) * b * h]),
+        |_, dz| {
+            for (s, d) in dz_sum.iter_mut().zip(dz) {
+                *s += d;
+            }
+        },
+    );
+    dec_gbh.copy_from_slice(dec_gbx);
+    let latent = &ws.encoder.h[(steps - 1) * b * h..steps * b * h];
+    gemm_at_b_acc(b, h, g, latent, &ws.dz_sum, dec_gwx);
+    ws.dlatent.resize(b * h, 0.0);
+    ws.dlatent.fill(0.0);
+    gemm_acc(b, g, h, &ws.dz_sum, &w.dec_wx_t, &mut ws.dlatent);
+
+    let (enc_gwx, rest) = enc_grads.split_at_mut(f * g);
+    let (enc_gwh, rest) = rest.split_at_mut(h * g);
+    let (enc_gbx, enc_gbh) = rest.split_at_mut(g);
+    let dlatent = &ws.dlatent;
+    lstm_backward(
+        steps,
+        b,
+        h,
+        &ws.encoder,
+        &w.enc_wh_t,
+        &mut ws.scratch,
+        enc_gwh,
+        enc_gbx,
+        |t| (t == steps - 1).then_some(&dlatent[..]),
+        |t, dz| gemm_at_b_acc(b, f, g, &x[t * b * f..(t + 1) * b * f], dz, enc_gwx),
+    );
+    enc_gbh.copy_from_slice(enc_gbx);
+    loss
+}
+
+/// Per-window reconstruction error (mean over steps × features) and its
+/// per-feature part (sum of squares per feature), for `b` windows.
+#[inline(always)]
+fn score_chunk_impl(
+    w: &Weights,
+    x: &[f32],
+    b: usize,
+    ws: &mut Workspace,
+    errors: &mut [f32],
+    feature_errors: &mut [f32],
+) {
+    forward_impl(w, x, b, ws);
+    let config = w.layout.config;
+    let (f, steps) = (config.n_features, config.sequence_length);
+    errors[..b].fill(0.0);
+    feature_errors[..b * f].fill(0.0);
+    for t in 0..steps {
+        for s in 0..b {
+            for k in 0..f {
+                let i = (t * b + s) * f + k;
+                let d = ws.y[i] - x[i];
+                feature_errors[s * f + k] += d * d;
+            }
+        }
+    }
+    for s in 0..b {
+        let total: f32 = feature_errors[s * f..(s + 1) * f].iter().sum();
+        errors[s] = total / (steps * f) as f32;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Run-time dispatch to the widest instruction set the CPU has.
+
+macro_rules! dispatch {
+    ($name:ident, $impl_fn:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        pub fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                fn avx512($($arg: $ty),*) -> $ret {
+                    $impl_fn($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) -> $ret {
+                    $impl_fn($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU was just checked for these features.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU was just checked for these features.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $impl_fn($($arg),*)
+        }
+    };
+}
+
+dispatch!(train_chunk, train_chunk_impl,
+    (w: &Weights, x: &[f32], b: usize, loss_count: usize, ws: &mut Workspace, grad: &mut [f32]) -> f64);
+dispatch!(score_chunk, score_chunk_impl,
+    (w: &Weights, x: &[f32], b: usize, ws: &mut Workspace, errors: &mut [f32], feature_errors: &mut [f32]) -> ());
+dispatch!(forward, forward_impl, (w: &Weights, x: &[f32], b: usize, ws: &mut Workspace) -> ());
+
+impl Workspace {
+    /// The last reconstruction, `[steps][b][f]`.
+    pub fn reconstruction(&self) -> &[f32] {
+        &self.y
+    }
+}
+
+/// The instruction set the dispatcher picks on this CPU.
+pub fn simd_level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "avx512";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return "avx2";
+        }
+    }
+    "portable"
+}
+
+/// A model's flat parameters with their layout.
+pub fn flat_params(model: &LstmAe) -> (Layout, Vec<f32>) {
+    (Layout::new(model.config), model.to_flat())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::model::ModelConfig;
+
+    #[test]
+    fn exp_and_activations_are_accurate() {
+        for i in -800..=800 {
+            let x = i as f32 / 10.0;
+            let want = (x as f64).exp();
+            let got = f64::from(exp_approx(x));
+            assert!(
+                ((got - want) / want).abs() < 2e-6,
+                "exp({x}) = {got}, want {want}"
+            );
+            let t = f64::from(tanh_approx(x));
+            assert!((t - (x as f64).tanh()).abs() < 1e-6, "tanh({x})");
+            let s = f64::from(sigmoid(x));
+            assert!(
+                (s - 1.0 / (1.0 + (-x as f64).exp())).abs() < 1e-6,
+                "sigmoid({x})"
+            );
+        }
+    }
+
+    fn tiny() -> (ModelConfig, Vec<f32>, usize) {
+        let config = ModelConfig {
+            n_features: 2,
+            hidden_size: 5,
+            sequence_length: 4,
+        };
+        let b = 3;
+        let mut rng = crate::data::rng::Rng::new(3);
+        let x: Vec<f32> = (0..config.sequence_length * b * config.n_features)
+            .map(|_| rng.uniform() as f32)
+            .collect();
+        (config, x, b)
+    }
+
+    /// The analytic gradient matches central finite differences in f64-ish
+    /// precision for every parameter of a small model.
+    #[test]
+    fn gradients_match_finite_differences() {
+        let (config, x, b) = tiny();
+        let model = config.init(11);
+        let (layout, params) = flat_params(&model);
+        let count = x.len();
+        let loss_at = |p: &[f32]| {
+            let w = Weights::new(layout, p);
+            let mut ws = Workspace::default();
+            let mut g = vec![0.0; layout.len()];
+            train_chunk(&w, &x, b, count, &mut ws, &mut g) / count as f64
+        };
+        let mut grad = vec![0.0; layout.len()];
+        let w = Weights::new(layout, &params);
+        train_chunk(&w, &x, b, count, &mut Workspace::default(), &mut grad);
+        let eps = 1e-2f32;
+        let mut worst = 0.0f64;
+        for i in 0..params.len() {
+            let mut plus = params.clone();
+            plus[i] += eps;
+            let mut minus = params.clone();
+            minus[i] -= eps;
+            let numeric = (loss_at(&plus) - loss_at(&minus)) / (2.0 * f64::from(eps));
+            let error = (numeric - f64::from(grad[i])).abs() / (numeric.abs() + 1e-3);
+            worst = worst.max(error);
+        }
+        assert!(worst < 2e-2, "worst relative gradient error {worst}");
+    }
+
+    #[test]
+    fn dispatched_and_portable_paths_agree() {
+        let (config, x, b) = tiny();
+        let (layout, params) = flat_params(&config.init(5));
+        let w = Weights::new(layout, &params);
+        let mut fast = vec![0.0; layout.len()];
+        let mut portable = vec![0.0; layout.len()];
+        let l1 = train_chunk(&w, &x, b, x.len(), &mut Workspace::default(), &mut fast);
+        let l2 = train_chunk_impl(&w, &x, b, x.len(), &mut Workspace::default(), &mut portable);
+        assert!((l1 - l2).abs() < 1e-5 * l1.max(1e-9));
+        for (a, p) in fast.iter().zip(&portable) {
+            assert!((a - p).abs() < 1e-5, "{a} vs {p}");
+        }
+    }
+}

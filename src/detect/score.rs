@@ -1,0 +1,123 @@
+//! From window errors to what a person reads: the threshold, per-row scores
+//! and flags (a row is anomalous iff a window covering it is over the
+//! threshold), a 0–100 score and the metric that contributed most.
+
+/// The `p`-th percentile with linear interpolation (numpy's default).
+pub fn percentile(values: &[f32], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted: Vec<f64> = values.iter().map(|v| f64::from(*v)).collect();
+    sorted.sort_by(f64::total_cmp);
+    let rank = (p / 100.0).clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let low = rank.floor() as usize;
+    let high = rank.ceil() as usize;
+    sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
+}
+
+/// 0–100, 50 exactly at the threshold, monotone in the error.
+pub fn normalised_score(error: f64, threshold: f64) -> f64 {
+    if !error.is_finite() || threshold <= 0.0 {
+        return f64::NAN;
+    }
+    100.0 * error / (error + threshold)
+}
+
+/// Per-row results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowScores {
+    /// The largest error among windows covering the row (NaN: no window).
+    pub error: Vec<f64>,
+    pub flag: Vec<bool>,
+    /// 0–100, 50 at the threshold.
+    pub score: Vec<f64>,
+    /// Index of the feature contributing most to the row's worst window.
+    pub top_feature: Vec<Option<usize>>,
+}
+
+/// Spreads window results over rows. `starts` are the windows' first rows,
+/// `feature_errors` their per-feature sums `[windows × features]`.
+pub fn row_scores(
+    rows: usize,
+    length: usize,
+    starts: &[usize],
+    errors: &[f32],
+    feature_errors: &[f32],
+    features: usize,
+    threshold: f64,
+) -> RowScores {
+    let mut best: Vec<Option<usize>> = vec![None; rows];
+    // Sliding maximum would be O(n); windows are few enough that O(n·L)
+    // over 50 rows per window is cheap next to the model itself.
+    for (w, &start) in starts.iter().enumerate() {
+        for slot in &mut best[start..(start + length).min(rows)] {
+            match slot {
+                Some(current) if errors[*current] >= errors[w] => {}
+                _ => *slot = Some(w),
+            }
+        }
+    }
+    let mut out = RowScores {
+        error: Vec::with_capacity(rows),
+        flag: Vec::with_capacity(rows),
+        score: Vec::with_capacity(rows),
+        top_feature: Vec::with_capacity(rows),
+    };
+    for slot in best {
+        match slot {
+            Some(w) => {
+                let error = f64::from(errors[w]);
+                out.error.push(error);
+                out.flag.push(error > threshold);
+                out.score.push(normalised_score(error, threshold));
+                let per_feature = &feature_errors[w * features..(w + 1) * features];
+                let top = per_feature
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(i, _)| i);
+                out.top_feature.push(top);
+            }
+            None => {
+                out.error.push(f64::NAN);
+                out.flag.push(false);
+                out.score.push(f64::NAN);
+                out.top_feature.push(None);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_interpolates_like_numpy() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(percentile(&v, 50.0), 2.5);
+        assert_eq!(percentile(&v, 100.0), 4.0);
+        assert!((percentile(&v, 99.0) - 3.97).abs() < 1e-12);
+        assert_eq!(percentile(&v, 0.0), 1.0);
+    }
+
+    #[test]
+    fn rows_take_the_worst_covering_window() {
+        // 6 rows, windows of 3 starting at 0..=3.
+        let errors = [0.1, 0.5, 0.2, 0.05];
+        let features = [0.1, 0.2, 0.9, 0.1, 0.3, 0.0, 0.0, 0.15];
+        let r = row_scores(6, 3, &[0, 1, 2, 3], &errors, &features, 2, 0.3);
+        let e: Vec<f64> = r
+            .error
+            .iter()
+            .map(|v| (v * 100.0).round() / 100.0)
+            .collect();
+        assert_eq!(e, [0.1, 0.5, 0.5, 0.5, 0.2, 0.05]);
+        assert_eq!(r.flag, [false, true, true, true, false, false]);
+        assert_eq!(r.top_feature[1], Some(0));
+        assert_eq!(r.top_feature[0], Some(1));
+        assert!((r.score[1] - 100.0 * 0.5 / 0.8).abs() < 1e-6);
+        assert!((normalised_score(0.3, 0.3) - 50.0).abs() < 1e-12);
+    }
+}
