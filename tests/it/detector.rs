@@ -58,11 +58,10 @@ fn reference_settings_match_the_pytorch_peer() {
 }
 
 fn small_frame(rows: usize) -> MetricFrame {
-    let frame = data::generate_sample(&data::SampleSpec {
+    data::generate_sample(&data::SampleSpec {
         rows,
         ..data::SampleSpec::default()
-    });
-    frame
+    })
 }
 
 #[test]
