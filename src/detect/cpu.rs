@@ -95,79 +95,144 @@ impl<'a> Weights<'a> {
 // Kernels. `#[inline(always)]` so each one is compiled inside the
 // target-feature wrappers below and vectorised for that instruction set.
 
-/// c[m×n] += a[m×k] · b[k×n] (row-major), four rows of b per pass so each
-/// load/store of c carries four multiply-adds.
+/// Columns per register block: 64 f32 = four AVX-512 (eight AVX2) registers
+/// kept as accumulators across the whole inner dimension.
+const BLOCK: usize = 64;
+
+/// c[m×n] += a[m×k] · b[k×n] (row-major). Column blocks of 64 accumulate in
+/// registers over all of k; the rest four rows of b per pass.
 #[inline(always)]
 fn gemm_acc(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let blocks = n / BLOCK;
+    // Two rows of a at a time: each block of b is loaded once for both, and
+    // the two accumulator chains run in parallel.
+    let mut i = 0;
+    while blocks > 0 && i + 2 <= m {
+        let (a0, a1) = (&a[i * k..(i + 1) * k], &a[(i + 1) * k..(i + 2) * k]);
+        let (c0, c1) = c[i * n..(i + 2) * n].split_at_mut(n);
+        let (c0_blocks, _) = c0.as_chunks_mut::<BLOCK>();
+        let (c1_blocks, _) = c1.as_chunks_mut::<BLOCK>();
+        for (block, (c0_block, c1_block)) in c0_blocks.iter_mut().zip(c1_blocks).enumerate() {
+            let (mut acc0, mut acc1) = (*c0_block, *c1_block);
+            for ((&s0, &s1), b_row) in a0.iter().zip(a1).zip(b.chunks_exact(n)) {
+                let y = &b_row.as_chunks::<BLOCK>().0[block];
+                for ((x0, x1), y) in acc0.iter_mut().zip(acc1.iter_mut()).zip(y) {
+                    *x0 += s0 * y;
+                    *x1 += s1 * y;
+                }
+            }
+            *c0_block = acc0;
+            *c1_block = acc1;
+        }
+        i += 2;
+    }
     for i in 0..m {
         let a_row = &a[i * k..(i + 1) * k];
         let c_row = &mut c[i * n..(i + 1) * n];
+        let paired = blocks > 0 && i < m - m % 2;
+        if !paired {
+            let (c_blocks, _) = c_row.as_chunks_mut::<BLOCK>();
+            for (block, c_block) in c_blocks.iter_mut().enumerate() {
+                let mut acc = *c_block;
+                for (&s, b_row) in a_row.iter().zip(b.chunks_exact(n)) {
+                    let y = &b_row.as_chunks::<BLOCK>().0[block];
+                    for (x, y) in acc.iter_mut().zip(y) {
+                        *x += s * y;
+                    }
+                }
+                *c_block = acc;
+            }
+        }
+        let done = blocks * BLOCK;
+        if done == n {
+            continue;
+        }
+        let c_tail = &mut c_row[done..];
         let mut p = 0;
         while p + 4 <= k {
             let (s0, s1, s2, s3) = (a_row[p], a_row[p + 1], a_row[p + 2], a_row[p + 3]);
-            let b0 = &b[p * n..(p + 1) * n];
-            let b1 = &b[(p + 1) * n..(p + 2) * n];
-            let b2 = &b[(p + 2) * n..(p + 3) * n];
-            let b3 = &b[(p + 3) * n..(p + 4) * n];
-            for j in 0..n {
-                c_row[j] += s0 * b0[j] + s1 * b1[j] + s2 * b2[j] + s3 * b3[j];
+            let b0 = &b[p * n + done..(p + 1) * n];
+            let b1 = &b[(p + 1) * n + done..(p + 2) * n];
+            let b2 = &b[(p + 2) * n + done..(p + 3) * n];
+            let b3 = &b[(p + 3) * n + done..(p + 4) * n];
+            // Iterators, not indices: no bounds checks, so the loop vectorises.
+            for ((((c, x0), x1), x2), x3) in c_tail.iter_mut().zip(b0).zip(b1).zip(b2).zip(b3) {
+                *c += s0 * x0 + s1 * x1 + s2 * x2 + s3 * x3;
             }
             p += 4;
         }
         while p < k {
             let s = a_row[p];
-            let b_row = &b[p * n..(p + 1) * n];
-            for j in 0..n {
-                c_row[j] += s * b_row[j];
+            for (c, x) in c_tail.iter_mut().zip(&b[p * n + done..(p + 1) * n]) {
+                *c += s * x;
             }
             p += 1;
         }
     }
 }
 
-/// c[k×n] += a[m×k]ᵀ · b[m×n]: weight gradients, four rows of b per pass.
+/// c[k×n] += a[m×k]ᵀ · b[m×n]: weight gradients. Column blocks of c
+/// accumulate in registers over all m rows.
 #[inline(always)]
 fn gemm_at_b_acc(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    let mut i = 0;
-    while i + 4 <= m {
-        let b0 = &b[i * n..(i + 1) * n];
-        let b1 = &b[(i + 1) * n..(i + 2) * n];
-        let b2 = &b[(i + 2) * n..(i + 3) * n];
-        let b3 = &b[(i + 3) * n..(i + 4) * n];
-        for p in 0..k {
-            let (s0, s1, s2, s3) = (
-                a[i * k + p],
-                a[(i + 1) * k + p],
-                a[(i + 2) * k + p],
-                a[(i + 3) * k + p],
-            );
-            let c_row = &mut c[p * n..(p + 1) * n];
-            for j in 0..n {
-                c_row[j] += s0 * b0[j] + s1 * b1[j] + s2 * b2[j] + s3 * b3[j];
+    let blocks = n / BLOCK;
+    let done = blocks * BLOCK;
+    // Two rows of c at a time, sharing each block of b.
+    let mut p = 0;
+    while blocks > 0 && p + 2 <= k {
+        let (c0, c1) = c[p * n..(p + 2) * n].split_at_mut(n);
+        let (c0_blocks, _) = c0.as_chunks_mut::<BLOCK>();
+        let (c1_blocks, _) = c1.as_chunks_mut::<BLOCK>();
+        for (block, (c0_block, c1_block)) in c0_blocks.iter_mut().zip(c1_blocks).enumerate() {
+            let (mut acc0, mut acc1) = (*c0_block, *c1_block);
+            for (a_row, b_row) in a.chunks_exact(k).zip(b.chunks_exact(n)).take(m) {
+                let (s0, s1) = (a_row[p], a_row[p + 1]);
+                let y = &b_row.as_chunks::<BLOCK>().0[block];
+                for ((x0, x1), y) in acc0.iter_mut().zip(acc1.iter_mut()).zip(y) {
+                    *x0 += s0 * y;
+                    *x1 += s1 * y;
+                }
             }
+            *c0_block = acc0;
+            *c1_block = acc1;
         }
-        i += 4;
+        p += 2;
     }
-    while i < m {
-        let b_row = &b[i * n..(i + 1) * n];
-        for p in 0..k {
-            let s = a[i * k + p];
-            let c_row = &mut c[p * n..(p + 1) * n];
-            for j in 0..n {
-                c_row[j] += s * b_row[j];
+    for p in 0..k {
+        let c_row = &mut c[p * n..(p + 1) * n];
+        let paired = blocks > 0 && p < k - k % 2;
+        if !paired {
+            let (c_blocks, _) = c_row.as_chunks_mut::<BLOCK>();
+            for (block, c_block) in c_blocks.iter_mut().enumerate() {
+                let mut acc = *c_block;
+                for (a_row, b_row) in a.chunks_exact(k).zip(b.chunks_exact(n)).take(m) {
+                    let y = &b_row.as_chunks::<BLOCK>().0[block];
+                    for (x, y) in acc.iter_mut().zip(y) {
+                        *x += a_row[p] * y;
+                    }
+                }
+                *c_block = acc;
             }
         }
-        i += 1;
+        if done == n {
+            continue;
+        }
+        let c_tail = &mut c_row[done..];
+        for i in 0..m {
+            let s = a[i * k + p];
+            for (c, x) in c_tail.iter_mut().zip(&b[i * n + done..(i + 1) * n]) {
+                *c += s * x;
+            }
+        }
     }
 }
 
 /// Column sums: out[n] += Σ_rows a[m×n].
 #[inline(always)]
 fn column_sums_acc(m: usize, n: usize, a: &[f32], out: &mut [f32]) {
-    for i in 0..m {
-        let row = &a[i * n..(i + 1) * n];
-        for j in 0..n {
-            out[j] += row[j];
+    for row in a[..m * n].chunks_exact(n) {
+        for (o, x) in out.iter_mut().zip(row) {
+            *o += x;
         }
     }
 }
@@ -180,15 +245,27 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 /// plain arithmetic so a loop of it vectorises.
 #[inline(always)]
 pub fn exp_approx(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 87.0);
-    let n = (x * LOG2E + 0.5).floor();
+    // Selects, rounding by the 1.5·2²³ trick and bit moves only: every step
+    // has a vector instruction (float→int casts and floor() do not vectorise
+    // well without them).
+    const ROUND: f32 = 12_582_912.0;
+    let x = if x < -87.0 {
+        -87.0
+    } else if x > 87.0 {
+        87.0
+    } else {
+        x
+    };
+    let n = (x * LOG2E + ROUND) - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = ((((1.987_569_1e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
         + 0.5;
     let y = p * r * r + r + 1.0;
-    y * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    // 2^n: n + 127 lands in the mantissa's low bits of (n + 127 + 2²³).
+    let biased = (n + 127.0 + 8_388_608.0).to_bits() & 0x7F_FFFF;
+    y * f32::from_bits(biased << 23)
 }
 
 #[inline(always)]
@@ -268,19 +345,24 @@ fn lstm_forward(
             let c_row = &mut c_now[s * h..(s + 1) * h];
             if t > 0 {
                 let c_prev = &c_done[(t - 1) * b * h + s * h..(t - 1) * b * h + (s + 1) * h];
-                for j in 0..h {
-                    c_row[j] = f[j] * c_prev[j] + i[j] * gg[j];
+                for ((((c, f), cp), i), g) in c_row.iter_mut().zip(f).zip(c_prev).zip(i).zip(gg) {
+                    *c = f * cp + i * g;
                 }
             } else {
-                for j in 0..h {
-                    c_row[j] = i[j] * gg[j];
+                for ((c, i), g) in c_row.iter_mut().zip(i).zip(gg) {
+                    *c = i * g;
                 }
             }
             let tc_row = &mut tc_now[s * h..(s + 1) * h];
             let h_row = &mut h_now[s * h..(s + 1) * h];
-            for j in 0..h {
-                tc_row[j] = tanh_approx(c_row[j]);
-                h_row[j] = o[j] * tc_row[j];
+            for (((tc, hv), c), o) in tc_row
+                .iter_mut()
+                .zip(h_row.iter_mut())
+                .zip(c_row.iter())
+                .zip(o)
+            {
+                *tc = tanh_approx(*c);
+                *hv = o * *tc;
             }
         }
     }
@@ -293,6 +375,8 @@ struct BackScratch {
     dh: Vec<f32>,
     dc: Vec<f32>,
     dh_next: Vec<f32>,
+    /// The cell state before the first step.
+    zeros: Vec<f32>,
 }
 
 /// Backward through time. `dh_ext(t)` is the gradient flowing into h_t from
@@ -318,6 +402,7 @@ fn lstm_backward<'e>(
     scratch.dh.resize(b * h, 0.0);
     scratch.dc.resize(b * h, 0.0);
     scratch.dh_next.resize(b * h, 0.0);
+    scratch.zeros.resize(h, 0.0);
     scratch.dc.fill(0.0);
     scratch.dh_next.fill(0.0);
     for t in (0..steps).rev() {
@@ -330,8 +415,8 @@ fn lstm_backward<'e>(
             match ext {
                 Some(e) => {
                     let e = &e[s * h..(s + 1) * h];
-                    for j in 0..h {
-                        dh[j] = e[j] + next[j];
+                    for ((d, e), n) in dh.iter_mut().zip(e).zip(next) {
+                        *d = e + n;
                     }
                 }
                 None => dh.copy_from_slice(next),
@@ -349,14 +434,18 @@ fn lstm_backward<'e>(
             let c_prev: &[f32] = if t > 0 {
                 &trace.c[(t - 1) * b * h + s * h..(t - 1) * b * h + (s + 1) * h]
             } else {
-                &[]
+                &scratch.zeros[..h]
             };
+            // Every slice re-cut to exactly h so the loop has no bounds checks.
+            let (dh, tc_row, c_prev) = (&dh[..h], &tc_row[..h], &c_prev[..h]);
+            let (i, f, gg, o) = (&i[..h], &f[..h], &gg[..h], &o[..h]);
+            let (dc, dzi, dzf) = (&mut dc[..h], &mut dzi[..h], &mut dzf[..h]);
+            let (dzg, dzo) = (&mut dzg[..h], &mut dzo[..h]);
             for j in 0..h {
                 let do_ = dh[j] * tc_row[j];
                 let dcj = dc[j] + dh[j] * o[j] * (1.0 - tc_row[j] * tc_row[j]);
-                let cp = if t > 0 { c_prev[j] } else { 0.0 };
                 dzi[j] = dcj * gg[j] * i[j] * (1.0 - i[j]);
-                dzf[j] = dcj * cp * f[j] * (1.0 - f[j]);
+                dzf[j] = dcj * c_prev[j] * f[j] * (1.0 - f[j]);
                 dzg[j] = dcj * i[j] * (1.0 - gg[j] * gg[j]);
                 dzo[j] = do_ * o[j] * (1.0 - o[j]);
                 dc[j] = dcj * f[j];
