@@ -249,13 +249,7 @@ pub fn exp_approx(x: f32) -> f32 {
     // has a vector instruction (float→int casts and floor() do not vectorise
     // well without them).
     const ROUND: f32 = 12_582_912.0;
-    let x = if x < -87.0 {
-        -87.0
-    } else if x > 87.0 {
-        87.0
-    } else {
-        x
-    };
+    let x = x.clamp(-87.0, 87.0);
     let n = (x * LOG2E + ROUND) - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = ((((1.987_569_1e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
