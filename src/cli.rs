@@ -91,6 +91,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmarks, printed beside the Python peers' numbers.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     /// Fetch every configured metric from Prometheus and write one CSV.
     Fetch {
         /// How far back from now (default: prometheus.window).
@@ -138,6 +143,21 @@ pub enum ConfigAction {
         /// Write into this directory instead of the platform config dir.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Train (reference settings) and score the LSTM autoencoder; median of
+    /// several runs per file.
+    Lstm {
+        /// Labelled CSV files (default: tests/fixtures/metrics_10k.csv).
+        #[arg(long = "csv", value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
     },
 }
 
@@ -222,6 +242,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             json,
         }) => detect(cli.config.as_deref(), &csv, model, out.as_deref(), json),
+        Some(Command::Bench {
+            what:
+                BenchWhat::Lstm {
+                    files,
+                    runs,
+                    epochs,
+                },
+        }) => bench_lstm(&files, runs, epochs),
         Some(Command::Fetch {
             window,
             start,
@@ -387,6 +415,98 @@ fn detect(
                 m.precision, m.recall, m.f1, m.tp, m.fp, m.fn_
             );
         }
+    }
+    Ok(())
+}
+
+/// The PyTorch peer on the same files and machine
+/// (shared/reference/peer-results.md): train s, score s, final loss, F1, RSS MB.
+fn lstm_peer(file: &Path) -> Option<(f64, f64, f64, f64, f64)> {
+    let name = file.file_name()?.to_str()?;
+    if name.contains("metrics_100k") {
+        Some((181.0, 2.4, 0.00057, 0.133, 1000.0))
+    } else if name.contains("metrics_10k") {
+        Some((14.9, 0.17, 0.00190, 0.296, 1100.0))
+    } else {
+        None
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Peak resident set size of this process so far, in MB (Linux).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn bench_lstm(files: &[PathBuf], runs: usize, epochs: usize) -> anyhow::Result<()> {
+    if runs == 0 || epochs == 0 {
+        return Err(UsageError("--runs and --epochs must be at least 1".into()).into());
+    }
+    let files = if files.is_empty() {
+        vec![PathBuf::from("tests/fixtures/metrics_10k.csv")]
+    } else {
+        files.to_vec()
+    };
+    let mut lstm = Config::builtin()?.lstm;
+    lstm.epochs = epochs;
+    lstm.device = DevicePreference::Cpu;
+    let device = detect::resolve_device(lstm.device)?;
+    println!("# pulsewatch bench lstm: {device}, {epochs} epochs, median of {runs} runs");
+    println!();
+    println!(
+        "| file | windows | train s (peer) | ratio | score s (peer) | ratio | final loss (peer) | F1 (peer) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for file in &files {
+        let frame = data::read_csv(file)?.frame;
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let (mut train_secs, mut score_secs) = (Vec::new(), Vec::new());
+        let mut last = None;
+        for _ in 0..runs {
+            let (saved, outcome) = detect::train(&frame, &lstm, &mut |_| {}, &cancel)?;
+            train_secs.push(outcome.duration.as_secs_f64());
+            let started = std::time::Instant::now();
+            let scores = detect::score(&saved, &frame)?;
+            score_secs.push(started.elapsed().as_secs_f64());
+            last = Some((outcome, scores));
+        }
+        let Some((outcome, scores)) = last else {
+            continue;
+        };
+        let f1 = frame
+            .labels()
+            .map(|labels| eval::point_metrics(&scores.rows.flag, labels).f1);
+        let (train, score) = (median(&mut train_secs), median(&mut score_secs));
+        let peer = lstm_peer(file);
+        let cell = |ours: f64, theirs: Option<f64>, digits: usize| match theirs {
+            Some(t) => format!("{ours:.digits$} ({t})"),
+            None => format!("{ours:.digits$}"),
+        };
+        let ratio = |ours: f64, theirs: Option<f64>| {
+            theirs.map_or("–".to_owned(), |t| format!("{:.1}× faster", t / ours))
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            file.display(),
+            scores.window_errors.len(),
+            cell(train, peer.map(|p| p.0), 2),
+            ratio(train, peer.map(|p| p.0)),
+            cell(score, peer.map(|p| p.1), 3),
+            ratio(score, peer.map(|p| p.1)),
+            cell(outcome.final_loss, peer.map(|p| p.2), 5),
+            f1.map_or("–".to_owned(), |f| cell(f, peer.map(|p| p.3), 3)),
+        );
+    }
+    if let Some(rss) = peak_rss_mb() {
+        println!();
+        println!("peak RSS of this process: {rss:.0} MB (PyTorch peer: 1,100 MB at 10k)");
     }
     Ok(())
 }

@@ -95,3 +95,33 @@ fn exit_codes_separate_usage_from_runtime_failures() {
         Some(0)
     );
 }
+
+#[test]
+fn bench_lstm_prints_a_table_beside_the_peer() {
+    let home = tempfile::tempdir().unwrap();
+    let file = repo_path("tests/fixtures/metrics_10k.csv");
+    let output = pulsewatch(
+        home.path(),
+        &[
+            "bench",
+            "lstm",
+            "--csv",
+            file.to_str().unwrap(),
+            "--runs",
+            "1",
+            "--epochs",
+            "1",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    let row = out
+        .lines()
+        .find(|l| l.contains("metrics_10k.csv"))
+        .unwrap_or_else(|| panic!("no row in\n{out}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[2], "9951", "{row}");
+    assert!(cells[3].ends_with("(14.9)"), "{row}");
+    assert!(cells[4].ends_with("× faster"), "{row}");
+    assert!(out.contains("peak RSS of this process:"), "{out}");
+}
