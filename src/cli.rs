@@ -158,6 +158,8 @@ pub enum BenchWhat {
         runs: usize,
         #[arg(long, default_value_t = 10)]
         epochs: usize,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
     },
 }
 
@@ -248,8 +250,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     files,
                     runs,
                     epochs,
+                    device,
                 },
-        }) => bench_lstm(&files, runs, epochs),
+        }) => bench_lstm(&files, runs, epochs, device),
         Some(Command::Fetch {
             window,
             start,
@@ -291,11 +294,7 @@ fn train(
         config.lstm.epochs = epochs;
     }
     if let Some(device) = device {
-        config.lstm.device = match device {
-            DeviceArg::Auto => DevicePreference::Auto,
-            DeviceArg::Gpu => DevicePreference::Gpu,
-            DeviceArg::Cpu => DevicePreference::Cpu,
-        };
+        config.lstm.device = device_preference(device);
     }
     let load = data::read_csv(csv)?;
     for warning in &load.warnings {
@@ -445,7 +444,20 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn bench_lstm(files: &[PathBuf], runs: usize, epochs: usize) -> anyhow::Result<()> {
+fn device_preference(device: DeviceArg) -> DevicePreference {
+    match device {
+        DeviceArg::Auto => DevicePreference::Auto,
+        DeviceArg::Gpu => DevicePreference::Gpu,
+        DeviceArg::Cpu => DevicePreference::Cpu,
+    }
+}
+
+fn bench_lstm(
+    files: &[PathBuf],
+    runs: usize,
+    epochs: usize,
+    device: DeviceArg,
+) -> anyhow::Result<()> {
     if runs == 0 || epochs == 0 {
         return Err(UsageError("--runs and --epochs must be at least 1".into()).into());
     }
@@ -456,7 +468,7 @@ fn bench_lstm(files: &[PathBuf], runs: usize, epochs: usize) -> anyhow::Result<(
     };
     let mut lstm = Config::builtin()?.lstm;
     lstm.epochs = epochs;
-    lstm.device = DevicePreference::Cpu;
+    lstm.device = device_preference(device);
     let device = detect::resolve_device(lstm.device)?;
     println!("# pulsewatch bench lstm: {device}, {epochs} epochs, median of {runs} runs");
     println!();
@@ -470,10 +482,10 @@ fn bench_lstm(files: &[PathBuf], runs: usize, epochs: usize) -> anyhow::Result<(
         let (mut train_secs, mut score_secs) = (Vec::new(), Vec::new());
         let mut last = None;
         for _ in 0..runs {
-            let (saved, outcome) = detect::train(&frame, &lstm, &mut |_| {}, &cancel)?;
+            let (saved, outcome) = detect::train_on(&frame, &lstm, &device, &mut |_| {}, &cancel)?;
             train_secs.push(outcome.duration.as_secs_f64());
             let started = std::time::Instant::now();
-            let scores = detect::score(&saved, &frame)?;
+            let scores = detect::score_on(&saved, &frame, &device)?;
             score_secs.push(started.elapsed().as_secs_f64());
             last = Some((outcome, scores));
         }

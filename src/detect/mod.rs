@@ -3,6 +3,7 @@
 //! thresholds, per-row scores, and persistence.
 
 pub mod cpu;
+pub mod gpu;
 pub mod model;
 pub mod score;
 pub mod store;
@@ -49,29 +50,58 @@ pub enum DetectError {
 /// Where the work runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ComputeDevice {
+    /// The hand-written kernels on the CPU.
     Cpu { simd: &'static str, threads: usize },
+    /// burn on a wgpu adapter.
+    Gpu { adapter: gpu::Adapter },
 }
 
 impl std::fmt::Display for ComputeDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ComputeDevice::Cpu { simd, threads } => write!(f, "cpu ({simd}, {threads} threads)"),
+            ComputeDevice::Gpu { adapter } => write!(f, "gpu ({adapter})"),
         }
     }
 }
 
-/// Picks the device for `preference`. The GPU path (burn on wgpu) is not in
-/// this build yet: `gpu` says so, `auto` uses the CPU.
-pub fn resolve_device(preference: DevicePreference) -> Result<ComputeDevice, DetectError> {
-    match preference {
-        DevicePreference::Gpu => Err(DetectError::NoGpu {
-            reason: "this build has no GPU backend".to_owned(),
-        }),
-        DevicePreference::Auto | DevicePreference::Cpu => Ok(ComputeDevice::Cpu {
-            simd: cpu::simd_level(),
-            threads: train::default_threads(),
-        }),
+fn cpu_device() -> ComputeDevice {
+    ComputeDevice::Cpu {
+        simd: cpu::simd_level(),
+        threads: train::default_threads(),
     }
+}
+
+/// Picks the device for `preference`: `auto` takes a hardware wgpu adapter
+/// when there is one (a software rasteriser such as lavapipe counts as none)
+/// and the CPU otherwise; `gpu` fails, naming what it found, when there is
+/// no hardware adapter; `cpu` never looks.
+pub fn resolve_device(preference: DevicePreference) -> Result<ComputeDevice, DetectError> {
+    if preference == DevicePreference::Cpu {
+        return Ok(cpu_device());
+    }
+    let adapters = gpu::adapters();
+    if let Some(adapter) = adapters.iter().find(|a| !a.software) {
+        return Ok(ComputeDevice::Gpu {
+            adapter: adapter.clone(),
+        });
+    }
+    if preference == DevicePreference::Auto {
+        return Ok(cpu_device());
+    }
+    let reason = if adapters.is_empty() {
+        "wgpu found no adapter (no Vulkan, Metal, DX12 or GL driver)".to_owned()
+    } else {
+        format!(
+            "wgpu found only software adapters: {}",
+            adapters
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    Err(DetectError::NoGpu { reason })
 }
 
 /// Scores for every row of a frame.
@@ -110,7 +140,17 @@ pub fn train(
     cancel: &AtomicBool,
 ) -> Result<(SavedModel, TrainOutcome), DetectError> {
     let device = resolve_device(lstm.device)?;
-    let ComputeDevice::Cpu { threads, .. } = device;
+    train_on(frame, lstm, &device, progress, cancel)
+}
+
+/// [`train`] on a device already chosen (tests pick the software adapter).
+pub fn train_on(
+    frame: &MetricFrame,
+    lstm: &LstmConfig,
+    device: &ComputeDevice,
+    progress: &mut dyn FnMut(&TrainProgress),
+    cancel: &AtomicBool,
+) -> Result<(SavedModel, TrainOutcome), DetectError> {
     let length = lstm.sequence_length;
     if frame.len() < length {
         return Err(DetectError::TooFewRows {
@@ -130,13 +170,17 @@ pub fn train(
         sequence_length: length,
     };
     let mut model = config.init(lstm.seed);
-    let outcome = train::train_cpu(
-        &mut model,
-        &set,
-        &settings_from(lstm, threads),
-        progress,
-        cancel,
-    );
+    let threads = train::default_threads();
+    let settings = settings_from(lstm, threads);
+    let outcome = match device {
+        ComputeDevice::Cpu { .. } => {
+            train::train_cpu(&mut model, &set, &settings, progress, cancel)
+        }
+        ComputeDevice::Gpu { adapter } => {
+            let burn_device = gpu::burn_device(adapter.software);
+            gpu::train_gpu(&mut model, &set, &settings, &burn_device, progress, cancel)
+        }
+    };
     if outcome.cancelled {
         return Err(DetectError::Cancelled);
     }
@@ -216,8 +260,17 @@ fn select_features(saved: &SavedModel, frame: &MetricFrame) -> Result<MetricFram
 }
 
 /// Scores every row of `frame` with a trained model (its scaler and
-/// threshold).
+/// threshold), on the CPU.
 pub fn score(saved: &SavedModel, frame: &MetricFrame) -> Result<Scores, DetectError> {
+    score_on(saved, frame, &cpu_device())
+}
+
+/// [`score`] on a chosen device.
+pub fn score_on(
+    saved: &SavedModel,
+    frame: &MetricFrame,
+    device: &ComputeDevice,
+) -> Result<Scores, DetectError> {
     let selected = select_features(saved, frame)?;
     let length = saved.meta.config.sequence_length;
     let features = selected.names().len();
@@ -225,8 +278,12 @@ pub fn score(saved: &SavedModel, frame: &MetricFrame) -> Result<Scores, DetectEr
     if set.starts.is_empty() {
         return Err(DetectError::NoWindows { action: "score" });
     }
-    let (errors, feature_errors) =
-        train::score_windows(&saved.model, &set, train::default_threads());
+    let (errors, feature_errors) = match device {
+        ComputeDevice::Cpu { threads, .. } => train::score_windows(&saved.model, &set, *threads),
+        ComputeDevice::Gpu { adapter } => {
+            gpu::score_windows_gpu(&saved.model, &set, &gpu::burn_device(adapter.software))
+        }
+    };
     let rows = score::row_scores(
         selected.len(),
         length,

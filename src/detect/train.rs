@@ -82,6 +82,14 @@ impl Adam {
     }
 }
 
+/// Shuffles the windows for the next epoch: Fisher–Yates with the seeded
+/// generator, so every path (CPU, GPU) sees the same batches in every run.
+pub fn epoch_order(rng: &mut Rng, order: &mut [usize]) {
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+}
+
 /// Splits `0..n` into `parts` contiguous ranges of near-equal size.
 fn split(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
     let parts = parts.clamp(1, n.max(1));
@@ -117,10 +125,7 @@ pub fn train_cpu(
     let mut windows_done = 0usize;
     let total_windows = order.len() * settings.epochs;
     'epochs: for epoch in 0..settings.epochs {
-        // Fisher–Yates with the seeded generator: the same order every run.
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i + 1));
-        }
+        epoch_order(&mut rng, &mut order);
         let mut loss_sum = 0.0;
         for (batch_index, batch) in order.chunks(batch_size).enumerate() {
             if cancel.load(Ordering::Relaxed) {
