@@ -4,8 +4,7 @@
 //! can say which card it uses and treat software rasterisers (llvmpipe,
 //! lavapipe) as "no GPU" for `device: auto`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
 
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
@@ -13,9 +12,8 @@ use burn::tensor::{Device, DeviceKind, Tensor, TensorData, activation};
 use eframe::wgpu;
 
 use super::model::{LinearLayer, LstmAe, LstmLayer, ModelConfig};
-use super::train::{TrainOutcome, TrainProgress, TrainSettings, epoch_order};
+use super::train::{TrainOutcome, TrainProgress, TrainSettings, run_epochs};
 use super::windows::WindowSet;
-use crate::data::rng::Rng;
 
 /// A wgpu adapter as PulseWatch reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,62 +251,30 @@ pub fn train_gpu(
     progress: &mut dyn FnMut(&TrainProgress),
     cancel: &AtomicBool,
 ) -> TrainOutcome {
-    let started = Instant::now();
     let autodiff = device.clone().autodiff();
-    let mut net = BurnLstmAe::from_model(model, &autodiff);
+    let mut net = Some(BurnLstmAe::from_model(model, &autodiff));
     let mut optimizer = AdamConfig::new()
         .with_beta_1(0.9)
         .with_beta_2(0.999)
         .with_epsilon(1e-8)
         .init();
-    let mut rng = Rng::new(settings.seed);
-    let mut order = windows.starts.clone();
-    let batch_size = settings.batch_size.max(1);
-    let batches = order.len().div_ceil(batch_size);
-    let total_windows = order.len() * settings.epochs;
     let mut buffer = Vec::new();
-    let mut epoch_losses = Vec::new();
-    let mut cancelled = false;
-    let mut windows_done = 0usize;
-    'epochs: for epoch in 0..settings.epochs {
-        epoch_order(&mut rng, &mut order);
-        let mut loss_sum = 0.0;
-        for (batch_index, batch) in order.chunks(batch_size).enumerate() {
-            if cancel.load(Ordering::Relaxed) {
-                cancelled = true;
-                break 'epochs;
-            }
-            let x = batch_tensor(windows, batch, &mut buffer, &autodiff);
-            let y = net.forward(x.clone());
-            let loss = (y - x).powf_scalar(2.0).mean();
-            let loss_value = f64::from(values(loss.clone()).first().copied().unwrap_or(f32::NAN));
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = optimizer.step(settings.learning_rate, net, grads);
-            loss_sum += loss_value;
-            windows_done += batch.len();
-            let rate = windows_done as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            progress(&TrainProgress {
-                epoch: epoch + 1,
-                epochs: settings.epochs,
-                batch: batch_index + 1,
-                batches,
-                loss: loss_sum / (batch_index + 1) as f64,
-                windows_per_sec: rate,
-                eta: Duration::from_secs_f64(
-                    total_windows.saturating_sub(windows_done) as f64 / rate.max(1e-9),
-                ),
-            });
-        }
-        epoch_losses.push(loss_sum / batches.max(1) as f64);
+    let outcome = run_epochs(windows, settings, progress, cancel, |batch| {
+        let Some(current) = net.take() else {
+            return f64::NAN;
+        };
+        let x = batch_tensor(windows, batch, &mut buffer, &autodiff);
+        let y = current.forward(x.clone());
+        let loss = (y - x).powf_scalar(2.0).mean();
+        let loss_value = f64::from(values(loss.clone()).first().copied().unwrap_or(f32::NAN));
+        let grads = GradientsParams::from_grads(loss.backward(), &current);
+        net = Some(optimizer.step(settings.learning_rate, current, grads));
+        loss_value
+    });
+    if let Some(net) = net {
+        *model = net.to_model(model.config);
     }
-    *model = net.to_model(model.config);
-    TrainOutcome {
-        final_loss: epoch_losses.last().copied().unwrap_or(f64::NAN),
-        epochs_run: epoch_losses.len(),
-        epoch_losses,
-        cancelled,
-        duration: started.elapsed(),
-    }
+    outcome
 }
 
 /// Window errors and per-feature sums, as [`super::train::score_windows`]

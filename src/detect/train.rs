@@ -99,6 +99,59 @@ fn split(n: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
+/// The epoch and batch loop every trainer shares: the seeded shuffle, the
+/// cancel check before each batch, progress events and the loss record.
+/// `step` trains on one batch (window starts) and returns its mean loss.
+pub fn run_epochs(
+    windows: &WindowSet,
+    settings: &TrainSettings,
+    progress: &mut dyn FnMut(&TrainProgress),
+    cancel: &AtomicBool,
+    mut step: impl FnMut(&[usize]) -> f64,
+) -> TrainOutcome {
+    let started = Instant::now();
+    let mut rng = Rng::new(settings.seed);
+    let mut order = windows.starts.clone();
+    let batch_size = settings.batch_size.max(1);
+    let batches = order.len().div_ceil(batch_size);
+    let total_windows = order.len() * settings.epochs;
+    let mut epoch_losses = Vec::new();
+    let mut cancelled = false;
+    let mut windows_done = 0usize;
+    'epochs: for epoch in 0..settings.epochs {
+        epoch_order(&mut rng, &mut order);
+        let mut loss_sum = 0.0;
+        for (batch_index, batch) in order.chunks(batch_size).enumerate() {
+            if cancel.load(Ordering::Relaxed) {
+                cancelled = true;
+                break 'epochs;
+            }
+            loss_sum += step(batch);
+            windows_done += batch.len();
+            let rate = windows_done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            progress(&TrainProgress {
+                epoch: epoch + 1,
+                epochs: settings.epochs,
+                batch: batch_index + 1,
+                batches,
+                loss: loss_sum / (batch_index + 1) as f64,
+                windows_per_sec: rate,
+                eta: Duration::from_secs_f64(
+                    total_windows.saturating_sub(windows_done) as f64 / rate.max(1e-9),
+                ),
+            });
+        }
+        epoch_losses.push(loss_sum / batches.max(1) as f64);
+    }
+    TrainOutcome {
+        final_loss: epoch_losses.last().copied().unwrap_or(f64::NAN),
+        epochs_run: epoch_losses.len(),
+        epoch_losses,
+        cancelled,
+        duration: started.elapsed(),
+    }
+}
+
 /// Trains `model` in place on the CPU. `progress` is called after every
 /// batch; `cancel` is checked before every batch, so a cancel stops within
 /// one batch (the model then holds the last completed update).
@@ -109,93 +162,55 @@ pub fn train_cpu(
     progress: &mut dyn FnMut(&TrainProgress),
     cancel: &AtomicBool,
 ) -> TrainOutcome {
-    let started = Instant::now();
     let (layout, mut params) = cpu::flat_params(model);
     let mut adam = Adam::new(params.len(), settings.learning_rate);
-    let mut rng = Rng::new(settings.seed);
-    let mut order = windows.starts.clone();
-    let batch_size = settings.batch_size.max(1);
-    let batches = order.len().div_ceil(batch_size);
     let threads = settings.threads.max(1);
     let mut workspaces: Vec<Workspace> = (0..threads).map(|_| Workspace::default()).collect();
     let mut inputs: Vec<Vec<f32>> = vec![Vec::new(); threads];
     let mut grads: Vec<Vec<f32>> = vec![vec![0.0; layout.len()]; threads];
-    let mut epoch_losses = Vec::new();
-    let mut cancelled = false;
-    let mut windows_done = 0usize;
-    let total_windows = order.len() * settings.epochs;
-    'epochs: for epoch in 0..settings.epochs {
-        epoch_order(&mut rng, &mut order);
-        let mut loss_sum = 0.0;
-        for (batch_index, batch) in order.chunks(batch_size).enumerate() {
-            if cancel.load(Ordering::Relaxed) {
-                cancelled = true;
-                break 'epochs;
+    let outcome = run_epochs(windows, settings, progress, cancel, |batch| {
+        let loss_count = batch.len() * windows.length * windows.features;
+        let weights = Weights::new(layout, &params);
+        let parts = split(batch.len(), threads);
+        let mut batch_loss = 0.0;
+        std::thread::scope(|scope| {
+            let mut handles = Vec::new();
+            for (((range, ws), input), grad) in parts
+                .iter()
+                .zip(workspaces.iter_mut())
+                .zip(inputs.iter_mut())
+                .zip(grads.iter_mut())
+            {
+                let weights = &weights;
+                let starts = &batch[range.clone()];
+                let work = move || {
+                    windows.gather(starts, input);
+                    grad.fill(0.0);
+                    cpu::train_chunk(weights, input, starts.len(), loss_count, ws, grad)
+                };
+                handles.push(scope.spawn(work));
             }
-            let loss_count = batch.len() * windows.length * windows.features;
-            let weights = Weights::new(layout, &params);
-            let parts = split(batch.len(), threads);
-            let mut batch_loss = 0.0;
-            std::thread::scope(|scope| {
-                let mut handles = Vec::new();
-                for (((range, ws), input), grad) in parts
-                    .iter()
-                    .zip(workspaces.iter_mut())
-                    .zip(inputs.iter_mut())
-                    .zip(grads.iter_mut())
-                {
-                    let weights = &weights;
-                    let starts = &batch[range.clone()];
-                    let work = move || {
-                        windows.gather(starts, input);
-                        grad.fill(0.0);
-                        cpu::train_chunk(weights, input, starts.len(), loss_count, ws, grad)
-                    };
-                    handles.push(scope.spawn(work));
-                }
-                for handle in handles {
-                    // A panic in a worker is a bug; surface it where it happened.
-                    batch_loss += handle
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e));
-                }
-            });
-            let (first, rest) = grads.split_at_mut(1);
-            for other in rest.iter().take(parts.len().saturating_sub(1)) {
-                for (a, b) in first[0].iter_mut().zip(other) {
-                    *a += b;
-                }
+            for handle in handles {
+                // A panic in a worker is a bug; surface it where it happened.
+                batch_loss += handle
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
             }
-            adam.update(&mut params, &first[0]);
-            let batch_mse = batch_loss / loss_count as f64;
-            loss_sum += batch_mse;
-            windows_done += batch.len();
-            let elapsed = started.elapsed().as_secs_f64();
-            let rate = windows_done as f64 / elapsed.max(1e-9);
-            progress(&TrainProgress {
-                epoch: epoch + 1,
-                epochs: settings.epochs,
-                batch: batch_index + 1,
-                batches,
-                loss: loss_sum / (batch_index + 1) as f64,
-                windows_per_sec: rate,
-                eta: Duration::from_secs_f64(
-                    (total_windows.saturating_sub(windows_done)) as f64 / rate.max(1e-9),
-                ),
-            });
+        });
+        let (first, rest) = grads.split_at_mut(1);
+        for other in rest.iter().take(parts.len().saturating_sub(1)) {
+            for (a, b) in first[0].iter_mut().zip(other) {
+                *a += b;
+            }
         }
-        epoch_losses.push(loss_sum / batches.max(1) as f64);
-    }
+        drop(weights);
+        adam.update(&mut params, &first[0]);
+        batch_loss / loss_count as f64
+    });
     if let Some(trained) = LstmAe::from_flat(model.config, &params) {
         *model = trained;
     }
-    TrainOutcome {
-        final_loss: epoch_losses.last().copied().unwrap_or(f64::NAN),
-        epochs_run: epoch_losses.len(),
-        epoch_losses,
-        cancelled,
-        duration: started.elapsed(),
-    }
+    outcome
 }
 
 /// Reconstruction error of every usable window (mean over rows × features)
