@@ -14,7 +14,8 @@ pub struct MetricSeries {
     pub points: Vec<PlotPoint>,
 }
 
-/// `MM-DD HH:MM` for an axis mark in Unix seconds; the date alone at midnight.
+/// An axis mark in Unix seconds: the date (`MM-DD`) at midnight, the time
+/// (`HH:MM`) otherwise, so neighbouring labels stay short and apart.
 pub fn format_time_axis(seconds: f64, span_secs: f64) -> String {
     let total = seconds.round() as i64;
     let (_, month, day) = civil_from_days(total.div_euclid(86_400));
@@ -25,7 +26,7 @@ pub fn format_time_axis(seconds: f64, span_secs: f64) -> String {
     } else if in_day == 0 {
         format!("{month:02}-{day:02}")
     } else {
-        format!("{month:02}-{day:02} {h:02}:{m:02}")
+        format!("{h:02}:{m:02}")
     }
 }
 
@@ -50,7 +51,17 @@ pub fn time_grid_spacer(input: GridInput) -> Vec<GridMark> {
     else {
         return Vec::new();
     };
-    let levels: Vec<i64> = TIME_STEPS_SECS[small..].iter().take(3).copied().collect();
+    // Three thicknesses, each at least 4× the one below, so the thickest
+    // marks are far enough apart for egui_plot to label them.
+    let first = TIME_STEPS_SECS[small];
+    let at_least = |minimum: i64| {
+        TIME_STEPS_SECS
+            .iter()
+            .copied()
+            .find(|&s| s >= minimum)
+            .unwrap_or(TIME_STEPS_SECS[TIME_STEPS_SECS.len() - 1])
+    };
+    let levels = [first, at_least(4 * first), at_least(16 * first)];
     let step = levels[0];
     let first = (min / step as f64).ceil() as i64;
     let last = (max / step as f64).floor() as i64;
@@ -132,14 +143,17 @@ mod tests {
         });
         assert!(!marks.is_empty());
         assert!(marks.iter().all(|m| m.value as i64 % 3600 == 0));
-        assert!(marks.iter().any(|m| m.step_size == 10_800.0));
+        // Hourly marks, 6-hourly ones and daily ones (which get the labels).
+        assert!(marks.iter().any(|m| m.step_size == 3600.0));
+        assert!(marks.iter().any(|m| m.step_size == 21_600.0));
+        assert_eq!(marks.iter().filter(|m| m.step_size == 86_400.0).count(), 4);
     }
 
     #[test]
     fn axis_marks_are_readable_dates() {
         // 2026-01-02T00:00:00Z and 2026-01-02T13:30:00Z
         assert_eq!(format_time_axis(1_767_312_000.0, 86_400.0), "01-02");
-        assert_eq!(format_time_axis(1_767_360_600.0, 86_400.0), "01-02 13:30");
+        assert_eq!(format_time_axis(1_767_360_600.0, 86_400.0), "13:30");
         assert_eq!(format_time_axis(1_767_360_615.0, 60.0), "13:30:15");
     }
 }
