@@ -422,9 +422,11 @@ impl PromClient {
                 query,
                 detail: chain,
             }
-        } else if lower.contains("certificate")
-            || lower.contains("tls")
-            || lower.contains("handshake")
+        } else if ["certificate", "tls", "handshake", "corrupt message", "alert", "ssl"]
+            .iter()
+            .any(|needle| lower.contains(needle))
+            // Any other failure to connect to an https URL happened in TLS.
+            || (url.starts_with("https://") && error.is_connect())
         {
             IngestError::Tls {
                 url,

@@ -262,3 +262,44 @@ fn decode_base64(text: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+#[tokio::test]
+async fn an_unknown_host_is_a_dns_error() {
+    // `.invalid` never resolves (RFC 2606).
+    let client = client("http://pulsewatch-test.invalid:9090", "").with_retry(RetryPolicy::none());
+    let error = client.query_range("up", range()).await.unwrap_err();
+    assert!(matches!(error, IngestError::Dns { .. }), "{error:?}");
+    assert!(
+        error.to_string().starts_with(
+            "cannot resolve the host of http://pulsewatch-test.invalid:9090/api/v1/query_range \
+             (query `up`)"
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn https_to_a_plain_http_server_is_a_tls_error() {
+    // A plain-HTTP server that answers at once, whatever arrives (here a TLS
+    // ClientHello), as a web server on the wrong port would.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::Write;
+        if let Ok((mut stream, _)) = listener.accept() {
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let error = client(&url, "")
+        .with_retry(RetryPolicy::none())
+        .query_range("up", range())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, IngestError::Tls { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("TLS failure talking to {url}")),
+        "{error}"
+    );
+}
