@@ -52,7 +52,7 @@ pub struct PulseWatchApp {
 }
 
 impl PulseWatchApp {
-    pub fn new(config: &Config, _config_source: &ConfigSource, loaded: LoadedData) -> Self {
+    pub fn new(config: &Config, config_source: &ConfigSource, loaded: LoadedData) -> Self {
         let frame = &loaded.frame;
         let series = frame
             .names()
@@ -76,6 +76,7 @@ impl PulseWatchApp {
                 metrics: frame.names().len(),
                 warnings: loaded.warnings,
                 prometheus_url: config.prometheus.base_url.clone(),
+                config_source: config_source.to_string(),
             },
             series,
         }

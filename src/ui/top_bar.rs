@@ -1,5 +1,5 @@
-//! The top bar: app name, data source, configured Prometheus and how the
-//! data was loaded (warnings included).
+//! The top bar: app name, data source, configured Prometheus, where the
+//! config came from, and how the data was loaded (warnings included).
 
 use eframe::egui;
 
@@ -12,6 +12,8 @@ pub struct SourceInfo {
     pub metrics: usize,
     pub warnings: Vec<String>,
     pub prometheus_url: String,
+    /// Where the configuration came from (a path or "built-in defaults").
+    pub config_source: String,
 }
 
 pub fn top_bar_ui(ui: &mut egui::Ui, info: &SourceInfo) {
@@ -26,6 +28,10 @@ pub fn top_bar_ui(ui: &mut egui::Ui, info: &SourceInfo) {
         ui.separator();
         ui.label(
             egui::RichText::new(format!("Prometheus: {}", info.prometheus_url)).color(theme::MUTED),
+        );
+        ui.separator();
+        ui.label(
+            egui::RichText::new(format!("Config: {}", info.config_source)).color(theme::MUTED),
         );
     });
     for warning in &info.warnings {
