@@ -598,8 +598,55 @@ fn train_chunk_impl(
     loss
 }
 
+/// Gate activations and the cell update for one step of `b` rows: `z` holds
+/// pre-activations `[b][4h]` on entry; `c` and `h` `[b][h]` are updated in
+/// place (`first`: no previous cell state).
+#[inline(always)]
+fn step_in_place(
+    b: usize,
+    h: usize,
+    z: &mut [f32],
+    c: &mut [f32],
+    hidden: &mut [f32],
+    first: bool,
+) {
+    let g = 4 * h;
+    for ((row, c_row), h_row) in z[..b * g]
+        .chunks_exact_mut(g)
+        .zip(c[..b * h].chunks_exact_mut(h))
+        .zip(hidden[..b * h].chunks_exact_mut(h))
+    {
+        for v in &mut row[..2 * h] {
+            *v = sigmoid(*v);
+        }
+        for v in &mut row[2 * h..3 * h] {
+            *v = tanh_approx(*v);
+        }
+        for v in &mut row[3 * h..] {
+            *v = sigmoid(*v);
+        }
+        let (i, rest) = row.split_at(h);
+        let (f, rest) = rest.split_at(h);
+        let (gg, o) = rest.split_at(h);
+        if first {
+            for ((c, i), g) in c_row.iter_mut().zip(i).zip(gg) {
+                *c = i * g;
+            }
+        } else {
+            for (((c, f), i), g) in c_row.iter_mut().zip(f).zip(i).zip(gg) {
+                *c = f * *c + i * g;
+            }
+        }
+        for ((hv, c), o) in h_row.iter_mut().zip(c_row.iter()).zip(o) {
+            *hv = o * tanh_approx(*c);
+        }
+    }
+}
+
 /// Per-window reconstruction error (mean over steps × features) and its
-/// per-feature part (sum of squares per feature), for `b` windows.
+/// per-feature part (sum of squares per feature), for `b` windows. A
+/// forward pass that keeps only the current step (scoring needs no
+/// backward), so its working set stays in cache.
 #[inline(always)]
 fn score_chunk_impl(
     w: &Weights,
@@ -609,18 +656,55 @@ fn score_chunk_impl(
     errors: &mut [f32],
     feature_errors: &mut [f32],
 ) {
-    forward_impl(w, x, b, ws);
     let config = w.layout.config;
-    let (f, steps) = (config.n_features, config.sequence_length);
+    let (f, h, steps) = (
+        config.n_features,
+        config.hidden_size,
+        config.sequence_length,
+    );
+    let g = 4 * h;
+    // Reuse the workspace's buffers as step-sized scratch.
+    let z = &mut ws.scratch.dz;
+    z.resize(b * g, 0.0);
+    let c = &mut ws.scratch.dc;
+    c.resize(b * h, 0.0);
+    let hidden = &mut ws.scratch.dh;
+    hidden.resize(b * h, 0.0);
+    let proj = &mut ws.dec_proj;
+    proj.resize(b * g, 0.0);
+    let y = &mut ws.y;
+    y.resize(b * f, 0.0);
+
+    for t in 0..steps {
+        for row in z.chunks_exact_mut(g) {
+            row.copy_from_slice(&w.enc_bias);
+        }
+        gemm_acc(b, f, g, &x[t * b * f..(t + 1) * b * f], w.enc_wx, z);
+        if t > 0 {
+            gemm_acc(b, h, g, hidden, w.enc_wh, z);
+        }
+        step_in_place(b, h, z, c, hidden, t == 0);
+    }
+    for row in proj.chunks_exact_mut(g) {
+        row.copy_from_slice(&w.dec_bias);
+    }
+    gemm_acc(b, h, g, hidden, w.dec_wx, proj);
     errors[..b].fill(0.0);
     feature_errors[..b * f].fill(0.0);
     for t in 0..steps {
-        for s in 0..b {
-            for k in 0..f {
-                let i = (t * b + s) * f + k;
-                let d = ws.y[i] - x[i];
-                feature_errors[s * f + k] += d * d;
-            }
+        z.copy_from_slice(proj);
+        if t > 0 {
+            gemm_acc(b, h, g, hidden, w.dec_wh, z);
+        }
+        step_in_place(b, h, z, c, hidden, t == 0);
+        for row in y.chunks_exact_mut(f) {
+            row.copy_from_slice(w.out_b);
+        }
+        gemm_acc(b, h, f, hidden, w.out_w, y);
+        let x_t = &x[t * b * f..(t + 1) * b * f];
+        for ((e, y), x) in feature_errors[..b * f].iter_mut().zip(y.iter()).zip(x_t) {
+            let d = y - x;
+            *e += d * d;
         }
     }
     for s in 0..b {
@@ -762,6 +846,40 @@ mod tests {
             worst = worst.max(error);
         }
         assert!(worst < 2e-2, "worst relative gradient error {worst}");
+    }
+
+    #[test]
+    fn streaming_scores_match_the_full_forward_pass() {
+        let (config, x, b) = tiny();
+        let (layout, params) = flat_params(&config.init(8));
+        let w = Weights::new(layout, &params);
+        let mut ws = Workspace::default();
+        forward(&w, &x, b, &mut ws);
+        let f = config.n_features;
+        let mut want = vec![0.0f32; b * f];
+        for t in 0..config.sequence_length {
+            for s in 0..b {
+                for k in 0..f {
+                    let i = (t * b + s) * f + k;
+                    want[s * f + k] += (ws.reconstruction()[i] - x[i]).powi(2);
+                }
+            }
+        }
+        let mut errors = vec![0.0; b];
+        let mut features = vec![0.0; b * f];
+        score_chunk(
+            &w,
+            &x,
+            b,
+            &mut Workspace::default(),
+            &mut errors,
+            &mut features,
+        );
+        for (got, want) in features.iter().zip(&want) {
+            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        }
+        let total: f32 = want[..f].iter().sum();
+        assert!((errors[0] - total / (config.sequence_length * f) as f32).abs() < 1e-7);
     }
 
     #[test]
