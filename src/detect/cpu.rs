@@ -227,6 +227,35 @@ fn gemm_at_b_acc(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f3
     }
 }
 
+/// y[r] = bias + hidden[r] · w for narrow outputs (a few features): one dot
+/// product per output, summed in 16 lanes so it vectorises (a plain sum is
+/// never reordered into vector lanes). `w_t` is `[outputs × h]`.
+#[inline(always)]
+fn project_rows(
+    h: usize,
+    outputs: usize,
+    hidden: &[f32],
+    w_t: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+) {
+    const LANES: usize = 16;
+    for (h_row, y_row) in hidden.chunks_exact(h).zip(y.chunks_exact_mut(outputs)) {
+        for ((out, w_row), b) in y_row.iter_mut().zip(w_t.chunks_exact(h)).zip(bias) {
+            let mut lanes = [0.0f32; LANES];
+            let (h_blocks, h_tail) = h_row.as_chunks::<LANES>();
+            let (w_blocks, w_tail) = w_row.as_chunks::<LANES>();
+            for (hb, wb) in h_blocks.iter().zip(w_blocks) {
+                for ((l, x), y) in lanes.iter_mut().zip(hb).zip(wb) {
+                    *l += x * y;
+                }
+            }
+            let tail: f32 = h_tail.iter().zip(w_tail).map(|(x, y)| x * y).sum();
+            *out = b + lanes.iter().sum::<f32>() + tail;
+        }
+    }
+}
+
 /// Column sums: out[n] += Σ_rows a[m×n].
 #[inline(always)]
 fn column_sums_acc(m: usize, n: usize, a: &[f32], out: &mut [f32]) {
@@ -697,10 +726,7 @@ fn score_chunk_impl(
             gemm_acc(b, h, g, hidden, w.dec_wh, z);
         }
         step_in_place(b, h, z, c, hidden, t == 0);
-        for row in y.chunks_exact_mut(f) {
-            row.copy_from_slice(w.out_b);
-        }
-        gemm_acc(b, h, f, hidden, w.out_w, y);
+        project_rows(h, f, hidden, &w.out_w_t, w.out_b, y);
         let x_t = &x[t * b * f..(t + 1) * b * f];
         for ((e, y), x) in feature_errors[..b * f].iter_mut().zip(y.iter()).zip(x_t) {
             let d = y - x;
