@@ -95,6 +95,36 @@ impl<'a> Weights<'a> {
 // Kernels. `#[inline(always)]` so each one is compiled inside the
 // target-feature wrappers below and vectorised for that instruction set.
 
+/// How the matmul kernels multiply-add: fused (one instruction, one
+/// rounding) where the CPU has FMA; plain on x86 without it, where `mul_add`
+/// would be a libm call per element.
+pub trait MulAdd {
+    fn mul_add(a: f32, b: f32, c: f32) -> f32;
+}
+
+pub struct Fused;
+pub struct Plain;
+
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+
+impl MulAdd for Plain {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+}
+
+/// The portable build's choice: every aarch64 CPU has FMA; x86 may not.
+#[cfg(target_arch = "aarch64")]
+type Portable = Fused;
+#[cfg(not(target_arch = "aarch64"))]
+type Portable = Plain;
+
 /// Columns per register block: 64 f32 = four AVX-512 (eight AVX2) registers
 /// kept as accumulators across the whole inner dimension.
 const BLOCK: usize = 64;
@@ -102,7 +132,7 @@ const BLOCK: usize = 64;
 /// c[m×n] += a[m×k] · b[k×n] (row-major). Column blocks of 64 accumulate in
 /// registers over all of k; the rest four rows of b per pass.
 #[inline(always)]
-fn gemm_acc(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+fn gemm_acc<M: MulAdd>(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     let blocks = n / BLOCK;
     // Two rows of a at a time: each block of b is loaded once for both, and
     // the two accumulator chains run in parallel.
@@ -117,8 +147,8 @@ fn gemm_acc(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
             for ((&s0, &s1), b_row) in a0.iter().zip(a1).zip(b.chunks_exact(n)) {
                 let y = &b_row.as_chunks::<BLOCK>().0[block];
                 for ((x0, x1), y) in acc0.iter_mut().zip(acc1.iter_mut()).zip(y) {
-                    *x0 += s0 * y;
-                    *x1 += s1 * y;
+                    *x0 = M::mul_add(s0, *y, *x0);
+                    *x1 = M::mul_add(s1, *y, *x1);
                 }
             }
             *c0_block = acc0;
@@ -137,7 +167,7 @@ fn gemm_acc(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
                 for (&s, b_row) in a_row.iter().zip(b.chunks_exact(n)) {
                     let y = &b_row.as_chunks::<BLOCK>().0[block];
                     for (x, y) in acc.iter_mut().zip(y) {
-                        *x += s * y;
+                        *x = M::mul_add(s, *y, *x);
                     }
                 }
                 *c_block = acc;
@@ -174,7 +204,7 @@ fn gemm_acc(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
 /// c[k×n] += a[m×k]ᵀ · b[m×n]: weight gradients. Column blocks of c
 /// accumulate in registers over all m rows.
 #[inline(always)]
-fn gemm_at_b_acc(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+fn gemm_at_b_acc<M: MulAdd>(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     let blocks = n / BLOCK;
     let done = blocks * BLOCK;
     // Two rows of c at a time, sharing each block of b.
@@ -189,8 +219,8 @@ fn gemm_at_b_acc(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f3
                 let (s0, s1) = (a_row[p], a_row[p + 1]);
                 let y = &b_row.as_chunks::<BLOCK>().0[block];
                 for ((x0, x1), y) in acc0.iter_mut().zip(acc1.iter_mut()).zip(y) {
-                    *x0 += s0 * y;
-                    *x1 += s1 * y;
+                    *x0 = M::mul_add(s0, *y, *x0);
+                    *x1 = M::mul_add(s1, *y, *x1);
                 }
             }
             *c0_block = acc0;
@@ -208,7 +238,7 @@ fn gemm_at_b_acc(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f3
                 for (a_row, b_row) in a.chunks_exact(k).zip(b.chunks_exact(n)).take(m) {
                     let y = &b_row.as_chunks::<BLOCK>().0[block];
                     for (x, y) in acc.iter_mut().zip(y) {
-                        *x += a_row[p] * y;
+                        *x = M::mul_add(a_row[p], *y, *x);
                     }
                 }
                 *c_block = acc;
@@ -326,24 +356,60 @@ impl LayerTrace {
     }
 }
 
-/// Forward through time. `z_in(t, z)` writes the input part of the gate
+/// The input part of a layer's gate pre-activations. An enum rather than a
+/// closure: closures are not inlined into the target-feature wrappers, and
+/// their matmuls would run without the wide instructions.
+enum GateInput<'a> {
+    /// x_t·w_x + bias for a time-major sequence x `[steps][b][features]`.
+    Sequence {
+        x: &'a [f32],
+        features: usize,
+        w_x: &'a [f32],
+        bias: &'a [f32],
+    },
+    /// The same projected input `[b][4h]` at every step.
+    Constant(&'a [f32]),
+}
+
+impl GateInput<'_> {
+    #[inline(always)]
+    fn write<M: MulAdd>(&self, t: usize, b: usize, g: usize, z: &mut [f32]) {
+        match self {
+            GateInput::Sequence {
+                x,
+                features,
+                w_x,
+                bias,
+            } => {
+                for row in z.chunks_exact_mut(g) {
+                    row.copy_from_slice(bias);
+                }
+                let f = *features;
+                gemm_acc::<M>(b, f, g, &x[t * b * f..(t + 1) * b * f], w_x, z);
+            }
+            GateInput::Constant(projected) => z.copy_from_slice(projected),
+        }
+    }
+}
+
+/// Forward through time. `input` gives the input part of the gate
 /// pre-activations (x_t·w_x + biases) for step t into z `[b][4h]`.
 #[inline(always)]
-fn lstm_forward(
+fn lstm_forward<M: MulAdd>(
     steps: usize,
     b: usize,
     h: usize,
     w_h: &[f32],
     trace: &mut LayerTrace,
-    mut z_in: impl FnMut(usize, &mut [f32]),
+    input: GateInput,
 ) {
     let g = 4 * h;
     for t in 0..steps {
         let z = &mut trace.gates[t * b * g..(t + 1) * b * g];
-        z_in(t, z);
+        input.write::<M>(t, b, g, z);
         if t > 0 {
             let h_prev = &trace.h[(t - 1) * b * h..t * b * h];
-            gemm_acc(b, h, g, h_prev, w_h, z);
+            gemm_acc::<M>(b, h, g, h_prev, w_h, z);
         }
         for row in z.chunks_exact_mut(g) {
             for v in &mut row[..2 * h] {
@@ -402,13 +468,43 @@ struct BackScratch {
     zeros: Vec<f32>,
 }
 
-/// Backward through time. `dh_ext(t)` is the gradient flowing into h_t from
-/// outside the layer (`None`: zero). For each step, `on_dz(t, dz)` receives
-/// the gate pre-activation gradients so the caller can accumulate the input
-/// weights' gradient. Accumulates into `grad_wh` `[h×4h]` and `grad_b` `[4h]`.
+/// The gradient flowing into a layer's hidden states from outside it.
+enum ExternalGrad<'a> {
+    /// `[steps][b][h]`: every step feeds the output (the decoder).
+    EveryStep(&'a [f32]),
+    /// `[b][h]`: only the last hidden state is used (the encoder's latent).
+    LastStep(&'a [f32]),
+}
+
+impl<'a> ExternalGrad<'a> {
+    #[inline(always)]
+    fn at(&self, t: usize, steps: usize, size: usize) -> Option<&'a [f32]> {
+        match self {
+            ExternalGrad::EveryStep(all) => Some(&all[t * size..(t + 1) * size]),
+            ExternalGrad::LastStep(last) => (t + 1 == steps).then_some(*last),
+        }
+    }
+}
+
+/// Where the gate gradients of each step go besides the recurrent weights.
+enum InputGrad<'a> {
+    /// Accumulate x_tᵀ·dz into `grad_wx` `[features × 4h]` (the encoder).
+    Sequence {
+        x: &'a [f32],
+        features: usize,
+        grad_wx: &'a mut [f32],
+    },
+    /// Sum dz over the steps into `[b][4h]` (the decoder, whose input is
+    /// the same at every step).
+    Sum(&'a mut [f32]),
+}
+
+/// Backward through time, given the external gradients on the hidden states;
+/// accumulates into `grad_wh` `[h×4h]` and `grad_b` `[4h]`, and passes each
+/// step's gate gradients to `input_grad`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn lstm_backward<'e>(
+fn lstm_backward<M: MulAdd>(
     steps: usize,
     b: usize,
     h: usize,
@@ -417,8 +513,8 @@ fn lstm_backward<'e>(
     scratch: &mut BackScratch,
     grad_wh: &mut [f32],
     grad_b: &mut [f32],
-    dh_ext: impl Fn(usize) -> Option<&'e [f32]>,
-    mut on_dz: impl FnMut(usize, &[f32]),
+    external: ExternalGrad,
+    mut input_grad: InputGrad,
 ) {
     let g = 4 * h;
     scratch.dz.resize(b * g, 0.0);
@@ -431,7 +527,7 @@ fn lstm_backward<'e>(
     for t in (0..steps).rev() {
         let gates = &trace.gates[t * b * g..(t + 1) * b * g];
         let tc = &trace.tc[t * b * h..(t + 1) * b * h];
-        let ext = dh_ext(t);
+        let ext = external.at(t, steps, b * h);
         for s in 0..b {
             let dh = &mut scratch.dh[s * h..(s + 1) * h];
             let next = &scratch.dh_next[s * h..(s + 1) * h];
@@ -477,11 +573,32 @@ fn lstm_backward<'e>(
         column_sums_acc(b, g, &scratch.dz, grad_b);
         if t > 0 {
             let h_prev = &trace.h[(t - 1) * b * h..t * b * h];
-            gemm_at_b_acc(b, h, g, h_prev, &scratch.dz, grad_wh);
+            gemm_at_b_acc::<M>(b, h, g, h_prev, &scratch.dz, grad_wh);
             scratch.dh_next.fill(0.0);
-            gemm_acc(b, g, h, &scratch.dz, w_h_t, &mut scratch.dh_next);
+            gemm_acc::<M>(b, g, h, &scratch.dz, w_h_t, &mut scratch.dh_next);
         }
-        on_dz(t, &scratch.dz);
+        match &mut input_grad {
+            InputGrad::Sequence {
+                x,
+                features,
+                grad_wx,
+            } => {
+                let f = *features;
+                gemm_at_b_acc::<M>(
+                    b,
+                    f,
+                    g,
+                    &x[t * b * f..(t + 1) * b * f],
+                    &scratch.dz,
+                    grad_wx,
+                );
+            }
+            InputGrad::Sum(sum) => {
+                for (s, d) in sum.iter_mut().zip(&scratch.dz) {
+                    *s += d;
+                }
+            }
+        }
     }
 }
 
@@ -505,7 +622,7 @@ pub struct Workspace {
 /// Forward pass for `b` windows; `x` is `[steps][b][f]`. Fills the traces
 /// and the reconstruction `ws.y` (same layout as x).
 #[inline(always)]
-fn forward_impl(w: &Weights, x: &[f32], b: usize, ws: &mut Workspace) {
+fn forward_impl<M: MulAdd>(w: &Weights, x: &[f32], b: usize, ws: &mut Workspace) {
     let config = w.layout.config;
     let (f, h, steps) = (
         config.n_features,
@@ -515,34 +632,33 @@ fn forward_impl(w: &Weights, x: &[f32], b: usize, ws: &mut Workspace) {
     let g = 4 * h;
     ws.encoder.resize(steps, b, h);
     ws.decoder.resize(steps, b, h);
-    lstm_forward(steps, b, h, w.enc_wh, &mut ws.encoder, |t, z| {
-        for row in z.chunks_exact_mut(g) {
-            row.copy_from_slice(&w.enc_bias);
-        }
-        gemm_acc(b, f, g, &x[t * b * f..(t + 1) * b * f], w.enc_wx, z);
-    });
+    let input = GateInput::Sequence {
+        x,
+        features: f,
+        w_x: w.enc_wx,
+        bias: &w.enc_bias,
+    };
+    lstm_forward::<M>(steps, b, h, w.enc_wh, &mut ws.encoder, input);
     // The decoder's input is the same latent at every step: project it once.
     let latent = &ws.encoder.h[(steps - 1) * b * h..steps * b * h];
     ws.dec_proj.resize(b * g, 0.0);
     for row in ws.dec_proj.chunks_exact_mut(g) {
         row.copy_from_slice(&w.dec_bias);
     }
-    gemm_acc(b, h, g, latent, w.dec_wx, &mut ws.dec_proj);
-    let proj = &ws.dec_proj;
-    lstm_forward(steps, b, h, w.dec_wh, &mut ws.decoder, |_, z| {
-        z.copy_from_slice(proj);
-    });
+    gemm_acc::<M>(b, h, g, latent, w.dec_wx, &mut ws.dec_proj);
+    let input = GateInput::Constant(&ws.dec_proj);
+    lstm_forward::<M>(steps, b, h, w.dec_wh, &mut ws.decoder, input);
     ws.y.resize(steps * b * f, 0.0);
     for row in ws.y.chunks_exact_mut(f) {
         row.copy_from_slice(w.out_b);
     }
-    gemm_acc(steps * b, h, f, &ws.decoder.h, w.out_w, &mut ws.y);
+    gemm_acc::<M>(steps * b, h, f, &ws.decoder.h, w.out_w, &mut ws.y);
 }
 
 /// Forward and backward for `b` windows; adds the gradient of
 /// Σ (y − x)² / `loss_count` to `grad` and returns Σ (y − x)².
 #[inline(always)]
-fn train_chunk_impl(
+fn train_chunk_impl<M: MulAdd>(
     w: &Weights,
     x: &[f32],
     b: usize,
@@ -550,7 +666,7 @@ fn train_chunk_impl(
     ws: &mut Workspace,
     grad: &mut [f32],
 ) -> f64 {
-    forward_impl(w, x, b, ws);
+    forward_impl::<M>(w, x, b, ws);
     let layout = w.layout;
     let config = layout.config;
     let (f, h, steps) = (
@@ -569,12 +685,12 @@ fn train_chunk_impl(
     }
     let (before, rest) = grad.split_at_mut(layout.offsets[8]);
     let (grad_out_w, grad_out_b) = rest.split_at_mut(h * f);
-    gemm_at_b_acc(steps * b, h, f, &ws.decoder.h, &ws.dy, grad_out_w);
+    gemm_at_b_acc::<M>(steps * b, h, f, &ws.decoder.h, &ws.dy, grad_out_w);
     column_sums_acc(steps * b, f, &ws.dy, grad_out_b);
     // dL/dh of the decoder at every step: dy · w_outᵀ.
     ws.dh_out.resize(steps * b * h, 0.0);
     ws.dh_out.fill(0.0);
-    gemm_acc(steps * b, f, h, &ws.dy, &w.out_w_t, &mut ws.dh_out);
+    gemm_acc::<M>(steps * b, f, h, &ws.dy, &w.out_w_t, &mut ws.dh_out);
 
     let (enc_grads, dec_grads) = before.split_at_mut(layout.offsets[4]);
     let (dec_gwx, rest) = dec_grads.split_at_mut(h * g);
@@ -582,9 +698,7 @@ fn train_chunk_impl(
     let (dec_gbx, dec_gbh) = rest.split_at_mut(g);
     ws.dz_sum.resize(b * g, 0.0);
     ws.dz_sum.fill(0.0);
-    let dh_out = &ws.dh_out;
-    let dz_sum = &mut ws.dz_sum;
-    lstm_backward(
+    lstm_backward::<M>(
         steps,
         b,
         h,
@@ -593,25 +707,20 @@ fn train_chunk_impl(
         &mut ws.scratch,
         dec_gwh,
         dec_gbx,
-        |t| Some(&dh_out[t * b * h..(t + 1) * b * h]),
-        |_, dz| {
-            for (s, d) in dz_sum.iter_mut().zip(dz) {
-                *s += d;
-            }
-        },
+        ExternalGrad::EveryStep(&ws.dh_out),
+        InputGrad::Sum(&mut ws.dz_sum),
     );
     dec_gbh.copy_from_slice(dec_gbx);
     let latent = &ws.encoder.h[(steps - 1) * b * h..steps * b * h];
-    gemm_at_b_acc(b, h, g, latent, &ws.dz_sum, dec_gwx);
+    gemm_at_b_acc::<M>(b, h, g, latent, &ws.dz_sum, dec_gwx);
     ws.dlatent.resize(b * h, 0.0);
     ws.dlatent.fill(0.0);
-    gemm_acc(b, g, h, &ws.dz_sum, &w.dec_wx_t, &mut ws.dlatent);
+    gemm_acc::<M>(b, g, h, &ws.dz_sum, &w.dec_wx_t, &mut ws.dlatent);
 
     let (enc_gwx, rest) = enc_grads.split_at_mut(f * g);
     let (enc_gwh, rest) = rest.split_at_mut(h * g);
     let (enc_gbx, enc_gbh) = rest.split_at_mut(g);
-    let dlatent = &ws.dlatent;
-    lstm_backward(
+    lstm_backward::<M>(
         steps,
         b,
         h,
@@ -620,8 +729,12 @@ fn train_chunk_impl(
         &mut ws.scratch,
         enc_gwh,
         enc_gbx,
-        |t| (t == steps - 1).then_some(&dlatent[..]),
-        |t, dz| gemm_at_b_acc(b, f, g, &x[t * b * f..(t + 1) * b * f], dz, enc_gwx),
+        ExternalGrad::LastStep(&ws.dlatent),
+        InputGrad::Sequence {
+            x,
+            features: f,
+            grad_wx: enc_gwx,
+        },
     );
     enc_gbh.copy_from_slice(enc_gbx);
     loss
@@ -677,7 +790,7 @@ fn step_in_place(
 /// forward pass that keeps only the current step (scoring needs no
 /// backward), so its working set stays in cache.
 #[inline(always)]
-fn score_chunk_impl(
+fn score_chunk_impl<M: MulAdd>(
     w: &Weights,
     x: &[f32],
     b: usize,
@@ -708,22 +821,22 @@ fn score_chunk_impl(
         for row in z.chunks_exact_mut(g) {
             row.copy_from_slice(&w.enc_bias);
         }
-        gemm_acc(b, f, g, &x[t * b * f..(t + 1) * b * f], w.enc_wx, z);
+        gemm_acc::<M>(b, f, g, &x[t * b * f..(t + 1) * b * f], w.enc_wx, z);
         if t > 0 {
-            gemm_acc(b, h, g, hidden, w.enc_wh, z);
+            gemm_acc::<M>(b, h, g, hidden, w.enc_wh, z);
         }
         step_in_place(b, h, z, c, hidden, t == 0);
     }
     for row in proj.chunks_exact_mut(g) {
         row.copy_from_slice(&w.dec_bias);
     }
-    gemm_acc(b, h, g, hidden, w.dec_wx, proj);
+    gemm_acc::<M>(b, h, g, hidden, w.dec_wx, proj);
     errors[..b].fill(0.0);
     feature_errors[..b * f].fill(0.0);
     for t in 0..steps {
         z.copy_from_slice(proj);
         if t > 0 {
-            gemm_acc(b, h, g, hidden, w.dec_wh, z);
+            gemm_acc::<M>(b, h, g, hidden, w.dec_wh, z);
         }
         step_in_place(b, h, z, c, hidden, t == 0);
         project_rows(h, f, hidden, &w.out_w_t, w.out_b, y);
@@ -749,11 +862,11 @@ macro_rules! dispatch {
             {
                 #[target_feature(enable = "avx512f,avx2,fma")]
                 fn avx512($($arg: $ty),*) -> $ret {
-                    $impl_fn($($arg),*)
+                    $impl_fn::<Fused>($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 fn avx2($($arg: $ty),*) -> $ret {
-                    $impl_fn($($arg),*)
+                    $impl_fn::<Fused>($($arg),*)
                 }
                 if std::arch::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU was just checked for these features.
@@ -766,7 +879,7 @@ macro_rules! dispatch {
                     return unsafe { avx2($($arg),*) };
                 }
             }
-            $impl_fn($($arg),*)
+            $impl_fn::<Portable>($($arg),*)
         }
     };
 }
@@ -916,7 +1029,8 @@ mod tests {
         let mut fast = vec![0.0; layout.len()];
         let mut portable = vec![0.0; layout.len()];
         let l1 = train_chunk(&w, &x, b, x.len(), &mut Workspace::default(), &mut fast);
-        let l2 = train_chunk_impl(&w, &x, b, x.len(), &mut Workspace::default(), &mut portable);
+        let l2 =
+            train_chunk_impl::<Plain>(&w, &x, b, x.len(), &mut Workspace::default(), &mut portable);
         assert!((l1 - l2).abs() < 1e-5 * l1.max(1e-9));
         for (a, p) in fast.iter().zip(&portable) {
             assert!((a - p).abs() < 1e-5, "{a} vs {p}");
