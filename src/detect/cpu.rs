@@ -331,6 +331,20 @@ fn tanh_approx(x: f32) -> f32 {
     1.0 - 2.0 / (1.0 + exp_approx(2.0 * x))
 }
 
+/// Gate pre-activations `[4h]` → i, f (sigmoid), g (tanh), o (sigmoid).
+#[inline(always)]
+fn activate_gates(row: &mut [f32], h: usize) {
+    for v in &mut row[..2 * h] {
+        *v = sigmoid(*v);
+    }
+    for v in &mut row[2 * h..3 * h] {
+        *v = tanh_approx(*v);
+    }
+    for v in &mut row[3 * h..] {
+        *v = sigmoid(*v);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // One LSTM layer over `steps` steps for a batch of `b` sequences.
 
@@ -412,15 +426,7 @@ fn lstm_forward<M: MulAdd>(
             gemm_acc::<M>(b, h, g, h_prev, w_h, z);
         }
         for row in z.chunks_exact_mut(g) {
-            for v in &mut row[..2 * h] {
-                *v = sigmoid(*v);
-            }
-            for v in &mut row[2 * h..3 * h] {
-                *v = tanh_approx(*v);
-            }
-            for v in &mut row[3 * h..] {
-                *v = sigmoid(*v);
-            }
+            activate_gates(row, h);
         }
         let (c_done, c_rest) = trace.c.split_at_mut(t * b * h);
         let c_now = &mut c_rest[..b * h];
@@ -758,15 +764,7 @@ fn step_in_place(
         .zip(c[..b * h].chunks_exact_mut(h))
         .zip(hidden[..b * h].chunks_exact_mut(h))
     {
-        for v in &mut row[..2 * h] {
-            *v = sigmoid(*v);
-        }
-        for v in &mut row[2 * h..3 * h] {
-            *v = tanh_approx(*v);
-        }
-        for v in &mut row[3 * h..] {
-            *v = sigmoid(*v);
-        }
+        activate_gates(row, h);
         let (i, rest) = row.split_at(h);
         let (f, rest) = rest.split_at(h);
         let (gg, o) = rest.split_at(h);
