@@ -630,11 +630,7 @@ pub struct Workspace {
 #[inline(always)]
 fn forward_impl<M: MulAdd>(w: &Weights, x: &[f32], b: usize, ws: &mut Workspace) {
     let config = w.layout.config;
-    let (f, h, steps) = (
-        config.n_features,
-        config.hidden_size,
-        config.sequence_length,
-    );
+    let (f, h, steps) = config.dims();
     let g = 4 * h;
     ws.encoder.resize(steps, b, h);
     ws.decoder.resize(steps, b, h);
@@ -675,11 +671,7 @@ fn train_chunk_impl<M: MulAdd>(
     forward_impl::<M>(w, x, b, ws);
     let layout = w.layout;
     let config = layout.config;
-    let (f, h, steps) = (
-        config.n_features,
-        config.hidden_size,
-        config.sequence_length,
-    );
+    let (f, h, steps) = config.dims();
     let g = 4 * h;
     ws.dy.resize(x.len(), 0.0);
     let scale = 2.0 / loss_count as f32;
@@ -797,11 +789,7 @@ fn score_chunk_impl<M: MulAdd>(
     feature_errors: &mut [f32],
 ) {
     let config = w.layout.config;
-    let (f, h, steps) = (
-        config.n_features,
-        config.hidden_size,
-        config.sequence_length,
-    );
+    let (f, h, steps) = config.dims();
     let g = 4 * h;
     // Reuse the workspace's buffers as step-sized scratch.
     let z = &mut ws.scratch.dz;

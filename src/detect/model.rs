@@ -36,6 +36,11 @@ impl ModelConfig {
         }
     }
 
+    /// (features, hidden size, steps): the three sizes every kernel needs.
+    pub fn dims(&self) -> (usize, usize, usize) {
+        (self.n_features, self.hidden_size, self.sequence_length)
+    }
+
     pub fn parameter_count(&self) -> usize {
         let lstm = |input: usize| 4 * self.hidden_size * (input + self.hidden_size + 2);
         lstm(self.n_features) + lstm(self.hidden_size) + (self.hidden_size + 1) * self.n_features
