@@ -13,6 +13,8 @@ use crate::data::{self, MetricFrame, SampleKind, SampleSpec, time};
 use crate::ingest::{PromClient, TimeRange};
 use crate::{detect, eval};
 
+mod forecast_cmd;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pulsewatch",
@@ -91,6 +93,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Forecast every metric of a CSV file: history band and horizon, band
+    /// anomalies, and P/R/F1 of those when the file has labels.
+    Forecast {
+        #[arg(long, value_name = "FILE")]
+        csv: PathBuf,
+        #[arg(long, value_enum, default_value_t = ModelArg::Prophet)]
+        model: ModelArg,
+        /// How far ahead, a duration such as "60m" (default:
+        /// prophet_model.forecast_horizon).
+        #[arg(long)]
+        horizon: Option<String>,
+        /// Write `metric,timestamp,part,y,yhat,yhat_lower,yhat_upper,band_score`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks, printed beside the Python peers' numbers.
     Bench {
         #[command(subcommand)]
@@ -161,6 +181,28 @@ pub enum BenchWhat {
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
     },
+    /// Fit and predict every metric (history + horizon, with bands) with
+    /// Prophet and MSTL; median of several runs per file.
+    Forecast {
+        /// Labelled CSV files (default: tests/fixtures/metrics_10k.csv).
+        #[arg(long = "csv", value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// One model only (default: both).
+        #[arg(long, value_enum)]
+        model: Option<ModelArg>,
+        /// The peer's horizon forecast (`metric,ds,yhat,yhat_lower,yhat_upper`)
+        /// for each file, in the same order, to report agreement.
+        #[arg(long = "reference", value_name = "FILE")]
+        references: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModelArg {
+    Prophet,
+    Mstl,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -253,6 +295,29 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     device,
                 },
         }) => bench_lstm(&files, runs, epochs, device),
+        Some(Command::Bench {
+            what:
+                BenchWhat::Forecast {
+                    files,
+                    runs,
+                    model,
+                    references,
+                },
+        }) => forecast_cmd::bench(&files, runs, model, &references),
+        Some(Command::Forecast {
+            csv,
+            model,
+            horizon,
+            out,
+            json,
+        }) => forecast_cmd::forecast(
+            cli.config.as_deref(),
+            &csv,
+            model,
+            horizon.as_deref(),
+            out.as_deref(),
+            json,
+        ),
         Some(Command::Fetch {
             window,
             start,

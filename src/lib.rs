@@ -5,6 +5,7 @@
 //! - [`data`]: the [`data::MetricFrame`], CSV, resampling, sample data.
 //! - [`detect`]: the LSTM autoencoder: training, scoring, persistence.
 //! - [`eval`]: precision, recall, F1 against labels.
+//! - [`forecast`]: Prophet and MSTL/ETS forecasts, expected bands, band anomalies.
 //! - [`ingest`]: the Prometheus `query_range` client.
 //! - [`ui`]: the eframe desktop window.
 //! - [`cli`]: the command line.
@@ -14,6 +15,7 @@ pub mod config;
 pub mod data;
 pub mod detect;
 pub mod eval;
+pub mod forecast;
 mod fsutil;
 pub mod ingest;
 pub mod ui;

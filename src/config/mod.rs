@@ -106,6 +106,9 @@ pub struct AppConfig {
     pub name: String,
     pub version: String,
     pub mode: AppMode,
+    /// IANA time-zone name (validated); forecast seasonality runs on this
+    /// zone's wall clock, so a business-hours pattern survives DST changes.
+    pub timezone: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -27,6 +27,7 @@ pub struct RawApp {
     pub name: Field<String>,
     pub version: Field<String>,
     pub mode: Field<String>,
+    pub timezone: Field<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

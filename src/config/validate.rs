@@ -210,7 +210,25 @@ pub fn validate(raw: RawConfig, source_name: &str, os: Os) -> Result<Config, Con
         "production",
         &["production", "development"],
     )?;
+    let timezone = match &app_raw.timezone {
+        None => "UTC".to_owned(),
+        Some(spanned) => match jiff::tz::TimeZone::get(&spanned.value) {
+            Ok(_) => spanned.value.clone(),
+            Err(_) => {
+                return Err(ctx.err(
+                    spanned,
+                    "app.timezone",
+                    format!(
+                        "unknown time zone `{}`; expected an IANA name such as UTC, \
+                         Europe/Berlin or America/New_York",
+                        spanned.value
+                    ),
+                ));
+            }
+        },
+    };
     let app = AppConfig {
+        timezone,
         name: ctx.text(&app_raw.name, "PulseWatch"),
         version: ctx.text(&app_raw.version, env!("CARGO_PKG_VERSION")),
         mode: if mode == "development" {

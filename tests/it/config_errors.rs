@@ -8,6 +8,11 @@ use crate::support::{pulsewatch, stderr, stdout};
 /// (what is wrong, YAML, expected start of the message after "bad.yml:")
 const BAD_CONFIGS: &[(&str, &str, &str)] = &[
     (
+        "unknown time zone",
+        "app:\n  timezone: Europe/Berlinn\n",
+        "2:13: app.timezone: unknown time zone `Europe/Berlinn`; expected an IANA name",
+    ),
+    (
         "unknown top-level key",
         "promethus:\n  url: http://x:9090\n",
         "1:1: promethus: unknown key `promethus` (did you mean `prometheus`?)",

@@ -6,6 +6,7 @@ mod config_errors;
 mod csv_files;
 mod detector;
 mod fake_http;
+mod forecast;
 mod gpu_path;
 mod prom_faults;
 mod prometheus;

@@ -1,0 +1,310 @@
+//! Forecasting: Prophet (augurs-prophet with PulseWatch's native MAP optimizer)
+//! and MSTL with an AutoETS trend (augurs-mstl, augurs-ets), one model per
+//! metric, fitted in parallel on named worker threads; the expected band for
+//! history and horizon; and band anomalies (rows outside the band, scored in
+//! band half-widths).
+
+pub mod band;
+mod mstl;
+pub mod optimizer;
+mod prophet;
+pub mod reference;
+
+use std::time::Duration;
+
+use crate::config::{Config, SeasonalityMode};
+use crate::data::MetricFrame;
+
+pub use band::{BandDirection, BandScore, band_score, rows_outside_band, series_band_scores};
+
+/// Which forecaster to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForecastModel {
+    /// Prophet: piecewise-linear trend, Fourier seasonality in `app.timezone`.
+    Prophet,
+    /// MSTL decomposition with an AutoETS trend: the fast model.
+    Mstl,
+}
+
+impl std::fmt::Display for ForecastModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Prophet => "prophet",
+            Self::Mstl => "mstl",
+        })
+    }
+}
+
+/// Errors of this module, per metric or for the whole frame.
+#[derive(Debug, thiserror::Error)]
+pub enum ForecastError {
+    #[error(
+        "{metric}: {model} needs at least {need_points} points ({need}) of history, have {have_points}"
+    )]
+    NotEnoughHistory {
+        metric: String,
+        model: ForecastModel,
+        have_points: usize,
+        need_points: usize,
+        need: String,
+    },
+    #[error("cannot forecast: the frame has no regular step (fewer than 2 rows)")]
+    NoStep,
+    #[error("unknown time zone `{name}`: {reason}")]
+    TimeZone { name: String, reason: String },
+    #[error("{metric}: {model} fit failed: {reason}")]
+    Fit {
+        metric: String,
+        model: ForecastModel,
+        reason: String,
+    },
+    #[error("{metric}: {model} prediction failed: {reason}")]
+    Predict {
+        metric: String,
+        model: ForecastModel,
+        reason: String,
+    },
+    #[error("{metric}: the forecast worker thread failed: {reason}")]
+    Worker { metric: String, reason: String },
+}
+
+/// What to fit and how far ahead to look.
+#[derive(Debug, Clone)]
+pub struct ForecastSettings {
+    pub model: ForecastModel,
+    pub horizon: Duration,
+    pub changepoint_prior_scale: f64,
+    pub seasonality_mode: SeasonalityMode,
+    /// Probability mass inside the band, e.g. 0.8.
+    pub interval_width: f64,
+    /// Monte-Carlo samples for the Prophet horizon band.
+    pub uncertainty_samples: u32,
+    /// IANA name of the zone whose wall clock carries the seasonality.
+    pub timezone: String,
+}
+
+impl ForecastSettings {
+    /// Settings from `prophet_model` and `app.timezone`.
+    pub fn from_config(config: &Config, model: ForecastModel) -> Self {
+        let p = &config.prophet;
+        Self {
+            model,
+            horizon: p.forecast_horizon,
+            changepoint_prior_scale: p.changepoint_prior_scale,
+            seasonality_mode: p.seasonality_mode,
+            interval_width: p.interval_width,
+            uncertainty_samples: 1000,
+            timezone: config.app.timezone.clone(),
+        }
+    }
+
+    /// Points the horizon covers at `step_ms` (rounded up, at least one).
+    pub fn horizon_points(&self, step_ms: i64) -> usize {
+        let horizon_ms = self.horizon.as_millis() as i64;
+        usize::try_from((horizon_ms + step_ms - 1) / step_ms.max(1))
+            .unwrap_or(1)
+            .max(1)
+    }
+}
+
+/// One metric's forecast: history rows first, then the horizon.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SeriesForecast {
+    pub metric: String,
+    pub model: ForecastModel,
+    pub timestamps_ms: Vec<i64>,
+    /// The first `history_points` entries are in-sample.
+    pub history_points: usize,
+    pub yhat: Vec<f64>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    /// Missing (NaN) history rows: skipped by Prophet, interpolated for MSTL.
+    pub missing_points: usize,
+    pub fit_secs: f64,
+    pub predict_secs: f64,
+    /// What the model chose and why (seasonalities on or off, fallbacks).
+    pub notes: Vec<String>,
+}
+
+impl SeriesForecast {
+    /// The horizon part: `(timestamps, yhat, lower, upper)`.
+    pub fn horizon(&self) -> (&[i64], &[f64], &[f64], &[f64]) {
+        let h = self.history_points;
+        (
+            &self.timestamps_ms[h..],
+            &self.yhat[h..],
+            &self.lower[h..],
+            &self.upper[h..],
+        )
+    }
+}
+
+/// Every metric's outcome, in the frame's column order.
+#[derive(Debug)]
+pub struct FrameForecast {
+    pub step_ms: i64,
+    pub horizon_points: usize,
+    pub series: Vec<Result<SeriesForecast, ForecastError>>,
+}
+
+impl FrameForecast {
+    /// The forecast for `metric`, if it succeeded.
+    pub fn get(&self, metric: &str) -> Option<&SeriesForecast> {
+        self.series
+            .iter()
+            .filter_map(|s| s.as_ref().ok())
+            .find(|s| s.metric == metric)
+    }
+}
+
+/// The input for one metric.
+pub(crate) struct SeriesInput<'a> {
+    pub metric: &'a str,
+    pub timestamps_ms: &'a [i64],
+    pub values: &'a [f64],
+    pub step_ms: i64,
+    pub horizon_points: usize,
+}
+
+/// Forecasts one series.
+pub fn forecast_series(
+    metric: &str,
+    timestamps_ms: &[i64],
+    values: &[f64],
+    step_ms: i64,
+    settings: &ForecastSettings,
+) -> Result<SeriesForecast, ForecastError> {
+    let input = SeriesInput {
+        metric,
+        timestamps_ms,
+        values,
+        step_ms,
+        horizon_points: settings.horizon_points(step_ms),
+    };
+    match settings.model {
+        ForecastModel::Prophet => prophet::forecast(&input, settings),
+        ForecastModel::Mstl => mstl::forecast(&input, settings),
+    }
+}
+
+/// Forecasts every metric of `frame`, one named worker thread per metric.
+pub fn forecast_frame(
+    frame: &MetricFrame,
+    settings: &ForecastSettings,
+) -> Result<FrameForecast, ForecastError> {
+    let step_ms = frame.step_ms().ok_or(ForecastError::NoStep)?;
+    // Fail once for the frame rather than once per metric.
+    time_zone(&settings.timezone)?;
+    let horizon_points = settings.horizon_points(step_ms);
+    let series = std::thread::scope(|scope| {
+        let handles: Vec<_> = frame
+            .names()
+            .iter()
+            .zip(frame.columns())
+            .map(|(name, column)| {
+                let spawned = std::thread::Builder::new()
+                    .name(format!("forecast-{name}"))
+                    .spawn_scoped(scope, move || {
+                        forecast_series(name, frame.timestamps_ms(), column, step_ms, settings)
+                    });
+                (name, spawned)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, spawned)| match spawned {
+                Ok(handle) => handle.join().unwrap_or_else(|_| {
+                    Err(ForecastError::Worker {
+                        metric: name.clone(),
+                        reason: "it panicked".into(),
+                    })
+                }),
+                Err(error) => Err(ForecastError::Worker {
+                    metric: name.clone(),
+                    reason: error.to_string(),
+                }),
+            })
+            .collect()
+    });
+    Ok(FrameForecast {
+        step_ms,
+        horizon_points,
+        series,
+    })
+}
+
+/// Looks up an IANA zone.
+pub(crate) fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, ForecastError> {
+    jiff::tz::TimeZone::get(name).map_err(|e| ForecastError::TimeZone {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Seconds on `zone`'s wall clock for a UTC instant in ms: UTC seconds plus
+/// the zone's offset at that instant.
+pub(crate) fn wall_clock_secs(zone: &jiff::tz::TimeZone, utc_ms: i64) -> i64 {
+    let secs = utc_ms.div_euclid(1000);
+    let offset = jiff::Timestamp::from_second(secs)
+        .map(|ts| i64::from(zone.to_offset(ts).seconds()))
+        .unwrap_or(0);
+    secs + offset
+}
+
+/// Describes a number of points at a step as a duration ("2 days", "90 min").
+pub(crate) fn describe_points(points: usize, step_ms: i64) -> String {
+    let secs = points as f64 * step_ms as f64 / 1000.0;
+    if secs >= 2.0 * 86_400.0 {
+        format!("{:.1} days", secs / 86_400.0)
+    } else if secs >= 2.0 * 3600.0 {
+        format!("{:.1} h", secs / 3600.0)
+    } else {
+        format!("{:.0} min", secs / 60.0)
+    }
+}
+
+/// Linear interpolation over NaN gaps (edges take the nearest value); returns
+/// the filled series and how many points were filled, or `None` when every
+/// value is missing.
+pub(crate) fn interpolate_gaps(values: &[f64]) -> Option<(Vec<f64>, usize)> {
+    let known: Vec<usize> = (0..values.len())
+        .filter(|&i| values[i].is_finite())
+        .collect();
+    let (&first, &last) = (known.first()?, known.last()?);
+    let mut out = values.to_vec();
+    let mut filled = 0;
+    for v in out.iter_mut().take(first) {
+        *v = values[first];
+        filled += 1;
+    }
+    for v in out.iter_mut().skip(last + 1) {
+        *v = values[last];
+        filled += 1;
+    }
+    for pair in known.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        for (offset, v) in out[a + 1..b].iter_mut().enumerate() {
+            let w = (offset + 1) as f64 / (b - a) as f64;
+            *v = values[a] + w * (values[b] - values[a]);
+            filled += 1;
+        }
+    }
+    Some((out, filled))
+}
+
+/// Future timestamps after the last history row.
+pub(crate) fn horizon_timestamps(last_ms: i64, step_ms: i64, points: usize) -> Vec<i64> {
+    (1..=points as i64).map(|i| last_ms + i * step_ms).collect()
+}
+
+/// The two-sided normal quantile for an interval of probability `width`.
+pub(crate) fn normal_quantile(width: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    Normal::new(0.0, 1.0)
+        .map(|n| n.inverse_cdf((1.0 + width) / 2.0))
+        .unwrap_or(1.2815515655446004)
+}
+
+#[cfg(test)]
+mod tests;
