@@ -4,6 +4,7 @@
 //! - [`config`]: `user_config.yml`, validated, with its lookup order.
 //! - [`data`]: the [`data::MetricFrame`], CSV, resampling, sample data.
 //! - [`detect`]: the LSTM autoencoder: training, scoring, persistence.
+//! - [`engine`]: jobs on worker threads, results over bounded channels.
 //! - [`eval`]: precision, recall, F1 against labels.
 //! - [`forecast`]: Prophet and MSTL/ETS forecasts, expected bands, band anomalies.
 //! - [`ingest`]: the Prometheus `query_range` client.
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod detect;
+pub mod engine;
 pub mod eval;
 pub mod forecast;
 mod fsutil;

@@ -33,12 +33,13 @@ const OBJECTIVE_REL_TOL: f64 = 1e-12;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NativeOptimizer;
 
-/// A block of coefficients solved together: its design columns (row-major,
-/// `rows × width`), the target it explains, and each coefficient's penalty.
+/// A block of coefficients solved together, reduced to its normal equations:
+/// `DᵀD` and `Dᵀy` of its design `D` and target `y`, accumulated row by row so
+/// the design (rows × width) never exists in memory; and each coefficient's
+/// penalty.
 struct Block {
-    width: usize,
-    design: Vec<f64>,
-    target: Vec<f64>,
+    gram: Vec<f64>,
+    cross: Vec<f64>,
     /// Gaussian prior precision per coefficient (0 for none).
     ridge: Vec<f64>,
     /// L1 weight per coefficient (0 for none).
@@ -46,30 +47,51 @@ struct Block {
 }
 
 impl Block {
-    /// `DᵀD` and `Dᵀy`, one pass over the rows.
-    fn gram(&self) -> (Vec<f64>, Vec<f64>) {
-        let p = self.width;
-        let mut gram = vec![0.0; p * p];
-        let mut cross = vec![0.0; p];
-        for (row, y) in self.design.chunks_exact(p).zip(&self.target) {
-            for a in 0..p {
-                let ra = row[a];
-                if ra == 0.0 {
-                    continue;
-                }
-                cross[a] += ra * y;
-                let gram_row = &mut gram[a * p..a * p + p];
-                for b in a..p {
-                    gram_row[b] += ra * row[b];
-                }
+    fn new(width: usize, ridge: Vec<f64>, lasso: Vec<f64>) -> Self {
+        Self {
+            gram: vec![0.0; width * width],
+            cross: vec![0.0; width],
+            ridge,
+            lasso,
+        }
+    }
+
+    /// Adds one design row and its target (upper triangle only).
+    fn add_row(&mut self, row: &[f64], y: f64) {
+        let p = row.len();
+        for (a, &ra) in row.iter().enumerate() {
+            if ra == 0.0 {
+                continue;
+            }
+            self.cross[a] += ra * y;
+            let gram_row = &mut self.gram[a * p + a..a * p + p];
+            for (g, rb) in gram_row.iter_mut().zip(&row[a..]) {
+                *g += ra * rb;
             }
         }
+    }
+
+    /// Solves this block for a given `1/σ²`, from (and into) `theta`.
+    fn solve(&self, inv_var: f64, theta: &mut [f64]) {
+        solve_lasso(
+            &self.gram,
+            &self.cross,
+            inv_var,
+            &self.ridge,
+            &self.lasso,
+            theta,
+        );
+    }
+
+    /// Mirrors the upper triangle once every row is in.
+    fn finish(mut self) -> Self {
+        let p = self.cross.len();
         for a in 0..p {
             for b in 0..a {
-                gram[a * p + b] = gram[b * p + a];
+                self.gram[a * p + b] = self.gram[b * p + a];
             }
         }
-        (gram, cross)
+        self
     }
 }
 
@@ -324,105 +346,92 @@ impl Problem<'_> {
         f + self.residual_sum(p) / (2.0 * p.sigma * p.sigma)
     }
 
-    /// The trend coefficients `[k, m, δ…]` (or `[m]` for a flat trend), with
-    /// each row's design scaled by `1 + X_sm·β` and the target net of `X_sa·β`.
-    fn trend_block(&self, p: &Params, with_seasonal: bool) -> Block {
+    /// Fills `row` with the trend design `[t, 1, (t − t_c)₊…]` (or `[1]` for
+    /// a flat trend), each scaled by `gain`.
+    fn trend_row(&self, t: f64, gain: f64, row: &mut Vec<f64>) {
+        if self.flat {
+            row.push(gain);
+            return;
+        }
+        row.push(gain * t);
+        row.push(gain);
+        for &tc in &self.data.t_change {
+            row.push(if t >= tc { gain * (t - tc) } else { 0.0 });
+        }
+    }
+
+    /// Penalties of the trend coefficients: N(0, 5) on k and m, Laplace(0, τ)
+    /// on each δ.
+    fn trend_penalties(&self) -> (Vec<f64>, Vec<f64>) {
+        if self.flat {
+            return (vec![TREND_PRIOR_PRECISION], vec![0.0]);
+        }
+        let mut ridge = vec![TREND_PRIOR_PRECISION; 2];
+        ridge.extend(std::iter::repeat_n(0.0, self.changepoints));
+        let mut lasso = vec![0.0; 2];
+        lasso.extend(std::iter::repeat_n(1.0 / *self.data.tau, self.changepoints));
+        (ridge, lasso)
+    }
+
+    /// Fills `row` with the seasonal design for a row of X and its trend.
+    fn seasonal_row(&self, x: &[f64], trend: f64, row: &mut Vec<f64>) {
         let d = self.data;
-        let (add, mul) = if with_seasonal {
-            self.seasonal(&p.beta)
-        } else {
-            (vec![0.0; self.rows], vec![0.0; self.rows])
-        };
-        let width = if self.flat { 1 } else { 2 + self.changepoints };
-        let mut design = Vec::with_capacity(self.rows * width);
-        for (i, &t) in d.t.iter().enumerate() {
-            let g = 1.0 + mul[i];
-            if self.flat {
-                design.push(g);
-                continue;
-            }
-            design.push(g * t);
-            design.push(g);
-            for &tc in &d.t_change {
-                design.push(if t >= tc { g * (t - tc) } else { 0.0 });
-            }
+        for ((x, additive), multiplicative) in x.iter().zip(&d.s_a).zip(&d.s_m) {
+            let a = if *additive != 0 { *x } else { 0.0 };
+            let m = if *multiplicative != 0 { trend * x } else { 0.0 };
+            row.push(a + m);
         }
-        let target = d.y.iter().zip(&add).map(|(y, a)| y - a).collect();
-        let (ridge, lasso) = if self.flat {
-            (vec![TREND_PRIOR_PRECISION], vec![0.0])
-        } else {
-            let mut ridge = vec![TREND_PRIOR_PRECISION; 2];
-            ridge.extend(std::iter::repeat_n(0.0, self.changepoints));
-            let mut lasso = vec![0.0; 2];
-            lasso.extend(std::iter::repeat_n(1.0 / *d.tau, self.changepoints));
-            (ridge, lasso)
-        };
-        Block {
-            width,
-            design,
-            target,
-            ridge,
-            lasso,
+    }
+
+    fn seasonal_penalties(&self) -> Vec<f64> {
+        self.data.sigmas.iter().map(|s| 1.0 / (**s * **s)).collect()
+    }
+
+    /// The trend coefficients for fixed β: each row's design scaled by
+    /// `1 + X_sm·β`, the target net of `X_sa·β`.
+    fn trend_block(&self, p: &Params) -> Block {
+        let d = self.data;
+        let (add, mul) = self.seasonal(&p.beta);
+        let (ridge, lasso) = self.trend_penalties();
+        let mut block = Block::new(ridge.len(), ridge, lasso);
+        let mut row = Vec::with_capacity(block.cross.len());
+        for i in 0..self.rows {
+            row.clear();
+            self.trend_row(d.t[i], 1.0 + mul[i], &mut row);
+            block.add_row(&row, d.y[i] - add[i]);
         }
+        block.finish()
     }
 
     /// The seasonal coefficients β for a fixed trend.
     fn seasonal_block(&self, trend: &[f64]) -> Block {
         let d = self.data;
-        let k = self.regressors;
-        let mut design = Vec::with_capacity(self.rows * k);
-        for (row, tr) in d.X.chunks_exact(k).zip(trend) {
-            for ((x, additive), multiplicative) in row.iter().zip(&d.s_a).zip(&d.s_m) {
-                let a = if *additive != 0 { *x } else { 0.0 };
-                let m = if *multiplicative != 0 { tr * x } else { 0.0 };
-                design.push(a + m);
-            }
+        let ridge = self.seasonal_penalties();
+        let mut block = Block::new(self.regressors, ridge, vec![0.0; self.regressors]);
+        let mut row = Vec::with_capacity(self.regressors);
+        for ((x, tr), y) in d.X.chunks_exact(self.regressors).zip(trend).zip(&d.y) {
+            row.clear();
+            self.seasonal_row(x, *tr, &mut row);
+            block.add_row(&row, y - tr);
         }
-        let target = d.y.iter().zip(trend).map(|(y, t)| y - t).collect();
-        Block {
-            width: k,
-            design,
-            target,
-            ridge: d.sigmas.iter().map(|s| 1.0 / (**s * **s)).collect(),
-            lasso: vec![0.0; k],
-        }
+        block.finish()
     }
 
     /// Everything at once: possible when no feature is multiplicative.
     fn joint_block(&self) -> Block {
         let d = self.data;
-        let trend = self.trend_block(
-            &Params {
-                k: 0.0,
-                m: 0.0,
-                delta: vec![0.0; self.changepoints],
-                beta: vec![0.0; self.regressors],
-                sigma: 1.0,
-            },
-            false,
-        );
-        let seasonal = self.seasonal_block(&vec![0.0; self.rows]);
-        let width = trend.width + seasonal.width;
-        let mut design = Vec::with_capacity(self.rows * width);
-        for (a, b) in trend
-            .design
-            .chunks_exact(trend.width)
-            .zip(seasonal.design.chunks_exact(seasonal.width.max(1)))
-        {
-            design.extend_from_slice(a);
-            design.extend_from_slice(&b[..seasonal.width]);
+        let (mut ridge, mut lasso) = self.trend_penalties();
+        ridge.extend(self.seasonal_penalties());
+        lasso.extend(std::iter::repeat_n(0.0, self.regressors));
+        let mut block = Block::new(ridge.len(), ridge, lasso);
+        let mut row = Vec::with_capacity(block.cross.len());
+        for (i, x) in d.X.chunks_exact(self.regressors).enumerate() {
+            row.clear();
+            self.trend_row(d.t[i], 1.0, &mut row);
+            self.seasonal_row(x, 0.0, &mut row);
+            block.add_row(&row, d.y[i]);
         }
-        let mut ridge = trend.ridge;
-        ridge.extend(seasonal.ridge);
-        let mut lasso = trend.lasso;
-        lasso.extend(seasonal.lasso);
-        Block {
-            width,
-            design,
-            target: d.y.clone(),
-            ridge,
-            lasso,
-        }
+        block.finish()
     }
 
     fn trend_coefficients(&self, p: &Params) -> Vec<f64> {
@@ -508,30 +517,12 @@ impl Optimizer for NativeOptimizer {
         let mut previous = problem.objective(&p);
         if problem.multiplicative {
             for _ in 0..MAX_OUTER_PASSES {
-                let block = problem.trend_block(&p, true);
-                let (gram, cross) = block.gram();
-                let mut theta = problem.trend_coefficients(&p);
                 let inv_var = 1.0 / (p.sigma * p.sigma);
-                solve_lasso(
-                    &gram,
-                    &cross,
-                    inv_var,
-                    &block.ridge,
-                    &block.lasso,
-                    &mut theta,
-                );
+                let mut theta = problem.trend_coefficients(&p);
+                problem.trend_block(&p).solve(inv_var, &mut theta);
                 problem.set_trend_coefficients(&mut p, &theta);
                 let trend = problem.trend(&p);
-                let block = problem.seasonal_block(&trend);
-                let (gram, cross) = block.gram();
-                solve_lasso(
-                    &gram,
-                    &cross,
-                    inv_var,
-                    &block.ridge,
-                    &block.lasso,
-                    &mut p.beta,
-                );
+                problem.seasonal_block(&trend).solve(inv_var, &mut p.beta);
                 p.sigma = best_sigma(rows, problem.residual_sum(&p));
                 let current = problem.objective(&p);
                 if (previous - current).abs() <= OBJECTIVE_REL_TOL * previous.abs().max(1.0) {
@@ -542,20 +533,12 @@ impl Optimizer for NativeOptimizer {
         } else {
             // One Gram matrix serves every sigma: only the weighting changes.
             let block = problem.joint_block();
-            let (gram, cross) = block.gram();
             let mut theta = problem.trend_coefficients(&p);
             theta.extend_from_slice(&p.beta);
             let split = theta.len() - regressors;
             for _ in 0..MAX_OUTER_PASSES {
                 let inv_var = 1.0 / (p.sigma * p.sigma);
-                solve_lasso(
-                    &gram,
-                    &cross,
-                    inv_var,
-                    &block.ridge,
-                    &block.lasso,
-                    &mut theta,
-                );
+                block.solve(inv_var, &mut theta);
                 problem.set_trend_coefficients(&mut p, &theta[..split]);
                 p.beta.copy_from_slice(&theta[split..]);
                 p.sigma = best_sigma(rows, problem.residual_sum(&p));

@@ -2,16 +2,72 @@
 //! and cursors and a readable time axis.
 
 use eframe::egui;
-use egui_plot::{GridInput, GridMark, HoverPosition, Line, Plot, PlotPoint, PlotPoints};
+use egui_plot::{
+    FilledArea, GridInput, GridMark, HoverPosition, Line, LineStyle, MarkerShape, Plot, PlotPoint,
+    PlotPoints, Points,
+};
 
 use super::theme;
 use crate::data::time::civil_from_days;
+use crate::forecast::{SeriesForecast, band_score};
 
 /// One metric ready to draw: points are built once, not every frame.
 pub struct MetricSeries {
     pub name: String,
     /// x = Unix seconds, y = value; NaN rows are left out.
     pub points: Vec<PlotPoint>,
+    /// The expected band and forecast, once they have been computed.
+    pub band: Option<BandOverlay>,
+}
+
+/// Points at least this many band half-widths outside the band are marked.
+/// With the default 80 % band, 20 % of ordinary points fall just outside it;
+/// one half-width further out (≈ 2.6 σ from the forecast for a normal error)
+/// leaves the points a person should look at.
+pub const MARKER_MIN_BAND_SCORE: f64 = 1.0;
+
+/// A metric's forecast, ready to draw.
+pub struct BandOverlay {
+    /// Unix seconds for history and horizon.
+    pub xs: Vec<f64>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    /// The forecast line over the horizon only (the band covers history).
+    pub horizon: Vec<PlotPoint>,
+    /// History points at least [`MARKER_MIN_BAND_SCORE`] outside the band.
+    pub outside: Vec<PlotPoint>,
+}
+
+impl BandOverlay {
+    pub fn new(forecast: &SeriesForecast, values: &[f64]) -> Self {
+        let xs: Vec<f64> = forecast
+            .timestamps_ms
+            .iter()
+            .map(|t| *t as f64 / 1000.0)
+            .collect();
+        let (ts, yhat, ..) = forecast.horizon();
+        let horizon = ts
+            .iter()
+            .zip(yhat)
+            .map(|(t, y)| PlotPoint::new(*t as f64 / 1000.0, *y))
+            .collect();
+        let outside = values
+            .iter()
+            .enumerate()
+            .filter(|(i, y)| {
+                band_score(**y, forecast.lower[*i], forecast.upper[*i])
+                    .is_some_and(|b| b.score >= MARKER_MIN_BAND_SCORE)
+            })
+            .map(|(i, y)| PlotPoint::new(xs[i], *y))
+            .collect();
+        Self {
+            xs,
+            lower: forecast.lower.clone(),
+            upper: forecast.upper.clone(),
+            horizon,
+            outside,
+        }
+    }
 }
 
 /// An axis mark in Unix seconds: the date (`MM-DD`) at midnight, the time
@@ -121,11 +177,32 @@ pub fn metric_plots_ui(ui: &mut egui::Ui, series: &[MetricSeries]) {
                     ))
                 })
                 .show(ui, |plot_ui| {
+                    if let Some(band) = &metric.band {
+                        plot_ui.add(
+                            FilledArea::new("expected band", &band.xs, &band.lower, &band.upper)
+                                .fill_color(theme::band_fill(colour)),
+                        );
+                    }
                     plot_ui.line(
                         Line::new(metric.name.clone(), PlotPoints::Borrowed(&metric.points))
                             .color(colour)
                             .width(1.5),
                     );
+                    if let Some(band) = &metric.band {
+                        plot_ui.line(
+                            Line::new("forecast", PlotPoints::Borrowed(&band.horizon))
+                                .color(theme::forecast_line(colour))
+                                .style(LineStyle::dashed_loose())
+                                .width(1.5),
+                        );
+                        plot_ui.points(
+                            Points::new("anomaly", PlotPoints::Borrowed(&band.outside))
+                                .color(theme::ANOMALY)
+                                .shape(MarkerShape::Circle)
+                                .filled(true)
+                                .radius(2.5),
+                        );
+                    }
                 });
         }
     });

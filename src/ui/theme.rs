@@ -21,3 +21,16 @@ pub const MUTED: Color32 = Color32::from_gray(0xA0);
 pub fn series_colour(index: usize) -> Color32 {
     SERIES[index % SERIES.len()]
 }
+
+/// Anomalies: points outside the expected band.
+pub const ANOMALY: Color32 = Color32::from_rgb(0xFF, 0x3B, 0x30);
+
+/// The expected band's fill: the series colour, faint.
+pub fn band_fill(series: Color32) -> Color32 {
+    series.gamma_multiply(0.18)
+}
+
+/// The forecast line: the series colour, lighter.
+pub fn forecast_line(series: Color32) -> Color32 {
+    series.gamma_multiply(0.75)
+}

@@ -3,7 +3,7 @@
 
 use eframe::egui;
 
-use super::theme;
+use super::{ForecastStatus, theme};
 
 pub struct SourceInfo {
     /// File name or "bundled sample data".
@@ -16,7 +16,7 @@ pub struct SourceInfo {
     pub config_source: String,
 }
 
-pub fn top_bar_ui(ui: &mut egui::Ui, info: &SourceInfo) {
+pub fn top_bar_ui(ui: &mut egui::Ui, info: &SourceInfo, forecast: &ForecastStatus) {
     ui.horizontal(|ui| {
         ui.heading("PulseWatch");
         ui.separator();
@@ -33,7 +33,30 @@ pub fn top_bar_ui(ui: &mut egui::Ui, info: &SourceInfo) {
         ui.label(
             egui::RichText::new(format!("Config: {}", info.config_source)).color(theme::MUTED),
         );
+        ui.separator();
+        match forecast {
+            ForecastStatus::Off => {
+                ui.label(egui::RichText::new("Forecast: off").color(theme::MUTED));
+            }
+            ForecastStatus::Running(_) => {
+                ui.spinner();
+                ui.label("Forecasting…");
+            }
+            ForecastStatus::Ready { marked_points } => {
+                ui.label("Forecast: Prophet ·");
+                ui.colored_label(
+                    theme::ANOMALY,
+                    format!("{marked_points} points far outside the expected band"),
+                );
+            }
+            ForecastStatus::Failed(_) => {
+                ui.colored_label(theme::WARNING, "Forecast failed");
+            }
+        }
     });
+    if let ForecastStatus::Failed(reason) = forecast {
+        ui.colored_label(theme::WARNING, format!("⚠ forecast: {reason}"));
+    }
     for warning in &info.warnings {
         ui.colored_label(theme::WARNING, format!("⚠ {warning}"));
     }

@@ -1,5 +1,6 @@
-//! A real window: the binary under Xvfb opens, stays up and draws the sample
-//! data (checked on a screenshot of the X screen).
+//! A real window: the binary under Xvfb opens, stays up, draws the sample
+//! data and, once the forecast worker has finished, the expected bands with
+//! anomalies marked in red (checked on screenshots of the X screen).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -87,7 +88,8 @@ fn window_opens_and_draws_the_sample_data() {
     // Let it render a few frames, then read the screen.
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("window.png");
     let mut colours = 0;
-    for _ in 0..40 {
+    let mut anomaly_pixels = 0;
+    for _ in 0..60 {
         std::thread::sleep(Duration::from_millis(500));
         let grabbed = Command::new("import")
             .args(["-window", "root", shot.to_str().unwrap()])
@@ -103,11 +105,40 @@ fn window_opens_and_draws_the_sample_data() {
             .trim()
             .parse()
             .unwrap_or(0);
-        // Text, three coloured series, grid lines: thousands of colours once drawn.
-        if colours > 500 {
+        // Pixels in the anomaly red (theme::ANOMALY, #FF3B30): there are
+        // none until the forecast has landed and its markers are drawn.
+        let red = Command::new("convert")
+            .args([
+                shot.to_str().unwrap(),
+                "-fill",
+                "black",
+                "+opaque",
+                "#FF3B30",
+                "-fill",
+                "white",
+                "-opaque",
+                "#FF3B30",
+                "-format",
+                "%[fx:round(mean*w*h)]",
+                "info:",
+            ])
+            .output()
+            .unwrap();
+        anomaly_pixels = String::from_utf8_lossy(&red.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        // Text, three coloured series, grid lines: thousands of colours once
+        // drawn; and the anomaly markers once the forecast is in.
+        if colours > 500 && anomaly_pixels > 50 {
             break;
         }
     }
+    assert!(
+        anomaly_pixels > 50,
+        "no anomaly markers after 30 s ({anomaly_pixels} red pixels):\n{}",
+        app_log()
+    );
     assert!(
         colours > 500,
         "the window looks empty ({colours} colours):\n{}",
