@@ -569,16 +569,9 @@ impl Optimizer for NativeOptimizer {
     }
 }
 
-/// Stan's objective at a parameter point, for tests that check optimality.
-#[cfg(test)]
-pub(crate) fn objective_at(
-    data: &Data,
-    k: f64,
-    m: f64,
-    delta: &[f64],
-    beta: &[f64],
-    sigma: f64,
-) -> f64 {
+/// Stan's objective (negative log posterior, constants dropped) at a
+/// parameter point: how tests and `tools/prophet-stan-compare` judge a fit.
+pub fn objective_at(data: &Data, k: f64, m: f64, delta: &[f64], beta: &[f64], sigma: f64) -> f64 {
     let problem = Problem {
         data,
         rows: data.y.len(),

@@ -350,3 +350,56 @@ fn horizon_points_round_up() {
     assert_eq!(s.horizon_points(30_000), 120);
     assert_eq!(s.horizon_points(7 * 60_000), 9);
 }
+
+#[test]
+fn analytic_history_band_matches_prophets_simulated_band() {
+    use augurs_prophet::{OptProphetOptions, Prophet, TrainingData};
+    let (ts, values) = business_hours();
+    let ours = forecast_series(
+        "busy",
+        &ts,
+        &values,
+        600_000,
+        &settings(ForecastModel::Prophet),
+    )
+    .expect("fit");
+    // Prophet's own in-sample band: 1,000 simulated draws per row.
+    let options = OptProphetOptions {
+        changepoint_prior_scale: Some(positive(0.1)),
+        interval_width: Some(augurs_prophet::IntervalWidth::try_new(0.8).expect("width")),
+        uncertainty_samples: Some(1000),
+        ..Default::default()
+    };
+    let mut prophet = Prophet::new(options.into(), NativeOptimizer);
+    let ds: Vec<i64> = ts.iter().map(|ms| ms / 1000).collect();
+    prophet
+        .fit(
+            TrainingData::new(ds, values.clone()).expect("data"),
+            Default::default(),
+        )
+        .expect("fit");
+    let simulated = prophet.predict(None).expect("predict");
+    let (lower, upper) = (
+        simulated.yhat.lower.expect("lower"),
+        simulated.yhat.upper.expect("upper"),
+    );
+    let n = values.len() as f64;
+    let mean_half =
+        |l: &[f64], u: &[f64]| l.iter().zip(u).map(|(l, u)| (u - l) / 2.0).sum::<f64>() / n;
+    let (ours_half, simulated_half) = (
+        mean_half(&ours.lower[..values.len()], &ours.upper[..values.len()]),
+        mean_half(&lower, &upper),
+    );
+    assert!(
+        (ours_half / simulated_half - 1.0).abs() < 0.03,
+        "analytic half-width {ours_half:.4} vs simulated {simulated_half:.4}"
+    );
+    // Same centre too.
+    let centre_gap = ours
+        .yhat
+        .iter()
+        .zip(&simulated.yhat.point)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(centre_gap < 1e-9, "yhat differs by {centre_gap}");
+}
