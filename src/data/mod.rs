@@ -85,7 +85,7 @@ impl fmt::Display for DataWarning {
 
 /// Metrics over time: strictly increasing UTC timestamps (Unix ms), one f64
 /// column per metric (NaN = missing) and an optional 0/1 label column.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct MetricFrame {
     timestamps_ms: Vec<i64>,
     names: Vec<String>,

@@ -1,23 +1,34 @@
-//! The desktop window (eframe/egui). It owns the UI state and draws panels;
-//! the panels take what they need and never touch the engine directly.
+//! The desktop window (eframe/egui). It owns the UI state, starts engine jobs
+//! (forecast, model load and scoring, training, CSV loading, live polling) on
+//! worker threads and polls their bounded channels each frame; the panels take
+//! what they need and return [`UiCommand`]s instead of touching the app.
 
 mod plot_panel;
+mod side_panel;
+pub mod state;
 mod theme;
 mod top_bar;
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 
 use anyhow::Context as _;
 use eframe::egui;
 use egui_plot::PlotPoint;
 
-use crate::config::{Config, ConfigSource};
-use crate::data::{self, MetricFrame};
+use crate::config::{self, Config, ConfigSource};
+use crate::data::{self, CsvLoad, DataError, MetricFrame};
+use crate::detect::train::TrainProgress;
+use crate::detect::{ModelMeta, Scores};
+use crate::engine::{self, LiveEvent, LiveJob, ModelLoad, TrainEvent, TrainingJob};
+use crate::eval;
 use crate::forecast::{ForecastError, ForecastModel, ForecastSettings, FrameForecast};
 
 pub use plot_panel::format_time_axis;
 use plot_panel::{BandOverlay, MetricSeries};
+use side_panel::{MetricRow, ModelPanel, TestSummary};
+use state::{Mode, State};
 use top_bar::SourceInfo;
 
 /// The bundled sample data (`sample_data/multivariant_data.csv`), so the
@@ -31,26 +42,51 @@ pub struct LoadedData {
     pub warnings: Vec<String>,
 }
 
+impl LoadedData {
+    fn from_csv(load: CsvLoad, label: String) -> Self {
+        Self {
+            warnings: load.warnings.iter().map(ToString::to_string).collect(),
+            frame: load.frame,
+            label,
+        }
+    }
+}
+
 /// Loads `csv`, or the bundled sample data when `None`.
 pub fn load_data(csv: Option<PathBuf>) -> anyhow::Result<LoadedData> {
-    let (load, label) = match csv {
-        Some(path) => (data::read_csv(&path)?, path.display().to_string()),
-        None => (
-            data::parse_csv(SAMPLE_CSV, "bundled sample_data/multivariant_data.csv")
-                .context("the bundled sample data is corrupt")?,
-            "bundled sample data".to_owned(),
-        ),
-    };
-    Ok(LoadedData {
-        warnings: load.warnings.iter().map(ToString::to_string).collect(),
-        frame: load.frame,
-        label,
-    })
+    match csv {
+        Some(path) => Ok(LoadedData::from_csv(
+            data::read_csv(&path)?,
+            path.display().to_string(),
+        )),
+        None => sample_data(),
+    }
+}
+
+fn sample_data() -> anyhow::Result<LoadedData> {
+    let load = data::parse_csv(SAMPLE_CSV, "bundled sample_data/multivariant_data.csv")
+        .context("the bundled sample data is corrupt")?;
+    Ok(LoadedData::from_csv(load, "bundled sample data".to_owned()))
+}
+
+/// What a panel asks the app to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UiCommand {
+    SetMode(Mode),
+    Train,
+    CancelTraining,
+    SetThreshold(f64),
+    SetShowForecast(bool),
+    OpenCsvDialog,
+    OpenCsv(PathBuf),
+    SetSpikes { rate: f64, magnitude: f64 },
+    Reseed,
+    Refresh,
 }
 
 /// Where the forecast of the data in view stands.
 pub enum ForecastStatus {
-    /// `prophet_model.enabled` is off.
+    /// `prophet_model.enabled` or the toggle is off.
     Off,
     Running(Receiver<Result<FrameForecast, ForecastError>>),
     /// `marked_points`: points marked as anomalies, over all metrics.
@@ -60,36 +96,216 @@ pub enum ForecastStatus {
     Failed(String),
 }
 
+/// The model in use.
+enum ModelStatus {
+    Loading(Receiver<ModelLoad>),
+    Missing,
+    Ready(Box<ActiveModel>),
+    Failed(String),
+}
+
+struct ActiveModel {
+    meta: ModelMeta,
+    scores: Scores,
+    /// The slider's value; starts at the model's own threshold.
+    threshold: f64,
+}
+
+struct Training {
+    job: TrainingJob,
+    last: Option<TrainProgress>,
+}
+
+/// Live mode's connection state, for the top bar.
+pub enum LiveStatus {
+    Connecting,
+    Connected {
+        last_refresh_ms: i64,
+    },
+    Down {
+        reason: String,
+        retry_at: std::time::Instant,
+    },
+}
+
 pub struct PulseWatchApp {
+    ctx: egui::Context,
+    config: Config,
+    state: State,
+    state_path: Option<PathBuf>,
     source: SourceInfo,
-    series: Vec<MetricSeries>,
+    /// The data as loaded (file, sample data or the last live fetch).
+    base: MetricFrame,
+    /// The data in view: `base`, plus injected spikes in Test mode.
     frame: MetricFrame,
+    /// Test mode: 1 where a spike was injected, and which column got it.
+    injected: Option<(Vec<u8>, Vec<Option<usize>>)>,
+    series: Vec<MetricSeries>,
     forecast: ForecastStatus,
+    forecast_data: Option<FrameForecast>,
+    model: ModelStatus,
+    training: Option<Training>,
+    model_error: Option<String>,
+    csv_job: Option<(PathBuf, Receiver<Result<CsvLoad, DataError>>)>,
+    dialog_job: Option<Receiver<Option<PathBuf>>>,
+    load_error: Option<String>,
+    live: Option<(LiveJob, LiveStatus)>,
+    test_summary: Option<TestSummary>,
+    /// Data shown before Live mode took over, to return to.
+    offline: Option<LoadedData>,
 }
 
 impl PulseWatchApp {
-    /// Builds the app and starts forecasting the data in view on a worker
-    /// thread; `ctx` is woken when the forecast lands.
+    /// Builds the app on `loaded` and starts its jobs; `ctx` is woken by them.
     pub fn new(
         ctx: &egui::Context,
-        config: &Config,
+        config: Config,
         config_source: &ConfigSource,
         loaded: LoadedData,
+        state: State,
+        state_path: Option<PathBuf>,
     ) -> Self {
-        let forecast = if config.prophet.enabled {
-            let settings = ForecastSettings::from_config(config, ForecastModel::Prophet);
-            let ctx = ctx.clone();
-            match crate::engine::spawn_forecast(loaded.frame.clone(), settings, move || {
-                ctx.request_repaint()
-            }) {
-                Ok(receiver) => ForecastStatus::Running(receiver),
-                Err(error) => ForecastStatus::Failed(error.to_string()),
-            }
-        } else {
-            ForecastStatus::Off
+        let device = match crate::detect::resolve_device(config.lstm.device) {
+            Ok(device) => device.to_string(),
+            Err(error) => format!("unavailable: {error}"),
         };
-        let frame = &loaded.frame;
-        let series = frame
+        let mut app = Self {
+            ctx: ctx.clone(),
+            source: SourceInfo {
+                label: String::new(),
+                rows: 0,
+                metrics: 0,
+                warnings: Vec::new(),
+                prometheus_url: config.prometheus.base_url.clone(),
+                config_source: config_source.to_string(),
+                device,
+                live: None,
+            },
+            config,
+            state,
+            state_path,
+            base: MetricFrame::default(),
+            frame: MetricFrame::default(),
+            injected: None,
+            series: Vec::new(),
+            forecast: ForecastStatus::Off,
+            forecast_data: None,
+            model: ModelStatus::Missing,
+            training: None,
+            model_error: None,
+            csv_job: None,
+            dialog_job: None,
+            load_error: None,
+            live: None,
+            test_summary: None,
+            offline: None,
+        };
+        app.set_data(loaded);
+        if app.state.mode == Mode::Live {
+            app.start_live();
+        }
+        app
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Rows flagged in the data in view (LSTM over the threshold, or far
+    /// outside a metric's band).
+    pub fn anomaly_count(&self) -> usize {
+        self.series.iter().map(|s| s.anomalies.len()).sum()
+    }
+
+    pub fn is_training(&self) -> bool {
+        self.training.is_some()
+    }
+
+    /// The active model's creation time, if there is one.
+    pub fn model_created_at(&self) -> Option<&str> {
+        match &self.model {
+            ModelStatus::Ready(m) => Some(&m.meta.created_at),
+            _ => None,
+        }
+    }
+
+    pub fn model_threshold(&self) -> Option<f64> {
+        match &self.model {
+            ModelStatus::Ready(m) => Some(m.threshold),
+            _ => None,
+        }
+    }
+
+    /// The last load, model or training error shown to the user.
+    pub fn error_message(&self) -> Option<&str> {
+        self.load_error.as_deref().or(self.model_error.as_deref())
+    }
+
+    pub fn data_label(&self) -> &str {
+        &self.source.label
+    }
+
+    pub fn test_metrics(&self) -> Option<&eval::PointMetrics> {
+        self.test_summary.as_ref().map(|t| &t.metrics)
+    }
+
+    /// Every job idle (nothing loading, fitting, training or being scored).
+    pub fn is_idle(&self) -> bool {
+        !matches!(self.forecast, ForecastStatus::Running(_))
+            && !matches!(self.model, ModelStatus::Loading(_))
+            && self.training.is_none()
+            && self.csv_job.is_none()
+    }
+
+    fn save_state(&mut self) {
+        if let Some(path) = &self.state_path
+            && let Err(error) = self.state.save(path)
+        {
+            self.load_error = Some(format!("cannot save the window state: {error}"));
+        }
+    }
+
+    fn wake(&self) -> impl Fn() + Send + Sync + 'static {
+        let ctx = self.ctx.clone();
+        move || ctx.request_repaint()
+    }
+
+    fn set_data(&mut self, loaded: LoadedData) {
+        self.source.label = loaded.label;
+        self.source.rows = loaded.frame.len();
+        self.source.metrics = loaded.frame.names().len();
+        self.source.warnings = loaded.warnings;
+        self.base = loaded.frame;
+        self.rebuild_view();
+    }
+
+    /// Rebuilds what is in view from `base` and restarts forecast and scoring.
+    fn rebuild_view(&mut self) {
+        self.injected = None;
+        self.frame = self.base.clone();
+        if self.state.mode == Mode::Test {
+            match data::inject_spikes(
+                &self.base,
+                self.state.spike_rate,
+                self.state.spike_magnitude,
+                self.state.spike_seed,
+            ) {
+                Ok((frame, spikes)) => {
+                    let columns = spikes
+                        .iter()
+                        .enumerate()
+                        .map(|(row, spiked)| {
+                            (*spiked == 1).then(|| changed_column(&self.base, &frame, row))?
+                        })
+                        .collect();
+                    self.injected = Some((spikes, columns));
+                    self.frame = frame;
+                }
+                Err(error) => self.load_error = Some(error.to_string()),
+            }
+        }
+        let frame = &self.frame;
+        self.series = frame
             .names()
             .iter()
             .zip(frame.columns())
@@ -103,24 +319,191 @@ impl PulseWatchApp {
                     .map(|(t, v)| PlotPoint::new(*t as f64 / 1000.0, *v))
                     .collect(),
                 band: None,
+                anomalies: Vec::new(),
+                false_positives: Vec::new(),
+                missed: Vec::new(),
             })
             .collect();
-        Self {
-            source: SourceInfo {
-                label: loaded.label,
-                rows: frame.len(),
-                metrics: frame.names().len(),
-                warnings: loaded.warnings,
-                prometheus_url: config.prometheus.base_url.clone(),
-                config_source: config_source.to_string(),
-            },
-            series,
-            frame: loaded.frame,
-            forecast,
+        self.forecast_data = None;
+        self.start_forecast();
+        self.start_scoring();
+    }
+
+    fn start_forecast(&mut self) {
+        self.forecast = if self.config.prophet.enabled && self.state.show_forecast {
+            let settings = ForecastSettings::from_config(&self.config, ForecastModel::Prophet);
+            match engine::spawn_forecast(self.frame.clone(), settings, self.wake()) {
+                Ok(receiver) => ForecastStatus::Running(receiver),
+                Err(error) => ForecastStatus::Failed(error.to_string()),
+            }
+        } else {
+            ForecastStatus::Off
+        };
+    }
+
+    fn model_dir(&self) -> PathBuf {
+        config::resolve_data_path(&self.config.lstm.save_path)
+    }
+
+    /// Loads the saved model (if any) and scores the data in view with it.
+    fn start_scoring(&mut self) {
+        if !self.config.lstm.enabled {
+            self.model = ModelStatus::Missing;
+            return;
+        }
+        self.model = match engine::spawn_model_load(self.model_dir(), self.frame.clone(), {
+            let ctx = self.ctx.clone();
+            move || ctx.request_repaint()
+        }) {
+            Ok(receiver) => ModelStatus::Loading(receiver),
+            Err(error) => ModelStatus::Failed(error.to_string()),
+        };
+    }
+
+    fn start_live(&mut self) {
+        let job = engine::spawn_live(
+            self.config.prometheus.clone(),
+            self.config.metrics.clone(),
+            self.config.dashboard.refresh_interval,
+            self.wake(),
+        );
+        match job {
+            Ok(job) => self.live = Some((job, LiveStatus::Connecting)),
+            Err(error) => self.load_error = Some(error.to_string()),
         }
     }
 
-    /// Takes the forecast when it has landed and builds the overlays once.
+    /// Applies one command from a panel or a shortcut.
+    pub fn apply(&mut self, command: UiCommand) {
+        match command {
+            UiCommand::SetMode(mode) if mode != self.state.mode => {
+                let leaving_live = self.state.mode == Mode::Live;
+                self.state.mode = mode;
+                self.save_state();
+                if leaving_live {
+                    self.live = None;
+                    self.source.live = None;
+                    if let Some(offline) = self.offline.take() {
+                        self.set_data(offline);
+                        return;
+                    }
+                }
+                if mode == Mode::Live {
+                    self.offline = Some(LoadedData {
+                        frame: self.base.clone(),
+                        label: self.source.label.clone(),
+                        warnings: self.source.warnings.clone(),
+                    });
+                    self.start_live();
+                }
+                self.rebuild_view();
+            }
+            UiCommand::SetMode(_) => {}
+            UiCommand::Train => self.start_training(),
+            UiCommand::CancelTraining => {
+                if let Some(training) = &self.training {
+                    training.job.cancel.store(true, Ordering::Relaxed);
+                }
+            }
+            UiCommand::SetThreshold(threshold) => {
+                if let ModelStatus::Ready(model) = &mut self.model {
+                    model.threshold = threshold;
+                    self.rebuild_markers();
+                }
+            }
+            UiCommand::SetShowForecast(show) => {
+                self.state.show_forecast = show;
+                self.save_state();
+                if show {
+                    self.start_forecast();
+                } else {
+                    self.forecast = ForecastStatus::Off;
+                    self.forecast_data = None;
+                    for series in &mut self.series {
+                        series.band = None;
+                    }
+                    self.rebuild_markers();
+                }
+            }
+            UiCommand::OpenCsvDialog => self.open_dialog(),
+            UiCommand::OpenCsv(path) => {
+                match engine::spawn_csv_load(path.clone(), {
+                    let ctx = self.ctx.clone();
+                    move || ctx.request_repaint()
+                }) {
+                    Ok(receiver) => self.csv_job = Some((path, receiver)),
+                    Err(error) => self.load_error = Some(error.to_string()),
+                }
+            }
+            UiCommand::SetSpikes { rate, magnitude } => {
+                self.state.spike_rate = rate.clamp(0.0, 1.0);
+                self.state.spike_magnitude = magnitude;
+                self.save_state();
+                self.rebuild_view();
+            }
+            UiCommand::Reseed => {
+                self.state.spike_seed = self.state.spike_seed.wrapping_add(1);
+                self.save_state();
+                self.rebuild_view();
+            }
+            UiCommand::Refresh => {
+                if self.state.mode == Mode::Live {
+                    self.start_live();
+                } else {
+                    self.rebuild_view();
+                }
+            }
+        }
+    }
+
+    fn start_training(&mut self) {
+        if self.training.is_some() || !self.config.dashboard.retrain_button_enabled {
+            return;
+        }
+        self.model_error = None;
+        match engine::spawn_training(
+            self.frame.clone(),
+            self.config.lstm.clone(),
+            self.model_dir(),
+            self.wake(),
+        ) {
+            Ok(job) => self.training = Some(Training { job, last: None }),
+            Err(error) => self.model_error = Some(error.to_string()),
+        }
+    }
+
+    fn open_dialog(&mut self) {
+        if self.dialog_job.is_some() {
+            return;
+        }
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let ctx = self.ctx.clone();
+        // rfd's dialog blocks its thread: it gets one of its own.
+        let spawned = std::thread::Builder::new()
+            .name("file-dialog".into())
+            .spawn(move || {
+                let picked = rfd::FileDialog::new()
+                    .set_title("Open a metrics CSV")
+                    .add_filter("CSV", &["csv"])
+                    .pick_file();
+                let _ = sender.send(picked);
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.dialog_job = Some(receiver),
+            Err(error) => self.load_error = Some(format!("cannot open the file dialog: {error}")),
+        }
+    }
+
+    /// Takes whatever the jobs have finished; never blocks.
+    pub fn poll_jobs(&mut self) {
+        self.poll_forecast();
+        self.poll_model();
+        self.poll_training();
+        self.poll_files();
+        self.poll_live();
+    }
+
     fn poll_forecast(&mut self) {
         let ForecastStatus::Running(receiver) = &self.forecast else {
             return;
@@ -133,14 +516,14 @@ impl PulseWatchApp {
                 return;
             }
         };
-        self.forecast = match result {
+        match result {
             Ok(forecast) => {
-                let mut failures = Vec::new();
-                for outcome in &forecast.series {
-                    if let Err(error) = outcome {
-                        failures.push(error.to_string());
-                    }
-                }
+                let failures: Vec<String> = forecast
+                    .series
+                    .iter()
+                    .filter_map(|s| s.as_ref().err())
+                    .map(ToString::to_string)
+                    .collect();
                 for series in &mut self.series {
                     if let (Some(f), Some(values)) =
                         (forecast.get(&series.name), self.frame.column(&series.name))
@@ -148,32 +531,388 @@ impl PulseWatchApp {
                         series.band = Some(BandOverlay::new(f, values));
                     }
                 }
-                let marked_points = self
-                    .series
-                    .iter()
-                    .filter_map(|s| s.band.as_ref())
-                    .map(|b| b.outside.len())
-                    .sum();
-                if failures.is_empty() {
-                    ForecastStatus::Ready { marked_points }
+                self.forecast = if failures.is_empty() {
+                    ForecastStatus::Ready { marked_points: 0 }
                 } else {
                     ForecastStatus::Failed(failures.join("; "))
+                };
+                self.forecast_data = Some(forecast);
+            }
+            Err(error) => self.forecast = ForecastStatus::Failed(error.to_string()),
+        }
+        self.rebuild_markers();
+    }
+
+    fn poll_model(&mut self) {
+        let ModelStatus::Loading(receiver) = &self.model else {
+            return;
+        };
+        self.model = match receiver.try_recv() {
+            Ok(Ok(Some(loaded))) => ModelStatus::Ready(Box::new(ActiveModel {
+                threshold: loaded.scores.threshold,
+                meta: loaded.saved.meta,
+                scores: loaded.scores,
+            })),
+            Ok(Ok(None)) => ModelStatus::Missing,
+            Ok(Err(error)) => ModelStatus::Failed(error),
+            Err(TryRecvError::Empty) => return,
+            Err(TryRecvError::Disconnected) => {
+                ModelStatus::Failed("the model thread stopped".into())
+            }
+        };
+        self.rebuild_markers();
+    }
+
+    fn poll_training(&mut self) {
+        let Some(training) = &mut self.training else {
+            return;
+        };
+        loop {
+            match training.job.events.try_recv() {
+                Ok(TrainEvent::Progress(progress)) => training.last = Some(progress),
+                Ok(TrainEvent::Finished(result)) => {
+                    self.training = None;
+                    match result {
+                        Ok(trained) => {
+                            self.model = ModelStatus::Ready(Box::new(ActiveModel {
+                                threshold: trained.scores.threshold,
+                                meta: trained.saved.meta,
+                                scores: trained.scores,
+                            }));
+                            self.rebuild_markers();
+                        }
+                        // The old model stays in place and in use.
+                        Err(error) => self.model_error = Some(error),
+                    }
+                    return;
+                }
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    self.training = None;
+                    self.model_error = Some("the training thread stopped".into());
+                    return;
                 }
             }
-            Err(error) => ForecastStatus::Failed(error.to_string()),
-        };
+        }
     }
+
+    fn poll_files(&mut self) {
+        if let Some(receiver) = &self.dialog_job {
+            match receiver.try_recv() {
+                Ok(Some(path)) => {
+                    self.dialog_job = None;
+                    self.apply(UiCommand::OpenCsv(path));
+                }
+                Ok(None) | Err(TryRecvError::Disconnected) => self.dialog_job = None,
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        if let Some((path, receiver)) = &self.csv_job {
+            let path = path.clone();
+            match receiver.try_recv() {
+                Ok(Ok(load)) => {
+                    self.csv_job = None;
+                    self.load_error = None;
+                    self.state.last_file = Some(path.clone());
+                    self.save_state();
+                    if self.state.mode == Mode::Live {
+                        self.apply(UiCommand::SetMode(Mode::LongTerm));
+                    }
+                    self.set_data(LoadedData::from_csv(load, path.display().to_string()));
+                }
+                // The data in view stays; the error names the file and line.
+                Ok(Err(error)) => {
+                    self.csv_job = None;
+                    self.load_error = Some(error.to_string());
+                }
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => {
+                    self.csv_job = None;
+                    self.load_error = Some(format!("{}: the reader stopped", path.display()));
+                }
+            }
+        }
+    }
+
+    fn poll_live(&mut self) {
+        let Some((job, _)) = &self.live else {
+            return;
+        };
+        let mut latest = None;
+        let mut failure = None;
+        while let Ok(event) = job.events.try_recv() {
+            match event {
+                LiveEvent::Frame {
+                    frame,
+                    warnings,
+                    fetched_at_ms,
+                } => latest = Some((frame, warnings, fetched_at_ms)),
+                LiveEvent::Failed { reason, retry_in } => {
+                    failure = Some((reason, std::time::Instant::now() + retry_in));
+                }
+            }
+        }
+        if let Some((frame, warnings, fetched_at_ms)) = latest {
+            let url = self.config.prometheus.base_url.clone();
+            if let Some((_, status)) = &mut self.live {
+                *status = LiveStatus::Connected {
+                    last_refresh_ms: fetched_at_ms,
+                };
+            }
+            self.set_data(LoadedData {
+                frame,
+                label: url,
+                warnings,
+            });
+        } else if let Some((reason, retry_at)) = failure
+            && let Some((_, status)) = &mut self.live
+        {
+            *status = LiveStatus::Down { reason, retry_at };
+        }
+        self.source.live = self.live.as_ref().map(|(_, status)| match status {
+            LiveStatus::Connecting => "connecting…".to_owned(),
+            LiveStatus::Connected { last_refresh_ms } => format!(
+                "connected, last refresh {}",
+                data::time::format_rfc3339_ms(*last_refresh_ms)
+            ),
+            LiveStatus::Down { reason, retry_at } => format!(
+                "down: {reason} (retry in {} s)",
+                retry_at
+                    .saturating_duration_since(std::time::Instant::now())
+                    .as_secs()
+            ),
+        });
+    }
+
+    /// Recomputes the anomaly markers from the model's row errors at the
+    /// current threshold and the forecast bands; in Test mode, splits them
+    /// against the injected spikes.
+    fn rebuild_markers(&mut self) {
+        let rows = self.frame.len();
+        // Per row: the metric columns flagged.
+        let mut flagged: Vec<Vec<usize>> = vec![Vec::new(); rows];
+        if let ModelStatus::Ready(model) = &self.model {
+            for (row, error) in model.scores.rows.error.iter().enumerate().take(rows) {
+                if *error > model.threshold
+                    && let Some(column) = model.scores.rows.top_feature[row]
+                {
+                    flagged[row].push(column);
+                }
+            }
+        }
+        for (column, series) in self.series.iter().enumerate() {
+            if let Some(band) = &series.band {
+                for &row in &band.outside_rows {
+                    if !flagged[row].contains(&column) {
+                        flagged[row].push(column);
+                    }
+                }
+            }
+        }
+        let values = self.frame.columns();
+        let times = self.frame.timestamps_ms();
+        let point = |row: usize, column: usize| {
+            PlotPoint::new(times[row] as f64 / 1000.0, values[column][row])
+        };
+        for series in &mut self.series {
+            series.anomalies.clear();
+            series.false_positives.clear();
+            series.missed.clear();
+        }
+        let mut detected = vec![false; rows];
+        for (row, columns) in flagged.iter().enumerate() {
+            detected[row] = !columns.is_empty();
+            let injected = self.injected.as_ref().map(|(labels, _)| labels[row] == 1);
+            for &column in columns {
+                let target = match injected {
+                    Some(false) => &mut self.series[column].false_positives,
+                    _ => &mut self.series[column].anomalies,
+                };
+                target.push(point(row, column));
+            }
+        }
+        self.test_summary = None;
+        if let Some((labels, spiked)) = &self.injected {
+            for (row, column) in spiked.iter().enumerate() {
+                if let Some(column) = column
+                    && !detected[row]
+                {
+                    self.series[*column].missed.push(point(row, *column));
+                }
+            }
+            self.test_summary = Some(TestSummary {
+                injected_rows: labels.iter().filter(|l| **l == 1).count(),
+                metrics: eval::point_metrics(&detected, labels),
+            });
+        }
+        if let ForecastStatus::Ready { marked_points } = &mut self.forecast {
+            *marked_points = self
+                .series
+                .iter()
+                .filter_map(|s| s.band.as_ref())
+                .map(|b| b.outside_rows.len())
+                .sum();
+        }
+    }
+
+    fn metric_rows(&self) -> Vec<MetricRow> {
+        let last_scored = match &self.model {
+            ModelStatus::Ready(model) => model
+                .scores
+                .rows
+                .error
+                .iter()
+                .rposition(|e| e.is_finite())
+                .map(|row| {
+                    let error = model.scores.rows.error[row];
+                    (
+                        crate::detect::score::normalised_score(error, model.threshold),
+                        model.scores.rows.top_feature[row],
+                    )
+                }),
+            _ => None,
+        };
+        self.series
+            .iter()
+            .enumerate()
+            .map(|(column, series)| {
+                let latest = series.points.last().map(|p| p.y);
+                // The band's view of the latest point: 50 at the band's edge.
+                let band_score = series.band.as_ref().and_then(|b| b.latest_score());
+                let lstm_score =
+                    last_scored.and_then(|(score, top)| (top == Some(column)).then_some(score));
+                let latest_score = match (band_score, lstm_score) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                MetricRow {
+                    name: series.name.clone(),
+                    latest,
+                    anomalies: series.anomalies.len() + series.false_positives.len(),
+                    latest_score,
+                    colour: theme::series_colour(column),
+                }
+            })
+            .collect()
+    }
+
+    fn model_summary(&self) -> String {
+        match &self.model {
+            ModelStatus::Loading(_) => "Loading the model…".to_owned(),
+            ModelStatus::Missing => "No model yet: train one.".to_owned(),
+            ModelStatus::Failed(error) => format!("Model unusable: {error}"),
+            ModelStatus::Ready(model) => format!(
+                "Trained {} on {} rows ({}), loss {:.5}",
+                model.meta.created_at,
+                model.meta.training_rows,
+                model.meta.device,
+                model.meta.final_loss
+            ),
+        }
+    }
+
+    fn handle_input(&mut self, ctx: &egui::Context) {
+        let (open, refresh, train, cancel, dropped) = ctx.input_mut(|i| {
+            (
+                i.consume_key(egui::Modifiers::COMMAND, egui::Key::O),
+                i.consume_key(egui::Modifiers::COMMAND, egui::Key::R),
+                i.consume_key(egui::Modifiers::COMMAND, egui::Key::T),
+                i.consume_key(egui::Modifiers::NONE, egui::Key::Escape),
+                i.raw
+                    .dropped_files
+                    .iter()
+                    .map(|f| f.path().to_path_buf())
+                    .find(|p| !p.as_os_str().is_empty()),
+            )
+        });
+        if open {
+            self.apply(UiCommand::OpenCsvDialog);
+        }
+        if refresh {
+            self.apply(UiCommand::Refresh);
+        }
+        if train {
+            self.apply(UiCommand::Train);
+        }
+        if cancel {
+            self.apply(UiCommand::CancelTraining);
+        }
+        if let Some(path) = dropped {
+            self.apply(UiCommand::OpenCsv(path));
+        }
+    }
+}
+
+/// The column whose value differs between two frames at `row`.
+fn changed_column(before: &MetricFrame, after: &MetricFrame, row: usize) -> Option<usize> {
+    before
+        .columns()
+        .iter()
+        .zip(after.columns())
+        .position(|(a, b)| a[row].to_bits() != b[row].to_bits())
 }
 
 impl eframe::App for PulseWatchApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.poll_forecast();
+        self.poll_jobs();
+        let ctx = ui.ctx().clone();
+        self.handle_input(&ctx);
+        let mut commands = Vec::new();
         egui::Panel::top("top-bar").show(ui, |ui| {
-            top_bar::top_bar_ui(ui, &self.source, &self.forecast)
+            commands.extend(top_bar::top_bar_ui(
+                ui,
+                &self.source,
+                &self.forecast,
+                self.state.mode,
+            ));
         });
+        let rows = self.metric_rows();
+        let summary = self.model_summary();
+        let threshold = match &self.model {
+            ModelStatus::Ready(model) => {
+                let (low, high) = model
+                    .scores
+                    .window_errors
+                    .iter()
+                    .fold((f64::INFINITY, 0.0_f64), |(lo, hi), e| {
+                        (lo.min(f64::from(*e)), hi.max(f64::from(*e)))
+                    });
+                (low.is_finite() && high > low).then_some((model.threshold, low.max(1e-9), high))
+            }
+            _ => None,
+        };
+        let panel = ModelPanel {
+            summary,
+            threshold,
+            training: self.training.as_ref().map(|t| t.last.as_ref()),
+            train_enabled: self.config.dashboard.retrain_button_enabled
+                && self.config.lstm.enabled
+                && self.training.is_none(),
+            error: self.model_error.as_deref(),
+        };
+        egui::Panel::left("side-panel")
+            .default_size(self.state.side_panel_width)
+            .show(ui, |ui| {
+                commands.extend(side_panel::side_panel_ui(
+                    ui,
+                    &rows,
+                    &panel,
+                    &self.state,
+                    self.test_summary.as_ref(),
+                ));
+            });
+        if let Some(error) = &self.load_error {
+            let error = error.clone();
+            egui::Panel::bottom("error-bar").show(ui, |ui| {
+                ui.colored_label(theme::WARNING, format!("⚠ {error}"));
+            });
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             plot_panel::metric_plots_ui(ui, &self.series);
         });
+        for command in commands {
+            self.apply(command);
+        }
     }
 }
 
@@ -183,14 +922,25 @@ pub fn run_native(
     config_source: ConfigSource,
     csv: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let loaded = load_data(csv)?;
+    let state_path = State::default_path();
+    let state = state_path.as_deref().map(State::load).unwrap_or_default();
+    // An explicit file wins; else the last file when it still loads; else
+    // the bundled sample data.
+    let loaded = match csv {
+        Some(path) => load_data(Some(path))?,
+        None => match state.last_file.clone().filter(|p| p.is_file()) {
+            Some(path) => load_data(Some(path)).or_else(|_| sample_data())?,
+            None => sample_data()?,
+        },
+    };
     let title = config.app.name.clone();
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title(&title)
             .with_app_id("pulsewatch")
             .with_inner_size([1280.0, 800.0])
-            .with_min_inner_size([640.0, 400.0]),
+            .with_min_inner_size([640.0, 400.0])
+            .with_drag_and_drop(true),
         ..Default::default()
     };
     eframe::run_native(
@@ -199,9 +949,11 @@ pub fn run_native(
         Box::new(move |cc| {
             Ok(Box::new(PulseWatchApp::new(
                 &cc.egui_ctx,
-                &config,
+                config,
                 &config_source,
                 loaded,
+                state,
+                state_path,
             )))
         }),
     )

@@ -18,6 +18,12 @@ pub struct MetricSeries {
     pub points: Vec<PlotPoint>,
     /// The expected band and forecast, once they have been computed.
     pub band: Option<BandOverlay>,
+    /// Anomalous points (in Test mode: detections of injected spikes).
+    pub anomalies: Vec<PlotPoint>,
+    /// Test mode: detections where nothing was injected.
+    pub false_positives: Vec<PlotPoint>,
+    /// Test mode: injected spikes not detected.
+    pub missed: Vec<PlotPoint>,
 }
 
 /// Points at least this many band half-widths outside the band are marked.
@@ -34,8 +40,10 @@ pub struct BandOverlay {
     pub upper: Vec<f64>,
     /// The forecast line over the horizon only (the band covers history).
     pub horizon: Vec<PlotPoint>,
-    /// History points at least [`MARKER_MIN_BAND_SCORE`] outside the band.
-    pub outside: Vec<PlotPoint>,
+    /// History rows at least [`MARKER_MIN_BAND_SCORE`] outside the band.
+    pub outside_rows: Vec<usize>,
+    /// 0–100 for the latest value (50 at the band's edge).
+    latest: Option<f64>,
 }
 
 impl BandOverlay {
@@ -51,22 +59,34 @@ impl BandOverlay {
             .zip(yhat)
             .map(|(t, y)| PlotPoint::new(*t as f64 / 1000.0, *y))
             .collect();
-        let outside = values
+        let outside_rows = values
             .iter()
             .enumerate()
             .filter(|(i, y)| {
                 band_score(**y, forecast.lower[*i], forecast.upper[*i])
                     .is_some_and(|b| b.score >= MARKER_MIN_BAND_SCORE)
             })
-            .map(|(i, y)| PlotPoint::new(xs[i], *y))
+            .map(|(i, _)| i)
             .collect();
+        let latest = values.iter().rposition(|v| v.is_finite()).and_then(|i| {
+            let half = (forecast.upper[i] - forecast.lower[i]) / 2.0;
+            let distance = (values[i] - forecast.yhat[i]).abs() / half;
+            (half > 0.0 && distance.is_finite()).then(|| 100.0 * distance / (distance + 1.0))
+        });
         Self {
             xs,
             lower: forecast.lower.clone(),
             upper: forecast.upper.clone(),
             horizon,
-            outside,
+            outside_rows,
+            latest,
         }
+    }
+
+    /// The latest value's distance from the forecast as 0–100, 50 at the
+    /// band's edge (the same scale as the autoencoder's score).
+    pub fn latest_score(&self) -> Option<f64> {
+        self.latest
     }
 }
 
@@ -195,13 +215,26 @@ pub fn metric_plots_ui(ui: &mut egui::Ui, series: &[MetricSeries]) {
                                 .style(LineStyle::dashed_loose())
                                 .width(1.5),
                         );
-                        plot_ui.points(
-                            Points::new("anomaly", PlotPoints::Borrowed(&band.outside))
-                                .color(theme::ANOMALY)
-                                .shape(MarkerShape::Circle)
-                                .filled(true)
-                                .radius(2.5),
-                        );
+                    }
+                    for (name, points, colour, filled) in [
+                        ("anomaly", &metric.anomalies, theme::ANOMALY, true),
+                        (
+                            "false positive",
+                            &metric.false_positives,
+                            theme::FALSE_POSITIVE,
+                            true,
+                        ),
+                        ("missed spike", &metric.missed, theme::MISSED, false),
+                    ] {
+                        if !points.is_empty() {
+                            plot_ui.points(
+                                Points::new(name, PlotPoints::Borrowed(points))
+                                    .color(colour)
+                                    .shape(MarkerShape::Circle)
+                                    .filled(filled)
+                                    .radius(2.5),
+                            );
+                        }
                     }
                 });
         }

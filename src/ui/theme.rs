@@ -34,3 +34,21 @@ pub fn band_fill(series: Color32) -> Color32 {
 pub fn forecast_line(series: Color32) -> Color32 {
     series.gamma_multiply(0.75)
 }
+
+/// Healthy (score well under the threshold).
+pub const OK: Color32 = Color32::from_rgb(0x7C, 0xC9, 0x4E);
+
+/// Test mode: detections that were not injected, and injected spikes missed.
+pub const FALSE_POSITIVE: Color32 = Color32::from_rgb(0xFF, 0x9F, 0x0A);
+pub const MISSED: Color32 = Color32::from_gray(0xF0);
+
+/// Colour for a 0–100 score (50 = at the threshold).
+pub fn severity(score: f64) -> Color32 {
+    if score >= 50.0 {
+        ANOMALY
+    } else if score >= 40.0 {
+        WARNING
+    } else {
+        OK
+    }
+}

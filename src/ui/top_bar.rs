@@ -1,12 +1,14 @@
-//! The top bar: app name, data source, configured Prometheus, where the
-//! config came from, and how the data was loaded (warnings included).
+//! The top bar: mode, data source and its state (file, or Prometheus with
+//! connection state), compute device, forecast state, config origin, and how
+//! the data was loaded (warnings included).
 
 use eframe::egui;
 
-use super::{ForecastStatus, theme};
+use super::state::Mode;
+use super::{ForecastStatus, UiCommand, theme};
 
 pub struct SourceInfo {
-    /// File name or "bundled sample data".
+    /// File name, "bundled sample data", or the Prometheus URL in Live mode.
     pub label: String,
     pub rows: usize,
     pub metrics: usize,
@@ -14,11 +16,33 @@ pub struct SourceInfo {
     pub prometheus_url: String,
     /// Where the configuration came from (a path or "built-in defaults").
     pub config_source: String,
+    /// GPU adapter name or CPU.
+    pub device: String,
+    /// Live mode: connected / last refresh / down with the reason.
+    pub live: Option<String>,
 }
 
-pub fn top_bar_ui(ui: &mut egui::Ui, info: &SourceInfo, forecast: &ForecastStatus) {
-    ui.horizontal(|ui| {
+pub fn top_bar_ui(
+    ui: &mut egui::Ui,
+    info: &SourceInfo,
+    forecast: &ForecastStatus,
+    mode: Mode,
+) -> Vec<UiCommand> {
+    let mut commands = Vec::new();
+    ui.horizontal_wrapped(|ui| {
         ui.heading("PulseWatch");
+        ui.separator();
+        let mut selected = mode;
+        egui::ComboBox::from_label("Mode")
+            .selected_text(mode.label())
+            .show_ui(ui, |ui| {
+                for option in Mode::ALL {
+                    ui.selectable_value(&mut selected, option, option.label());
+                }
+            });
+        if selected != mode {
+            commands.push(UiCommand::SetMode(selected));
+        }
         ui.separator();
         ui.label(format!("Data: {}", info.label));
         ui.label(
@@ -26,13 +50,22 @@ pub fn top_bar_ui(ui: &mut egui::Ui, info: &SourceInfo, forecast: &ForecastStatu
                 .color(theme::MUTED),
         );
         ui.separator();
-        ui.label(
-            egui::RichText::new(format!("Prometheus: {}", info.prometheus_url)).color(theme::MUTED),
-        );
+        match &info.live {
+            Some(state) if state.starts_with("down") => {
+                ui.colored_label(theme::ANOMALY, format!("Prometheus {state}"));
+            }
+            Some(state) => {
+                ui.label(format!("Prometheus {}: {state}", info.prometheus_url));
+            }
+            None => {
+                ui.label(
+                    egui::RichText::new(format!("Prometheus: {}", info.prometheus_url))
+                        .color(theme::MUTED),
+                );
+            }
+        }
         ui.separator();
-        ui.label(
-            egui::RichText::new(format!("Config: {}", info.config_source)).color(theme::MUTED),
-        );
+        ui.label(egui::RichText::new(format!("Device: {}", info.device)).color(theme::MUTED));
         ui.separator();
         match forecast {
             ForecastStatus::Off => {
@@ -53,6 +86,10 @@ pub fn top_bar_ui(ui: &mut egui::Ui, info: &SourceInfo, forecast: &ForecastStatu
                 ui.colored_label(theme::WARNING, "Forecast failed");
             }
         }
+        ui.separator();
+        ui.label(
+            egui::RichText::new(format!("Config: {}", info.config_source)).color(theme::MUTED),
+        );
     });
     if let ForecastStatus::Failed(reason) = forecast {
         ui.colored_label(theme::WARNING, format!("⚠ forecast: {reason}"));
@@ -60,4 +97,5 @@ pub fn top_bar_ui(ui: &mut egui::Ui, info: &SourceInfo, forecast: &ForecastStatu
     for warning in &info.warnings {
         ui.colored_label(theme::WARNING, format!("⚠ {warning}"));
     }
+    commands
 }
