@@ -3,6 +3,7 @@
 //! worker threads and polls their bounded channels each frame; the panels take
 //! what they need and return [`UiCommand`]s instead of touching the app.
 
+mod anomaly_table;
 mod plot_panel;
 mod side_panel;
 pub mod state;
@@ -25,6 +26,7 @@ use crate::engine::{self, LiveEvent, LiveJob, ModelLoad, TrainEvent, TrainingJob
 use crate::eval;
 use crate::forecast::{ForecastError, ForecastModel, ForecastSettings, FrameForecast};
 
+pub use anomaly_table::AnomalyEvent;
 pub use plot_panel::format_time_axis;
 use plot_panel::{BandOverlay, MetricSeries};
 use side_panel::{MetricRow, ModelPanel, TestSummary};
@@ -79,9 +81,17 @@ pub enum UiCommand {
     SetShowForecast(bool),
     OpenCsvDialog,
     OpenCsv(PathBuf),
-    SetSpikes { rate: f64, magnitude: f64 },
+    SetSpikes {
+        rate: f64,
+        magnitude: f64,
+    },
     Reseed,
     Refresh,
+    /// Zoom every plot to this span (Unix ms).
+    ZoomTo {
+        start_ms: i64,
+        end_ms: i64,
+    },
 }
 
 /// Where the forecast of the data in view stands.
@@ -153,6 +163,9 @@ pub struct PulseWatchApp {
     test_summary: Option<TestSummary>,
     /// Data shown before Live mode took over, to return to.
     offline: Option<LoadedData>,
+    events: Vec<AnomalyEvent>,
+    /// Set by a click in the anomaly table, applied by the plots next frame.
+    zoom_to: Option<(f64, f64)>,
 }
 
 impl PulseWatchApp {
@@ -199,6 +212,8 @@ impl PulseWatchApp {
             live: None,
             test_summary: None,
             offline: None,
+            events: Vec::new(),
+            zoom_to: None,
         };
         app.set_data(loaded);
         if app.state.mode == Mode::Live {
@@ -211,14 +226,37 @@ impl PulseWatchApp {
         &self.state
     }
 
-    /// Rows flagged in the data in view (LSTM over the threshold, or far
-    /// outside a metric's band).
+    /// Points flagged in the data in view (LSTM over the threshold, or far
+    /// outside a metric's band), over all metrics.
     pub fn anomaly_count(&self) -> usize {
-        self.series.iter().map(|s| s.anomalies.len()).sum()
+        self.series
+            .iter()
+            .map(|s| s.anomalies.len() + s.false_positives.len())
+            .sum()
+    }
+
+    /// Anomaly events (runs of flagged points per metric), oldest first.
+    pub fn anomaly_events(&self) -> &[AnomalyEvent] {
+        &self.events
+    }
+
+    /// The span the plots were last asked to zoom to (Unix seconds).
+    pub fn pending_zoom(&self) -> Option<(f64, f64)> {
+        self.zoom_to
     }
 
     pub fn is_training(&self) -> bool {
         self.training.is_some()
+    }
+
+    /// The latest training progress, while training.
+    pub fn training_progress(&self) -> Option<&TrainProgress> {
+        self.training.as_ref().and_then(|t| t.last.as_ref())
+    }
+
+    /// Live mode's connection state in words ("connected, …", "down: …").
+    pub fn live_status(&self) -> Option<&str> {
+        self.source.live.as_deref()
     }
 
     /// The active model's creation time, if there is one.
@@ -445,6 +483,14 @@ impl PulseWatchApp {
                 self.state.spike_seed = self.state.spike_seed.wrapping_add(1);
                 self.save_state();
                 self.rebuild_view();
+            }
+            UiCommand::ZoomTo { start_ms, end_ms } => {
+                // A little context either side, at least a few minutes.
+                let pad_ms = ((end_ms - start_ms) / 2).max(300_000);
+                self.zoom_to = Some((
+                    (start_ms - pad_ms) as f64 / 1000.0,
+                    (end_ms + pad_ms) as f64 / 1000.0,
+                ));
             }
             UiCommand::Refresh => {
                 if self.state.mode == Mode::Live {
@@ -691,12 +737,18 @@ impl PulseWatchApp {
         let rows = self.frame.len();
         // Per row: the metric columns flagged.
         let mut flagged: Vec<Vec<usize>> = vec![Vec::new(); rows];
+        // Per metric and row: the flag's score (0–100).
+        let mut scores: Vec<Vec<Option<f64>>> = vec![vec![None; rows]; self.series.len()];
         if let ModelStatus::Ready(model) = &self.model {
             for (row, error) in model.scores.rows.error.iter().enumerate().take(rows) {
                 if *error > model.threshold
                     && let Some(column) = model.scores.rows.top_feature[row]
                 {
                     flagged[row].push(column);
+                    scores[column][row] = Some(crate::detect::score::normalised_score(
+                        *error,
+                        model.threshold,
+                    ));
                 }
             }
         }
@@ -706,9 +758,24 @@ impl PulseWatchApp {
                     if !flagged[row].contains(&column) {
                         flagged[row].push(column);
                     }
+                    let band_score = band.row_scores[row];
+                    scores[column][row] = Some(match scores[column][row] {
+                        Some(lstm) => lstm.max(band_score),
+                        None => band_score,
+                    });
                 }
             }
         }
+        // One row of slack joins flags either side of a single quiet point.
+        self.events = self
+            .series
+            .iter()
+            .zip(&scores)
+            .flat_map(|(series, flags)| {
+                anomaly_table::group_events(&series.name, self.frame.timestamps_ms(), flags, 1)
+            })
+            .collect();
+        self.events.sort_by_key(|e| e.start_ms);
         let values = self.frame.columns();
         let times = self.frame.timestamps_ms();
         let point = |row: usize, column: usize| {
@@ -904,11 +971,18 @@ impl eframe::App for PulseWatchApp {
         if let Some(error) = &self.load_error {
             let error = error.clone();
             egui::Panel::bottom("error-bar").show(ui, |ui| {
-                ui.colored_label(theme::WARNING, format!("⚠ {error}"));
+                ui.colored_label(theme::WARNING, format!("Error: {error}"));
             });
         }
+        egui::Panel::bottom("anomaly-table")
+            .resizable(true)
+            .default_size(150.0)
+            .show(ui, |ui| {
+                commands.extend(anomaly_table::anomaly_table_ui(ui, &self.events));
+            });
+        let zoom_to = self.zoom_to.take();
         egui::CentralPanel::default().show(ui, |ui| {
-            plot_panel::metric_plots_ui(ui, &self.series);
+            plot_panel::metric_plots_ui(ui, &self.series, zoom_to);
         });
         for command in commands {
             self.apply(command);

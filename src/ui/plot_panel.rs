@@ -42,6 +42,9 @@ pub struct BandOverlay {
     pub horizon: Vec<PlotPoint>,
     /// History rows at least [`MARKER_MIN_BAND_SCORE`] outside the band.
     pub outside_rows: Vec<usize>,
+    /// Per history row: distance from the forecast as 0–100, 50 at the band's
+    /// edge (NaN where the value is missing).
+    pub row_scores: Vec<f64>,
     /// 0–100 for the latest value (50 at the band's edge).
     latest: Option<f64>,
 }
@@ -68,17 +71,27 @@ impl BandOverlay {
             })
             .map(|(i, _)| i)
             .collect();
-        let latest = values.iter().rposition(|v| v.is_finite()).and_then(|i| {
-            let half = (forecast.upper[i] - forecast.lower[i]) / 2.0;
-            let distance = (values[i] - forecast.yhat[i]).abs() / half;
-            (half > 0.0 && distance.is_finite()).then(|| 100.0 * distance / (distance + 1.0))
-        });
+        let row_scores: Vec<f64> = values
+            .iter()
+            .enumerate()
+            .map(|(i, y)| {
+                let half = (forecast.upper[i] - forecast.lower[i]) / 2.0;
+                let distance = (y - forecast.yhat[i]).abs() / half;
+                if half > 0.0 && distance.is_finite() {
+                    100.0 * distance / (distance + 1.0)
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect();
+        let latest = row_scores.iter().rev().find(|s| s.is_finite()).copied();
         Self {
             xs,
             lower: forecast.lower.clone(),
             upper: forecast.upper.clone(),
             horizon,
             outside_rows,
+            row_scores,
             latest,
         }
     }
@@ -161,7 +174,9 @@ pub fn time_grid_spacer(input: GridInput) -> Vec<GridMark> {
         .collect()
 }
 
-pub fn metric_plots_ui(ui: &mut egui::Ui, series: &[MetricSeries]) {
+/// Draws every metric; `zoom_to` (Unix seconds), when set, moves every x axis
+/// there this frame.
+pub fn metric_plots_ui(ui: &mut egui::Ui, series: &[MetricSeries], zoom_to: Option<(f64, f64)>) {
     if series.is_empty() {
         ui.centered_and_justified(|ui| ui.label("No metrics to show."));
         return;
@@ -197,6 +212,10 @@ pub fn metric_plots_ui(ui: &mut egui::Ui, series: &[MetricSeries]) {
                     ))
                 })
                 .show(ui, |plot_ui| {
+                    if let Some((start, end)) = zoom_to {
+                        plot_ui.set_plot_bounds_x(start..=end);
+                        plot_ui.set_auto_bounds(egui::Vec2b::new(false, true));
+                    }
                     if let Some(band) = &metric.band {
                         plot_ui.add(
                             FilledArea::new("expected band", &band.xs, &band.lower, &band.upper)

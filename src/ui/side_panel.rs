@@ -112,7 +112,7 @@ pub fn side_panel_ui(
         }
     }
     if let Some(error) = model.error {
-        ui.colored_label(theme::WARNING, format!("⚠ {error}"));
+        ui.colored_label(theme::WARNING, format!("Error: {error}"));
     }
 
     ui.separator();

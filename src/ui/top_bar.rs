@@ -92,10 +92,10 @@ pub fn top_bar_ui(
         );
     });
     if let ForecastStatus::Failed(reason) = forecast {
-        ui.colored_label(theme::WARNING, format!("⚠ forecast: {reason}"));
+        ui.colored_label(theme::WARNING, format!("Forecast failed: {reason}"));
     }
     for warning in &info.warnings {
-        ui.colored_label(theme::WARNING, format!("⚠ {warning}"));
+        ui.colored_label(theme::WARNING, format!("Warning: {warning}"));
     }
     commands
 }

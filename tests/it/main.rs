@@ -4,6 +4,7 @@
 mod cli;
 mod config_errors;
 mod csv_files;
+mod dashboard;
 mod detector;
 mod fake_http;
 mod forecast;

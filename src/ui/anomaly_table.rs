@@ -1,0 +1,124 @@
+//! The bottom panel: anomaly events (runs of flagged points on one metric),
+//! newest first; clicking one zooms every plot to it.
+
+use eframe::egui;
+
+use super::{UiCommand, theme};
+use crate::data::time::format_rfc3339_ms;
+
+/// One anomaly: consecutive flagged rows of one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnomalyEvent {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub metric: String,
+    /// 0–100, 50 at the threshold or the band's edge.
+    pub peak_score: f64,
+    pub points: usize,
+}
+
+impl AnomalyEvent {
+    pub fn severity(&self) -> &'static str {
+        if self.peak_score >= 90.0 {
+            "critical"
+        } else if self.peak_score >= 75.0 {
+            "major"
+        } else {
+            "minor"
+        }
+    }
+}
+
+/// Groups flagged rows into events: `flags[row]` holds the row's score when
+/// the row is flagged; rows at most `gap_rows` apart join one event.
+pub fn group_events(
+    metric: &str,
+    timestamps_ms: &[i64],
+    flags: &[Option<f64>],
+    gap_rows: usize,
+) -> Vec<AnomalyEvent> {
+    let mut events: Vec<AnomalyEvent> = Vec::new();
+    let mut last_row: Option<usize> = None;
+    for (row, flag) in flags.iter().enumerate() {
+        let Some(score) = flag else { continue };
+        let score = if score.is_finite() { *score } else { 50.0 };
+        match (events.last_mut(), last_row) {
+            (Some(event), Some(last)) if row - last <= gap_rows + 1 => {
+                event.end_ms = timestamps_ms[row];
+                event.peak_score = event.peak_score.max(score);
+                event.points += 1;
+            }
+            _ => events.push(AnomalyEvent {
+                start_ms: timestamps_ms[row],
+                end_ms: timestamps_ms[row],
+                metric: metric.to_owned(),
+                peak_score: score,
+                points: 1,
+            }),
+        }
+        last_row = Some(row);
+    }
+    events
+}
+
+pub fn anomaly_table_ui(ui: &mut egui::Ui, events: &[AnomalyEvent]) -> Vec<UiCommand> {
+    let mut commands = Vec::new();
+    ui.horizontal(|ui| {
+        ui.strong(format!("Anomalies: {}", events.len()));
+        ui.label(egui::RichText::new("(click a row to zoom every plot to it)").color(theme::MUTED));
+    });
+    egui::ScrollArea::vertical()
+        .max_height(ui.available_height())
+        .show(ui, |ui| {
+            egui::Grid::new("anomaly-table")
+                .num_columns(5)
+                .striped(true)
+                .show(ui, |ui| {
+                    for title in ["start", "end", "metric", "peak score", "severity"] {
+                        ui.label(egui::RichText::new(title).color(theme::MUTED));
+                    }
+                    ui.end_row();
+                    for event in events.iter().rev() {
+                        let start = format_rfc3339_ms(event.start_ms);
+                        if ui.link(&start).clicked() {
+                            commands.push(UiCommand::ZoomTo {
+                                start_ms: event.start_ms,
+                                end_ms: event.end_ms,
+                            });
+                        }
+                        ui.label(format_rfc3339_ms(event.end_ms));
+                        ui.label(&event.metric);
+                        ui.colored_label(
+                            theme::severity(event.peak_score),
+                            format!("{:.0}", event.peak_score),
+                        );
+                        ui.label(event.severity());
+                        ui.end_row();
+                    }
+                });
+        });
+    commands
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_of_flags_become_events_with_their_peak() {
+        let ts: Vec<i64> = (0..10).map(|i| i * 1000).collect();
+        let mut flags = vec![None; 10];
+        flags[1] = Some(60.0);
+        flags[2] = Some(80.0);
+        flags[4] = Some(55.0); // one row apart from 2: joins with gap 1
+        flags[8] = Some(95.0);
+        let events = group_events("cpu", &ts, &flags, 1);
+        assert_eq!(events.len(), 2);
+        assert_eq!((events[0].start_ms, events[0].end_ms), (1000, 4000));
+        assert_eq!(events[0].peak_score, 80.0);
+        assert_eq!(events[0].points, 3);
+        assert_eq!(events[0].severity(), "major");
+        assert_eq!(events[1].severity(), "critical");
+        assert_eq!(group_events("cpu", &ts, &flags, 0).len(), 3);
+    }
+}

@@ -1,0 +1,335 @@
+//! The dashboard on the real app state, driven through egui_kittest: mode
+//! switches, Test-mode scoring of injected spikes, the threshold, training
+//! (progress, completion, cancel), opening CSV files by path, Live mode on
+//! the test Prometheus, and snapshots of each mode.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use pulsewatch::config::{Config, ConfigSource};
+use pulsewatch::data::{self, SampleSpec};
+use pulsewatch::ui::state::{Mode, State};
+use pulsewatch::ui::{LoadedData, PulseWatchApp, UiCommand};
+
+/// A small, fast set-up: two days of sample data, a small model that trains
+/// in a second, models saved under `dir`.
+fn config(dir: &Path, extra: &str) -> Config {
+    let yaml = format!(
+        "lstm_model:\n  epochs: 2\n  hidden_size: 8\n  sequence_length: 20\n  device: cpu\n  \
+         save_path: {}\n{extra}",
+        dir.join("model").display()
+    );
+    Config::from_yaml_str(&yaml, "dashboard-test.yml").expect("config")
+}
+
+fn sample(rows: usize) -> LoadedData {
+    let frame = data::generate_sample(&SampleSpec {
+        rows,
+        ..SampleSpec::default()
+    });
+    LoadedData {
+        frame,
+        label: "test sample".into(),
+        warnings: Vec::new(),
+    }
+}
+
+fn harness(
+    config: Config,
+    state: State,
+    state_path: Option<PathBuf>,
+) -> Harness<'static, PulseWatchApp> {
+    let loaded = sample(2_880);
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(move |cc| {
+            PulseWatchApp::new(
+                &cc.egui_ctx,
+                config,
+                &ConfigSource::BuiltIn,
+                loaded,
+                state,
+                state_path,
+            )
+        })
+}
+
+/// Steps the app until `done` holds (the jobs run on real threads).
+fn wait_for(
+    harness: &mut Harness<'static, PulseWatchApp>,
+    what: &str,
+    done: impl Fn(&PulseWatchApp) -> bool,
+) {
+    let started = Instant::now();
+    while !done(harness.state()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        harness.step();
+    }
+    harness.step();
+}
+
+#[test]
+fn mode_switch_to_test_scores_injected_spikes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state_path = dir.path().join("ui_state.json");
+    let mut harness = harness(
+        config(dir.path(), ""),
+        State::default(),
+        Some(state_path.clone()),
+    );
+    wait_for(&mut harness, "the first forecast", PulseWatchApp::is_idle);
+    assert_eq!(harness.state().state().mode, Mode::LongTerm);
+    assert!(harness.state().test_metrics().is_none());
+
+    harness.get_by_label("Mode").click();
+    harness.run_steps(2);
+    harness.get_by_label("Test").click();
+    harness.step();
+    assert_eq!(harness.state().state().mode, Mode::Test);
+    wait_for(&mut harness, "Test mode's forecast", PulseWatchApp::is_idle);
+
+    let metrics = *harness
+        .state()
+        .test_metrics()
+        .expect("scored against spikes");
+    assert!(metrics.tp > 0, "no injected spike found: {metrics:?}");
+    assert!(metrics.recall > 0.5, "{metrics:?}");
+    harness.get_by_label_contains("precision");
+    harness.get_by_label_contains("rows spiked");
+    // The mode is remembered for the next start.
+    assert_eq!(State::load(&state_path).mode, Mode::Test);
+
+    // Re-seeding moves the spikes: a different scorecard.
+    harness.get_by_label("Re-seed").click();
+    harness.step();
+    wait_for(
+        &mut harness,
+        "the re-seeded forecast",
+        PulseWatchApp::is_idle,
+    );
+    let reseeded = *harness.state().test_metrics().expect("scored");
+    assert_ne!((reseeded.tp, reseeded.fp), (metrics.tp, metrics.fp));
+}
+
+#[test]
+fn train_shows_progress_completes_and_the_threshold_moves_the_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = State {
+        show_forecast: false,
+        ..State::default()
+    };
+    let mut harness = harness(config(dir.path(), ""), state, None);
+    wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
+    harness.get_by_label_contains("No model yet");
+    assert_eq!(harness.state().anomaly_count(), 0);
+
+    harness.get_by_label("Train model").click();
+    harness.step();
+    assert!(harness.state().is_training());
+    wait_for(&mut harness, "the first trained model", |app| {
+        app.model_created_at().is_some()
+    });
+    assert!(!harness.state().is_training());
+    harness.get_by_label_contains("Trained ");
+    let first = harness.state().model_created_at().map(str::to_owned);
+    let flagged = harness.state().anomaly_count();
+    assert!(flagged > 0, "a p99 threshold flags some rows");
+
+    // The anomaly table lists the events; clicking one zooms the plots to it.
+    let event = harness
+        .state()
+        .anomaly_events()
+        .last()
+        .cloned()
+        .expect("anomaly events");
+    harness.get_by_label_contains("Anomalies: ");
+    let start = pulsewatch::data::time::format_rfc3339_ms(event.start_ms);
+    harness
+        .query_all_by_label(&start)
+        .next()
+        .expect("the newest event's row")
+        .click();
+    harness.step();
+    let (from, to) = harness.state().pending_zoom().expect("zoom requested");
+    assert!(from < event.start_ms as f64 / 1000.0 && to > event.end_ms as f64 / 1000.0);
+
+    // A lower threshold flags more rows, a higher one fewer.
+    let threshold = harness.state().model_threshold().expect("threshold");
+    harness
+        .state_mut()
+        .apply(UiCommand::SetThreshold(threshold / 4.0));
+    assert!(harness.state().anomaly_count() > flagged);
+    harness
+        .state_mut()
+        .apply(UiCommand::SetThreshold(threshold * 4.0));
+    assert!(harness.state().anomaly_count() < flagged);
+
+    // Ctrl+T retrains; the new model replaces the old one.
+    std::thread::sleep(Duration::from_millis(1100));
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::T);
+    harness.step();
+    assert!(harness.state().is_training());
+    wait_for(&mut harness, "the second model", |app| !app.is_training());
+    let second = harness.state().model_created_at().map(str::to_owned);
+    assert!(
+        second.is_some() && second != first,
+        "{first:?} → {second:?}"
+    );
+}
+
+#[test]
+fn cancel_stops_training_and_keeps_the_old_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = State {
+        show_forecast: false,
+        ..State::default()
+    };
+    let mut slow = config(dir.path(), "");
+    slow.lstm.epochs = 200;
+    let mut harness = harness(slow, state, None);
+    wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
+    harness.get_by_label("Train model").click();
+    harness.step();
+    wait_for(&mut harness, "the progress bar", |app| {
+        app.training_progress().is_some()
+    });
+    harness.get_by_label_contains("epoch ");
+    harness.get_by_label("Cancel").click();
+    harness.step();
+    wait_for(&mut harness, "the cancellation", |app| !app.is_training());
+    let message = harness.state().error_message().expect("cancel reported");
+    assert!(message.contains("cancelled"), "{message}");
+    assert!(
+        harness.state().model_created_at().is_none(),
+        "nothing was saved"
+    );
+    assert!(!dir.path().join("model").join("current").exists());
+}
+
+#[test]
+fn opening_csv_files_by_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.csv");
+    data::write_csv(&sample(500).frame, &good).expect("write");
+    let broken = dir.path().join("broken.csv");
+    std::fs::write(
+        &broken,
+        "timestamp,cpu\n2026-01-01T00:00:00Z,1\n2026-01-01T00:00:30Z,lots\n",
+    )
+    .expect("write");
+    let state = State {
+        show_forecast: false,
+        ..State::default()
+    };
+    let mut harness = harness(config(dir.path(), ""), state, None);
+    wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
+
+    harness.state_mut().apply(UiCommand::OpenCsv(good.clone()));
+    wait_for(&mut harness, "the good file", PulseWatchApp::is_idle);
+    assert_eq!(harness.state().data_label(), good.display().to_string());
+    assert_eq!(
+        harness.state().state().last_file.as_deref(),
+        Some(good.as_path())
+    );
+    assert!(harness.state().error_message().is_none());
+
+    harness
+        .state_mut()
+        .apply(UiCommand::OpenCsv(broken.clone()));
+    wait_for(&mut harness, "the broken file", PulseWatchApp::is_idle);
+    let message = harness
+        .state()
+        .error_message()
+        .expect("error shown")
+        .to_owned();
+    assert!(
+        message.contains("broken.csv") && message.contains(":3"),
+        "the error names the file and line: {message}"
+    );
+    harness.get_by_label_contains("broken.csv");
+    // The good data stays in view.
+    assert_eq!(harness.state().data_label(), good.display().to_string());
+}
+
+#[test]
+fn live_mode_polls_the_test_prometheus() {
+    let Ok(url) = std::env::var("PULSEWATCH_TEST_PROM_URL") else {
+        panic!("PULSEWATCH_TEST_PROM_URL is not set: run the suite with `bash tests/run.sh`");
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let extra = format!(
+        "prometheus:\n  url: {url}\n  step: 5s\n  window: 5m\nmetrics:\n  \
+         up: up\n  samples: prometheus_tsdb_head_samples_appended_total\n\
+         dashboard:\n  refresh_interval: 1\n"
+    );
+    let state = State {
+        show_forecast: false,
+        ..State::default()
+    };
+    let mut harness = harness(config(dir.path(), &extra), state, None);
+    wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
+    harness.state_mut().apply(UiCommand::SetMode(Mode::Live));
+    wait_for(&mut harness, "the first live fetch", |app| {
+        app.data_label() == url
+    });
+    harness.get_by_label_contains("connected, last refresh");
+    // Leaving Live mode brings the offline data back.
+    harness
+        .state_mut()
+        .apply(UiCommand::SetMode(Mode::LongTerm));
+    harness.step();
+    assert_eq!(harness.state().data_label(), "test sample");
+}
+
+#[test]
+fn live_mode_with_prometheus_down_keeps_the_app_working() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let extra = format!("prometheus:\n  url: http://127.0.0.1:{port}\n  timeout: 1s\n");
+    let state = State {
+        show_forecast: false,
+        ..State::default()
+    };
+    let mut harness = harness(config(dir.path(), &extra), state, None);
+    harness.state_mut().apply(UiCommand::SetMode(Mode::Live));
+    wait_for(&mut harness, "the failed fetch", |app| {
+        app.live_status().is_some_and(|s| s.starts_with("down"))
+    });
+    harness.get_by_label_contains("retry in");
+    // The rest of the app still answers.
+    harness.get_by_label("Train model");
+    assert_eq!(harness.state().data_label(), "test sample");
+}
+
+/// The top bar names the machine's CPU ("cpu (avx512, 2 threads)"): up to
+/// 3,000 differing pixels (0.3 % of the image) leave room for another CPU's
+/// name and nothing like a changed layout.
+fn snapshot_options() -> egui_kittest::SnapshotOptions {
+    egui_kittest::SnapshotOptions::new().max_failed_pixels(3000)
+}
+
+#[test]
+fn snapshots_of_each_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = State {
+        show_forecast: false,
+        ..State::default()
+    };
+    let mut harness = harness(config(dir.path(), ""), state, None);
+    wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
+    harness.snapshot_options("dashboard_long_term", &snapshot_options());
+    harness.state_mut().apply(UiCommand::SetMode(Mode::Test));
+    wait_for(&mut harness, "Test mode", PulseWatchApp::is_idle);
+    harness.snapshot_options("dashboard_test_mode", &snapshot_options());
+}
