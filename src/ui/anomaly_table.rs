@@ -67,35 +67,50 @@ pub fn anomaly_table_ui(ui: &mut egui::Ui, events: &[AnomalyEvent]) -> Vec<UiCom
         ui.strong(format!("Anomalies: {}", events.len()));
         ui.label(egui::RichText::new("(click a row to zoom every plot to it)").color(theme::MUTED));
     });
+    let widths = [200.0, 200.0, 120.0, 80.0, 80.0];
+    let header = |ui: &mut egui::Ui| {
+        for (title, width) in ["start", "end", "metric", "peak score", "severity"]
+            .iter()
+            .zip(widths)
+        {
+            ui.add_sized(
+                [width, 18.0],
+                egui::Label::new(egui::RichText::new(*title).color(theme::MUTED)),
+            );
+        }
+    };
+    ui.horizontal(header);
+    let row_height = ui.spacing().interact_size.y;
+    // Only the visible rows are laid out: a long history costs nothing.
     egui::ScrollArea::vertical()
-        .max_height(ui.available_height())
-        .show(ui, |ui| {
-            egui::Grid::new("anomaly-table")
-                .num_columns(5)
-                .striped(true)
-                .show(ui, |ui| {
-                    for title in ["start", "end", "metric", "peak score", "severity"] {
-                        ui.label(egui::RichText::new(title).color(theme::MUTED));
+        .auto_shrink([false, false])
+        .show_rows(ui, row_height, events.len(), |ui, range| {
+            for index in range {
+                let event = &events[events.len() - 1 - index];
+                ui.horizontal(|ui| {
+                    let start = format_rfc3339_ms(event.start_ms);
+                    let link = ui.add_sized([widths[0], row_height], egui::Link::new(start));
+                    if link.clicked() {
+                        commands.push(UiCommand::ZoomTo {
+                            start_ms: event.start_ms,
+                            end_ms: event.end_ms,
+                        });
                     }
-                    ui.end_row();
-                    for event in events.iter().rev() {
-                        let start = format_rfc3339_ms(event.start_ms);
-                        if ui.link(&start).clicked() {
-                            commands.push(UiCommand::ZoomTo {
-                                start_ms: event.start_ms,
-                                end_ms: event.end_ms,
-                            });
-                        }
-                        ui.label(format_rfc3339_ms(event.end_ms));
-                        ui.label(&event.metric);
-                        ui.colored_label(
-                            theme::severity(event.peak_score),
-                            format!("{:.0}", event.peak_score),
-                        );
-                        ui.label(event.severity());
-                        ui.end_row();
-                    }
+                    ui.add_sized(
+                        [widths[1], row_height],
+                        egui::Label::new(format_rfc3339_ms(event.end_ms)),
+                    );
+                    ui.add_sized([widths[2], row_height], egui::Label::new(&event.metric));
+                    ui.add_sized(
+                        [widths[3], row_height],
+                        egui::Label::new(
+                            egui::RichText::new(format!("{:.0}", event.peak_score))
+                                .color(theme::severity(event.peak_score)),
+                        ),
+                    );
+                    ui.add_sized([widths[4], row_height], egui::Label::new(event.severity()));
                 });
+            }
         });
     commands
 }

@@ -174,6 +174,153 @@ pub fn time_grid_spacer(input: GridInput) -> Vec<GridMark> {
         .collect()
 }
 
+/// The x range a plot showed last frame and its width in pixels: drawing is
+/// cut to that range and thinned to min/max per pixel column, so 100,000
+/// points cost what 2 × width points cost.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewRange {
+    start: f64,
+    end: f64,
+    columns: usize,
+}
+
+impl ViewRange {
+    pub fn new(start: f64, end: f64, width_px: f32) -> Self {
+        Self {
+            start,
+            end,
+            columns: (width_px.max(100.0)) as usize,
+        }
+    }
+
+    /// Index range of `xs` (sorted) inside the view, one point of margin on
+    /// each side; everything when the view is unset or misses the data (the
+    /// first frame, before any bounds exist).
+    fn slice(&self, xs: impl Fn(usize) -> f64, len: usize) -> (usize, usize) {
+        if len == 0 {
+            return (0, 0);
+        }
+        let overlaps = self.start.is_finite()
+            && self.end.is_finite()
+            && self.end > self.start
+            && self.start <= xs(len - 1)
+            && self.end >= xs(0);
+        if !overlaps {
+            return (0, len);
+        }
+        let first = partition(len, |i| xs(i) < self.start).saturating_sub(1);
+        let last = (partition(len, |i| xs(i) <= self.end) + 1).min(len);
+        (first, last.max(first))
+    }
+
+    /// Bucket of `x` among `columns` buckets over `[x0, x1]`.
+    fn bucket(&self, x: f64, x0: f64, x1: f64) -> usize {
+        let span = (x1 - x0).max(f64::MIN_POSITIVE);
+        (((x - x0) / span) * self.columns as f64) as usize
+    }
+
+    /// The line's points to draw: all of them when few, else per pixel column
+    /// the lowest and highest (in time order, so spikes survive).
+    pub fn line<'a>(&self, points: &'a [PlotPoint]) -> PlotPoints<'a> {
+        let (first, last) = self.slice(|i| points[i].x, points.len());
+        let visible = &points[first..last];
+        if visible.len() <= 4 * self.columns {
+            return PlotPoints::Borrowed(visible);
+        }
+        let (x0, x1) = (visible[0].x, visible[visible.len() - 1].x);
+        let mut out = Vec::with_capacity(2 * self.columns + 2);
+        let mut i = 0;
+        while i < visible.len() {
+            let bucket = self.bucket(visible[i].x, x0, x1);
+            let (mut low, mut high) = (i, i);
+            let mut j = i + 1;
+            while j < visible.len() && self.bucket(visible[j].x, x0, x1) == bucket {
+                if visible[j].y < visible[low].y {
+                    low = j;
+                }
+                if visible[j].y > visible[high].y {
+                    high = j;
+                }
+                j += 1;
+            }
+            out.push(visible[low.min(high)]);
+            if low != high {
+                out.push(visible[low.max(high)]);
+            }
+            i = j;
+        }
+        PlotPoints::Owned(out)
+    }
+
+    /// The band to draw: per pixel column the lowest lower and highest upper.
+    pub fn band(&self, xs: &[f64], lower: &[f64], upper: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (first, last) = self.slice(|i| xs[i], xs.len());
+        let (xs, lower, upper) = (&xs[first..last], &lower[first..last], &upper[first..last]);
+        if xs.len() <= 4 * self.columns {
+            return (xs.to_vec(), lower.to_vec(), upper.to_vec());
+        }
+        let (x0, x1) = (xs[0], xs[xs.len() - 1]);
+        let (mut out_x, mut out_lo, mut out_hi) = (Vec::new(), Vec::new(), Vec::new());
+        let mut i = 0;
+        while i < xs.len() {
+            let bucket = self.bucket(xs[i], x0, x1);
+            let (mut lo, mut hi) = (lower[i], upper[i]);
+            let mut j = i + 1;
+            while j < xs.len() && self.bucket(xs[j], x0, x1) == bucket {
+                lo = lo.min(lower[j]);
+                hi = hi.max(upper[j]);
+                j += 1;
+            }
+            out_x.push(xs[i]);
+            out_lo.push(lo);
+            out_hi.push(hi);
+            i = j;
+        }
+        (out_x, out_lo, out_hi)
+    }
+}
+
+/// Two corners spanning `points` (none when empty).
+fn extent_of(points: &[PlotPoint]) -> Vec<PlotPoint> {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Vec::new();
+    };
+    let (low, high) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p.y), hi.max(p.y))
+        });
+    vec![PlotPoint::new(first.x, low), PlotPoint::new(last.x, high)]
+}
+
+fn band_extent(band: &BandOverlay) -> Vec<PlotPoint> {
+    let (Some(first), Some(last)) = (band.xs.first(), band.xs.last()) else {
+        return Vec::new();
+    };
+    let low = band.lower.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = band.upper.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if low.is_finite() && high.is_finite() {
+        vec![PlotPoint::new(*first, low), PlotPoint::new(*last, high)]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The first index in `0..len` where `before(i)` is false (`before` must be
+/// true then false along the range).
+fn partition(len: usize, before: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, len);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if before(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 /// Draws every metric; `zoom_to` (Unix seconds), when set, moves every x axis
 /// there this frame.
 pub fn metric_plots_ui(ui: &mut egui::Ui, series: &[MetricSeries], zoom_to: Option<(f64, f64)>) {
@@ -216,16 +363,37 @@ pub fn metric_plots_ui(ui: &mut egui::Ui, series: &[MetricSeries], zoom_to: Opti
                         plot_ui.set_plot_bounds_x(start..=end);
                         plot_ui.set_auto_bounds(egui::Vec2b::new(false, true));
                     }
+                    // What last frame showed decides what to draw now: at most
+                    // two points (min and max) per pixel column.
+                    let transform = plot_ui.transform();
+                    let view = ViewRange::new(
+                        transform.bounds().min()[0],
+                        transform.bounds().max()[0],
+                        transform.frame().width(),
+                    );
                     if let Some(band) = &metric.band {
+                        let (xs, lower, upper) = view.band(&band.xs, &band.lower, &band.upper);
                         plot_ui.add(
-                            FilledArea::new("expected band", &band.xs, &band.lower, &band.upper)
+                            FilledArea::new("expected band", &xs, &lower, &upper)
                                 .fill_color(theme::band_fill(colour)),
                         );
                     }
                     plot_ui.line(
-                        Line::new(metric.name.clone(), PlotPoints::Borrowed(&metric.points))
+                        Line::new(metric.name.clone(), view.line(&metric.points))
                             .color(colour)
                             .width(1.5),
+                    );
+                    // Thinning passes only the visible part, so the full
+                    // extent goes in as two invisible points: double-click
+                    // (auto bounds) still zooms out to everything.
+                    let mut extent = extent_of(&metric.points);
+                    if let Some(band) = &metric.band {
+                        extent.extend(band_extent(band));
+                    }
+                    plot_ui.points(
+                        Points::new("extent", PlotPoints::Owned(extent))
+                            .radius(0.0)
+                            .color(egui::Color32::TRANSPARENT),
                     );
                     if let Some(band) = &metric.band {
                         plot_ui.line(
@@ -276,6 +444,43 @@ mod tests {
         assert!(marks.iter().any(|m| m.step_size == 3600.0));
         assert!(marks.iter().any(|m| m.step_size == 21_600.0));
         assert_eq!(marks.iter().filter(|m| m.step_size == 86_400.0).count(), 4);
+    }
+
+    #[test]
+    fn thinning_keeps_extremes_and_the_visible_range() {
+        let points: Vec<PlotPoint> = (0..100_000)
+            .map(|i| PlotPoint::new(i as f64, if i == 55_555 { 1e6 } else { (i % 7) as f64 }))
+            .collect();
+        let view = ViewRange::new(0.0, 99_999.0, 500.0);
+        let PlotPoints::Owned(thin) = view.line(&points) else {
+            panic!("100,000 points on 500 pixels are thinned");
+        };
+        assert!(thin.len() <= 2 * 501, "{} points", thin.len());
+        assert!(thin.iter().any(|p| p.y == 1e6), "the spike survives");
+        assert!(thin.windows(2).all(|w| w[0].x < w[1].x), "time order");
+        // Zoomed in: only the visible part (plus one point each side), unthinned.
+        let zoomed = ViewRange::new(1000.0, 1100.0, 500.0);
+        let PlotPoints::Borrowed(visible) = zoomed.line(&points) else {
+            panic!("few points stay borrowed");
+        };
+        assert_eq!(
+            (visible[0].x, visible[visible.len() - 1].x),
+            (999.0, 1101.0)
+        );
+        // No bounds yet (first frame): everything, thinned.
+        let unset = ViewRange::new(0.0, 1.0, 500.0);
+        let PlotPoints::Owned(all) = ViewRange::new(-5.0, -1.0, 500.0).line(&points) else {
+            panic!("thinned");
+        };
+        assert_eq!(all.last().map(|p| p.x), Some(99_999.0));
+        assert!(matches!(unset.line(&points), PlotPoints::Borrowed(p) if p.len() == 3));
+        let xs: Vec<f64> = (0..100_000).map(f64::from).collect();
+        let lower: Vec<f64> = xs.iter().map(|x| -(x % 5.0)).collect();
+        let upper: Vec<f64> = xs.iter().map(|x| x % 3.0).collect();
+        let (bx, bl, bu) = view.band(&xs, &lower, &upper);
+        assert!(bx.len() <= 501);
+        assert_eq!(bl.iter().copied().fold(0.0, f64::min), -4.0);
+        assert_eq!(bu.iter().copied().fold(0.0, f64::max), 2.0);
     }
 
     #[test]

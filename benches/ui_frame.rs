@@ -1,0 +1,84 @@
+//! Frame times of the real dashboard (egui_kittest harness, 1280×800): 100,000
+//! points per metric × 3 on screen, then while training and the forecast run
+//! on their worker threads. Each frame is egui's layout pass plus
+//! tessellation (what the GPU then draws is not counted). Prints median, p95
+//! and max per phase. `cargo bench --bench ui_frame`.
+
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::Harness;
+use pulsewatch::config::{Config, ConfigSource};
+use pulsewatch::data::{SampleSpec, generate_sample};
+use pulsewatch::ui::state::State;
+use pulsewatch::ui::{LoadedData, PulseWatchApp, UiCommand};
+
+fn frame(harness: &mut Harness<'static, PulseWatchApp>) -> Duration {
+    let started = Instant::now();
+    harness.step();
+    let output = harness.output().clone();
+    let _ = harness
+        .ctx
+        .tessellate(output.shapes, output.pixels_per_point);
+    started.elapsed()
+}
+
+fn report(phase: &str, times: &mut [Duration]) {
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "| {phase} | {} | {:.1} | {:.1} | {:.1} |",
+        times.len(),
+        ms(times[times.len() / 2]),
+        ms(times[times.len() * 95 / 100]),
+        ms(times[times.len() - 1])
+    );
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = format!(
+        "lstm_model:\n  epochs: 1\n  device: cpu\n  save_path: {}\n",
+        dir.path().join("model").display()
+    );
+    let config = Config::from_yaml_str(&yaml, "bench.yml").expect("config");
+    let rows = 100_000;
+    let loaded = LoadedData {
+        frame: generate_sample(&SampleSpec {
+            rows,
+            ..SampleSpec::default()
+        }),
+        label: "bench".into(),
+        warnings: Vec::new(),
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(move |cc| {
+            PulseWatchApp::new(
+                &cc.egui_ctx,
+                config,
+                &ConfigSource::BuiltIn,
+                loaded,
+                State::default(),
+                None,
+            )
+        });
+    println!("# ui_frame: {rows} points × 3 metrics, 1280×800 (layout + tessellation per frame)");
+    println!();
+    println!("| phase | frames | median ms | p95 ms | max ms |");
+    println!("|---|---|---|---|---|");
+    // While the first forecast (3 Prophet fits on 100k rows) runs.
+    let mut times = Vec::new();
+    while !harness.state().is_idle() {
+        times.push(frame(&mut harness));
+    }
+    report("forecast running", &mut times);
+    let mut times: Vec<Duration> = (0..60).map(|_| frame(&mut harness)).collect();
+    report("idle, bands and markers drawn", &mut times);
+    harness.state_mut().apply(UiCommand::Train);
+    let mut times = Vec::new();
+    while harness.state().is_training() {
+        times.push(frame(&mut harness));
+    }
+    report("training (1 epoch on 100k rows)", &mut times);
+}
