@@ -28,7 +28,7 @@ use crate::forecast::{ForecastError, ForecastModel, ForecastSettings, FrameForec
 
 pub use anomaly_table::AnomalyEvent;
 pub use plot_panel::format_time_axis;
-use plot_panel::{BandOverlay, MetricSeries};
+use plot_panel::{BandOverlay, MetricSeries, RowDetails};
 use side_panel::{MetricRow, ModelPanel, TestSummary};
 use state::{Mode, State};
 use top_bar::SourceInfo;
@@ -164,6 +164,8 @@ pub struct PulseWatchApp {
     /// Data shown before Live mode took over, to return to.
     offline: Option<LoadedData>,
     events: Vec<AnomalyEvent>,
+    /// The model's per-row scores for hover labels (with a model).
+    row_details: Option<RowDetails>,
     /// Set by a click in the anomaly table, applied by the plots next frame.
     zoom_to: Option<(f64, f64)>,
 }
@@ -213,6 +215,7 @@ impl PulseWatchApp {
             test_summary: None,
             offline: None,
             events: Vec::new(),
+            row_details: None,
             zoom_to: None,
         };
         app.set_data(loaded);
@@ -776,6 +779,27 @@ impl PulseWatchApp {
             })
             .collect();
         self.events.sort_by_key(|e| e.start_ms);
+        self.row_details = match &self.model {
+            ModelStatus::Ready(model) => Some(RowDetails {
+                xs: self
+                    .frame
+                    .timestamps_ms()
+                    .iter()
+                    .map(|t| *t as f64 / 1000.0)
+                    .collect(),
+                scores: model
+                    .scores
+                    .rows
+                    .error
+                    .iter()
+                    .map(|e| crate::detect::score::normalised_score(*e, model.threshold))
+                    .collect(),
+                top_metric: (0..rows)
+                    .map(|row| model.scores.top_metric(row).map(str::to_owned))
+                    .collect(),
+            }),
+            _ => None,
+        };
         let values = self.frame.columns();
         let times = self.frame.timestamps_ms();
         let point = |row: usize, column: usize| {
@@ -982,7 +1006,7 @@ impl eframe::App for PulseWatchApp {
             });
         let zoom_to = self.zoom_to.take();
         egui::CentralPanel::default().show(ui, |ui| {
-            plot_panel::metric_plots_ui(ui, &self.series, zoom_to);
+            plot_panel::metric_plots_ui(ui, &self.series, self.row_details.as_ref(), zoom_to);
         });
         for command in commands {
             self.apply(command);

@@ -321,9 +321,73 @@ fn partition(len: usize, before: impl Fn(usize) -> bool) -> usize {
     lo
 }
 
+/// The autoencoder's view of each row, for hover labels.
+pub struct RowDetails {
+    /// Unix seconds per frame row.
+    pub xs: Vec<f64>,
+    /// 0–100 per row (NaN where no window covers it).
+    pub scores: Vec<f64>,
+    /// The metric that contributed most to each row's worst window.
+    pub top_metric: Vec<Option<String>>,
+}
+
+/// The hover label at `x`: the nearest point's time and value, the expected
+/// range and band score there, and the autoencoder's score with the metric
+/// that drove it.
+fn hover_text(name: &str, metric: &MetricSeries, rows: Option<&RowDetails>, x: f64) -> String {
+    let nearest = |xs: &dyn Fn(usize) -> f64, len: usize| -> Option<usize> {
+        if len == 0 {
+            return None;
+        }
+        let i = partition(len, |i| xs(i) < x).min(len - 1);
+        Some(if i > 0 && (xs(i - 1) - x).abs() < (xs(i) - x).abs() {
+            i - 1
+        } else {
+            i
+        })
+    };
+    let Some(i) = nearest(&|i| metric.points[i].x, metric.points.len()) else {
+        return name.to_owned();
+    };
+    let point = metric.points[i];
+    let mut text = format!(
+        "{name}\n{}\nvalue {:.3}",
+        format_hover_time(point.x),
+        point.y
+    );
+    if let Some(band) = &metric.band
+        && let Some(j) = nearest(&|j| band.xs[j], band.xs.len())
+        && band.xs[j] == point.x
+    {
+        text.push_str(&format!(
+            "\nexpected {:.3} to {:.3}",
+            band.lower[j], band.upper[j]
+        ));
+        if let Some(score) = band.row_scores.get(j).filter(|s| s.is_finite()) {
+            text.push_str(&format!("\nband score {score:.0}"));
+        }
+    }
+    if let Some(rows) = rows
+        && let Some(r) = nearest(&|r| rows.xs[r], rows.xs.len())
+        && rows.xs[r] == point.x
+        && rows.scores[r].is_finite()
+    {
+        text.push_str(&format!("\nmodel score {:.0}", rows.scores[r]));
+        if let Some(top) = &rows.top_metric[r] {
+            text.push_str(&format!(" (driven by {top})"));
+        }
+    }
+    text
+}
+
 /// Draws every metric; `zoom_to` (Unix seconds), when set, moves every x axis
 /// there this frame.
-pub fn metric_plots_ui(ui: &mut egui::Ui, series: &[MetricSeries], zoom_to: Option<(f64, f64)>) {
+pub fn metric_plots_ui(
+    ui: &mut egui::Ui,
+    series: &[MetricSeries],
+    rows: Option<&RowDetails>,
+    zoom_to: Option<(f64, f64)>,
+) {
     if series.is_empty() {
         ui.centered_and_justified(|ui| ui.label("No metrics to show."));
         return;
@@ -352,11 +416,7 @@ pub fn metric_plots_ui(ui: &mut egui::Ui, series: &[MetricSeries], zoom_to: Opti
                         HoverPosition::NearDataPoint { position, .. }
                         | HoverPosition::Elsewhere { position } => position,
                     };
-                    Some(format!(
-                        "{name}\n{}\nvalue {:.3}",
-                        format_hover_time(point.x),
-                        point.y
-                    ))
+                    Some(hover_text(&name, metric, rows, point.x))
                 })
                 .show(ui, |plot_ui| {
                     if let Some((start, end)) = zoom_to {
@@ -481,6 +541,58 @@ mod tests {
         assert!(bx.len() <= 501);
         assert_eq!(bl.iter().copied().fold(0.0, f64::min), -4.0);
         assert_eq!(bu.iter().copied().fold(0.0, f64::max), 2.0);
+    }
+
+    #[test]
+    fn hover_names_value_expected_range_and_the_driving_metric() {
+        use crate::forecast::{ForecastModel, SeriesForecast};
+        let ts: Vec<i64> = (0..4).map(|i| 1_767_225_600_000 + i * 30_000).collect();
+        let values = [10.0, 11.0, 30.0, 10.5];
+        let forecast = SeriesForecast {
+            metric: "cpu".into(),
+            model: ForecastModel::Prophet,
+            timestamps_ms: ts.clone(),
+            history_points: 4,
+            yhat: vec![10.0; 4],
+            lower: vec![9.0; 4],
+            upper: vec![11.0; 4],
+            missing_points: 0,
+            fit_secs: 0.0,
+            predict_secs: 0.0,
+            notes: Vec::new(),
+        };
+        let xs: Vec<f64> = ts.iter().map(|t| *t as f64 / 1000.0).collect();
+        let series = MetricSeries {
+            name: "cpu".into(),
+            points: xs
+                .iter()
+                .zip(values)
+                .map(|(x, y)| PlotPoint::new(*x, y))
+                .collect(),
+            band: Some(BandOverlay::new(&forecast, &values)),
+            anomalies: Vec::new(),
+            false_positives: Vec::new(),
+            missed: Vec::new(),
+        };
+        assert_eq!(
+            series.band.as_ref().map(|b| b.outside_rows.clone()),
+            Some(vec![2])
+        );
+        let rows = RowDetails {
+            xs: xs.clone(),
+            scores: vec![20.0, 30.0, 80.0, 40.0],
+            top_metric: vec![None, None, Some("latency".into()), None],
+        };
+        let text = hover_text("cpu", &series, Some(&rows), xs[2] + 3.0);
+        assert!(text.contains("2026-01-01T00:01:00Z"), "{text}");
+        assert!(text.contains("value 30.000"), "{text}");
+        assert!(text.contains("expected 9.000 to 11.000"), "{text}");
+        // 20 half-widths out: 100·20/21.
+        assert!(text.contains("band score 95"), "{text}");
+        assert!(
+            text.contains("model score 80 (driven by latency)"),
+            "{text}"
+        );
     }
 
     #[test]
