@@ -4,6 +4,7 @@
 //! defaults) and `config init`.
 
 mod duration;
+pub mod edit;
 mod locate;
 pub(crate) mod raw;
 mod validate;

@@ -5,6 +5,7 @@
 
 mod anomaly_table;
 mod plot_panel;
+mod settings;
 mod side_panel;
 pub mod state;
 mod theme;
@@ -92,6 +93,12 @@ pub enum UiCommand {
         start_ms: i64,
         end_ms: i64,
     },
+    OpenSettings,
+    SetSetting {
+        key: config::edit::SettingKey,
+        value: String,
+    },
+    SaveSettings,
 }
 
 /// Where the forecast of the data in view stands.
@@ -168,6 +175,9 @@ pub struct PulseWatchApp {
     row_details: Option<RowDetails>,
     /// Set by a click in the anomaly table, applied by the plots next frame.
     zoom_to: Option<(f64, f64)>,
+    /// The file the config came from (None: built-in defaults).
+    config_path: Option<PathBuf>,
+    settings: Option<settings::SettingsForm>,
 }
 
 impl PulseWatchApp {
@@ -217,6 +227,11 @@ impl PulseWatchApp {
             events: Vec::new(),
             row_details: None,
             zoom_to: None,
+            config_path: match config_source {
+                ConfigSource::File(path) => Some(path.clone()),
+                ConfigSource::BuiltIn => None,
+            },
+            settings: None,
         };
         app.set_data(loaded);
         if app.state.mode == Mode::Live {
@@ -275,6 +290,15 @@ impl PulseWatchApp {
             ModelStatus::Ready(m) => Some(m.threshold),
             _ => None,
         }
+    }
+
+    /// The settings form's validation message, when it has one.
+    pub fn settings_error(&self) -> Option<&str> {
+        self.settings.as_ref().and_then(|f| f.error())
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The last load, model or training error shown to the user.
@@ -494,6 +518,49 @@ impl PulseWatchApp {
                     (start_ms - pad_ms) as f64 / 1000.0,
                     (end_ms + pad_ms) as f64 / 1000.0,
                 ));
+            }
+            UiCommand::OpenSettings => {
+                // The file it came from; with built-in defaults, the file
+                // `config init` would write.
+                let path = self
+                    .config_path
+                    .clone()
+                    .or_else(|| config::config_dir().map(|d| d.join("user_config.yml")));
+                match path {
+                    Some(path) => {
+                        let mut form = settings::SettingsForm::new(&self.config, path);
+                        form.open = true;
+                        self.settings = Some(form);
+                    }
+                    None => {
+                        self.load_error =
+                            Some("no config directory on this platform to save settings in".into())
+                    }
+                }
+            }
+            UiCommand::SetSetting { key, value } => {
+                if let Some(form) = &mut self.settings {
+                    form.set(&key, &value);
+                }
+            }
+            UiCommand::SaveSettings => {
+                let Some(form) = &mut self.settings else {
+                    return;
+                };
+                match form.save() {
+                    Ok(config) => {
+                        self.config_path = Some(form.path().to_owned());
+                        self.source.config_source = form.path().display().to_string();
+                        self.source.prometheus_url = config.prometheus.base_url.clone();
+                        self.config = config;
+                        if self.state.mode == Mode::Live {
+                            self.start_live();
+                        }
+                        self.rebuild_view();
+                    }
+                    // The file is untouched; the form shows why.
+                    Err(error) => self.load_error = Some(error),
+                }
             }
             UiCommand::Refresh => {
                 if self.state.mode == Mode::Live {
@@ -1004,6 +1071,11 @@ impl eframe::App for PulseWatchApp {
             .show(ui, |ui| {
                 commands.extend(anomaly_table::anomaly_table_ui(ui, &self.events));
             });
+        if let Some(form) = &mut self.settings
+            && form.open
+        {
+            commands.extend(settings::settings_ui(&ctx, form));
+        }
         let zoom_to = self.zoom_to.take();
         egui::CentralPanel::default().show(ui, |ui| {
             plot_panel::metric_plots_ui(ui, &self.series, self.row_details.as_ref(), zoom_to);

@@ -120,9 +120,14 @@ pub fn side_panel_ui(
     if ui.checkbox(&mut show_forecast, "Show forecast").changed() {
         commands.push(UiCommand::SetShowForecast(show_forecast));
     }
-    if ui.button("Open CSV…").clicked() {
-        commands.push(UiCommand::OpenCsvDialog);
-    }
+    ui.horizontal(|ui| {
+        if ui.button("Open CSV…").clicked() {
+            commands.push(UiCommand::OpenCsvDialog);
+        }
+        if ui.button("Settings…").clicked() {
+            commands.push(UiCommand::OpenSettings);
+        }
+    });
 
     if state.mode == Mode::Test {
         ui.separator();

@@ -333,3 +333,68 @@ fn snapshots_of_each_mode() {
     wait_for(&mut harness, "Test mode", PulseWatchApp::is_idle);
     harness.snapshot_options("dashboard_test_mode", &snapshot_options());
 }
+
+#[test]
+fn settings_are_validated_as_typed_and_saved_without_losing_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("user_config.yml");
+    let original = format!(
+        "# team settings\nlstm_model:\n  epochs: 2   # quick\n  hidden_size: 8\n  \
+         sequence_length: 20\n  device: cpu\n  save_path: {}\n",
+        dir.path().join("model").display()
+    );
+    std::fs::write(&path, &original).expect("write");
+    let config = Config::from_file(&path).expect("config");
+    let loaded = sample(1_000);
+    let source = ConfigSource::File(path.clone());
+    let state = State {
+        show_forecast: false,
+        ..State::default()
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(move |cc| {
+            PulseWatchApp::new(&cc.egui_ctx, config, &source, loaded, state, None)
+        });
+    wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
+    harness.get_by_label("Settings…").click();
+    harness.run_steps(2);
+
+    // An invalid value: the form says which key and why, Save is refused and
+    // the file keeps every byte.
+    harness.state_mut().apply(UiCommand::SetSetting {
+        key: pulsewatch::config::edit::SettingKey::Epochs,
+        value: "0".into(),
+    });
+    harness.run_steps(2);
+    let message = harness
+        .state()
+        .settings_error()
+        .expect("invalid")
+        .to_owned();
+    assert!(message.contains("lstm_model.epochs"), "{message}");
+    harness.get_by_label_contains("lstm_model.epochs");
+    harness.state_mut().apply(UiCommand::SaveSettings);
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), original);
+
+    // Typed into the field: "2" becomes "25", valid; Save writes it in place.
+    harness.state_mut().apply(UiCommand::SetSetting {
+        key: pulsewatch::config::edit::SettingKey::Epochs,
+        value: "2".into(),
+    });
+    harness.run_steps(2);
+    let field = harness.get_by_role_and_label(egui::accesskit::Role::TextInput, "Epochs");
+    field.focus();
+    harness.run_steps(1);
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::TextInput, "Epochs")
+        .type_text("5");
+    harness.run_steps(2);
+    assert!(harness.state().settings_error().is_none());
+    harness.get_by_label("Save").click();
+    harness.run_steps(2);
+    let saved = std::fs::read_to_string(&path).expect("read");
+    assert!(saved.starts_with("# team settings\n"), "{saved}");
+    assert!(saved.contains("  epochs: 25   # quick\n"), "{saved}");
+    assert_eq!(harness.state().config().lstm.epochs, 25);
+}
