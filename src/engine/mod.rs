@@ -13,7 +13,7 @@ use crate::detect::store::SavedModel;
 use crate::detect::train::{TrainOutcome, TrainProgress};
 use crate::detect::{self, Scores};
 use crate::forecast::{self, ForecastError, ForecastSettings, FrameForecast};
-use crate::ingest::{PromClient, TimeRange};
+use crate::ingest::{IncrementalCursor, PromClient};
 
 /// A job could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +132,9 @@ fn train_and_save(
 pub struct LoadedModel {
     pub saved: SavedModel,
     pub scores: Scores,
+    /// First timestamp of the frame scored, so scores are never drawn on
+    /// another frame of the same length (Live mode's sliding window).
+    pub frame_start_ms: Option<i64>,
 }
 
 /// What loading a model gives: `Ok(None)` when none has been saved yet.
@@ -152,7 +155,11 @@ pub fn spawn_model_load(
                 detect::store::load(&dir)
                     .and_then(|saved| {
                         let scores = detect::score(&saved, &frame)?;
-                        Ok(Some(Box::new(LoadedModel { saved, scores })))
+                        Ok(Some(Box::new(LoadedModel {
+                            saved,
+                            scores,
+                            frame_start_ms: frame.timestamps_ms().first().copied(),
+                        })))
                     })
                     .map_err(|e| e.to_string())
             } else {
@@ -203,6 +210,45 @@ pub enum LiveEvent {
     },
 }
 
+/// `old` with the rows of `new` that come after it, minus rows before
+/// `keep_from_ms`; `None` when the columns differ (then the caller starts
+/// over from `new`).
+pub fn append_window(
+    old: &MetricFrame,
+    new: &MetricFrame,
+    keep_from_ms: i64,
+) -> Option<MetricFrame> {
+    if old.names() != new.names() {
+        return None;
+    }
+    let last_ms = old.timestamps_ms().last().copied().unwrap_or(i64::MIN);
+    let rows: Vec<(usize, bool)> = (0..old.len())
+        .map(|r| (r, true))
+        .chain((0..new.len()).map(|r| (r, false)))
+        .filter(|(r, from_old)| {
+            let ms = if *from_old {
+                old.timestamps_ms()[*r]
+            } else {
+                new.timestamps_ms()[*r]
+            };
+            ms >= keep_from_ms && (*from_old || ms > last_ms)
+        })
+        .collect();
+    let pick = |from_old: bool| if from_old { old } else { new };
+    let timestamps = rows
+        .iter()
+        .map(|(r, o)| pick(*o).timestamps_ms()[*r])
+        .collect();
+    let columns = (0..old.names().len())
+        .map(|c| {
+            rows.iter()
+                .map(|(r, o)| pick(*o).columns()[c][*r])
+                .collect()
+        })
+        .collect();
+    MetricFrame::new(timestamps, old.names().to_vec(), columns, None).ok()
+}
+
 /// A running live poll: its events and the flag that stops it.
 #[derive(Debug)]
 pub struct LiveJob {
@@ -239,34 +285,45 @@ pub fn spawn_live(
     std::thread::Builder::new()
         .name("live".into())
         .spawn(move || {
+            // Each refresh asks only for what is new and appends it to the
+            // window it keeps, dropping what fell out of the window.
+            let mut cursor = IncrementalCursor::default();
+            let mut window: Option<MetricFrame> = None;
             while !stopped.load(Ordering::Relaxed) {
                 let now_ms = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as i64);
-                let event =
-                    match TimeRange::window_ending(now_ms, prometheus.window, prometheus.step) {
-                        None => LiveEvent::Failed {
-                            reason: "prometheus.window holds no step".into(),
-                            retry_in: refresh,
-                        },
-                        Some(range) => {
-                            match runtime.block_on(client.fetch_metrics(&metrics, range)) {
-                                Ok(fetched) => LiveEvent::Frame {
-                                    frame: fetched.frame,
-                                    warnings: fetched.warnings,
-                                    fetched_at_ms: now_ms,
-                                },
-                                Err(error) => LiveEvent::Failed {
-                                    reason: error.to_string(),
-                                    retry_in: refresh,
-                                },
-                            }
+                let range = cursor.next_range(now_ms, prometheus.window, prometheus.step);
+                let event = match range {
+                    // Nothing new since the last refresh.
+                    None => None,
+                    Some(range) => match runtime.block_on(client.fetch_metrics(&metrics, range)) {
+                        Ok(fetched) => {
+                            cursor.advance(&fetched);
+                            let keep_from_ms = now_ms - prometheus.window.as_millis() as i64;
+                            let merged = window
+                                .as_ref()
+                                .and_then(|old| append_window(old, &fetched.frame, keep_from_ms));
+                            let frame = merged.unwrap_or(fetched.frame);
+                            window = Some(frame.clone());
+                            Some(LiveEvent::Frame {
+                                frame,
+                                warnings: fetched.warnings,
+                                fetched_at_ms: now_ms,
+                            })
                         }
-                    };
-                if sender.send(event).is_err() {
-                    return;
+                        Err(error) => Some(LiveEvent::Failed {
+                            reason: error.to_string(),
+                            retry_in: refresh,
+                        }),
+                    },
+                };
+                if let Some(event) = event {
+                    if sender.send(event).is_err() {
+                        return;
+                    }
+                    wake();
                 }
-                wake();
                 let until = std::time::Instant::now() + refresh;
                 while std::time::Instant::now() < until && !stopped.load(Ordering::Relaxed) {
                     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -275,4 +332,55 @@ pub fn spawn_live(
         })
         .map_err(|e| fail(e.to_string()))?;
     Ok(LiveJob { events, stop })
+}
+
+/// Scores `frame` with a model already in memory, on the `score` thread.
+pub fn spawn_scoring(
+    saved: SavedModel,
+    frame: MetricFrame,
+    wake: impl FnOnce() + Send + 'static,
+) -> Result<Receiver<ModelLoad>, EngineError> {
+    let (sender, receiver) = sync_channel(1);
+    std::thread::Builder::new()
+        .name("score".into())
+        .spawn(move || {
+            let result = detect::score(&saved, &frame)
+                .map(|scores| {
+                    Some(Box::new(LoadedModel {
+                        saved,
+                        scores,
+                        frame_start_ms: frame.timestamps_ms().first().copied(),
+                    }))
+                })
+                .map_err(|e| e.to_string());
+            let _ = sender.send(result);
+            wake();
+        })
+        .map_err(|e| EngineError {
+            job: "score",
+            reason: e.to_string(),
+        })?;
+    Ok(receiver)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(ts: &[i64], v: &[f64]) -> MetricFrame {
+        MetricFrame::new(ts.to_vec(), vec!["cpu".into()], vec![v.to_vec()], None).expect("frame")
+    }
+
+    #[test]
+    fn live_window_appends_new_rows_and_drops_old_ones() {
+        let old = frame(&[0, 30, 60, 90], &[1.0, 2.0, 3.0, 4.0]);
+        // The fetch repeats the last known point and brings two new ones.
+        let new = frame(&[90, 120, 150], &[4.0, 5.0, 6.0]);
+        let merged = append_window(&old, &new, 60).expect("same columns");
+        assert_eq!(merged.timestamps_ms(), [60, 90, 120, 150]);
+        assert_eq!(merged.column("cpu"), Some(&[3.0, 4.0, 5.0, 6.0][..]));
+        let other =
+            MetricFrame::new(vec![120], vec!["mem".into()], vec![vec![1.0]], None).expect("frame");
+        assert!(append_window(&old, &other, 0).is_none());
+    }
 }

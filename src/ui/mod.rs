@@ -122,6 +122,9 @@ enum ModelStatus {
 }
 
 struct ActiveModel {
+    /// First timestamp of the frame `scores` belong to.
+    frame_start_ms: Option<i64>,
+    saved: crate::detect::SavedModel,
     meta: ModelMeta,
     scores: Scores,
     /// The slider's value; starts at the model's own threshold.
@@ -160,7 +163,12 @@ pub struct PulseWatchApp {
     series: Vec<MetricSeries>,
     forecast: ForecastStatus,
     forecast_data: Option<FrameForecast>,
+    /// When the forecast in `forecast_data` was started (Live mode reuses it
+    /// until its schedule says refit).
+    forecast_started: Option<std::time::Instant>,
     model: ModelStatus,
+    /// New data being scored with the model in use (which stays on screen).
+    rescoring: Option<Receiver<ModelLoad>>,
     training: Option<Training>,
     model_error: Option<String>,
     csv_job: Option<(PathBuf, Receiver<Result<CsvLoad, DataError>>)>,
@@ -215,7 +223,9 @@ impl PulseWatchApp {
             series: Vec::new(),
             forecast: ForecastStatus::Off,
             forecast_data: None,
+            forecast_started: None,
             model: ModelStatus::Missing,
+            rescoring: None,
             training: None,
             model_error: None,
             csv_job: None,
@@ -301,6 +311,16 @@ impl PulseWatchApp {
         &self.config
     }
 
+    /// The data in view.
+    pub fn frame(&self) -> &MetricFrame {
+        &self.frame
+    }
+
+    /// When the forecast on screen was started.
+    pub fn forecast_started(&self) -> Option<std::time::Instant> {
+        self.forecast_started
+    }
+
     /// The last load, model or training error shown to the user.
     pub fn error_message(&self) -> Option<&str> {
         self.load_error.as_deref().or(self.model_error.as_deref())
@@ -318,6 +338,7 @@ impl PulseWatchApp {
     pub fn is_idle(&self) -> bool {
         !matches!(self.forecast, ForecastStatus::Running(_))
             && !matches!(self.model, ModelStatus::Loading(_))
+            && self.rescoring.is_none()
             && self.training.is_none()
             && self.csv_job.is_none()
     }
@@ -389,14 +410,73 @@ impl PulseWatchApp {
                 missed: Vec::new(),
             })
             .collect();
-        self.forecast_data = None;
-        self.start_forecast();
+        if self.forecast_is_current() {
+            if let Some(forecast) = self.forecast_data.take() {
+                self.apply_forecast(forecast);
+            }
+        } else {
+            self.forecast_data = None;
+            self.start_forecast();
+        }
         self.start_scoring();
     }
 
+    /// Live mode keeps a forecast until its schedule says refit: half the
+    /// horizon (so there is always a forecast ahead) or
+    /// `prophet_model.retrain_interval`, whichever is sooner, or when the data
+    /// has run past it. Points that arrive meanwhile are judged by the
+    /// forecast made before they were seen.
+    fn forecast_is_current(&self) -> bool {
+        if self.state.mode != Mode::Live || !self.state.show_forecast {
+            return false;
+        }
+        let (Some(started), Some(forecast)) = (self.forecast_started, &self.forecast_data) else {
+            return false;
+        };
+        let every =
+            (self.config.prophet.forecast_horizon / 2).min(self.config.prophet.retrain_interval);
+        let newest = self.frame.timestamps_ms().last().copied().unwrap_or(0);
+        let covered = forecast
+            .series
+            .iter()
+            .filter_map(|s| s.as_ref().ok())
+            .all(|s| s.timestamps_ms.last().is_some_and(|t| *t >= newest));
+        started.elapsed() < every && covered
+    }
+
+    /// Draws `forecast` over the data in view.
+    fn apply_forecast(&mut self, forecast: FrameForecast) {
+        let failures: Vec<String> = forecast
+            .series
+            .iter()
+            .filter_map(|s| s.as_ref().err())
+            .map(ToString::to_string)
+            .collect();
+        for series in &mut self.series {
+            if let (Some(f), Some(values)) =
+                (forecast.get(&series.name), self.frame.column(&series.name))
+            {
+                series.band = Some(BandOverlay::new(f, self.frame.timestamps_ms(), values));
+            }
+        }
+        self.forecast = if failures.is_empty() {
+            ForecastStatus::Ready { marked_points: 0 }
+        } else {
+            ForecastStatus::Failed(failures.join("; "))
+        };
+        self.forecast_data = Some(forecast);
+        self.rebuild_markers();
+    }
+
     fn start_forecast(&mut self) {
+        // Live refreshes can come faster than a busy machine fits: let the
+        // running fit land (it is matched to the data by timestamp).
+        if self.state.mode == Mode::Live && matches!(self.forecast, ForecastStatus::Running(_)) {
+            return;
+        }
         self.forecast = if self.config.prophet.enabled && self.state.show_forecast {
             let settings = ForecastSettings::from_config(&self.config, ForecastModel::Prophet);
+            self.forecast_started = Some(std::time::Instant::now());
             match engine::spawn_forecast(self.frame.clone(), settings, self.wake()) {
                 Ok(receiver) => ForecastStatus::Running(receiver),
                 Err(error) => ForecastStatus::Failed(error.to_string()),
@@ -410,10 +490,27 @@ impl PulseWatchApp {
         config::resolve_data_path(&self.config.lstm.save_path)
     }
 
-    /// Loads the saved model (if any) and scores the data in view with it.
+    /// Scores the data in view: with the model in use when there is one (it
+    /// stays on screen meanwhile), else by loading the saved model.
     fn start_scoring(&mut self) {
         if !self.config.lstm.enabled {
             self.model = ModelStatus::Missing;
+            return;
+        }
+        if self.rescoring.is_some() && self.state.mode == Mode::Live {
+            return;
+        }
+        if matches!(self.model, ModelStatus::Loading(_)) && self.state.mode == Mode::Live {
+            return;
+        }
+        if let ModelStatus::Ready(model) = &self.model {
+            let ctx = self.ctx.clone();
+            match engine::spawn_scoring(model.saved.clone(), self.frame.clone(), move || {
+                ctx.request_repaint()
+            }) {
+                Ok(receiver) => self.rescoring = Some(receiver),
+                Err(error) => self.model_error = Some(error.to_string()),
+            }
             return;
         }
         self.model = match engine::spawn_model_load(self.model_dir(), self.frame.clone(), {
@@ -633,40 +730,42 @@ impl PulseWatchApp {
             }
         };
         match result {
-            Ok(forecast) => {
-                let failures: Vec<String> = forecast
-                    .series
-                    .iter()
-                    .filter_map(|s| s.as_ref().err())
-                    .map(ToString::to_string)
-                    .collect();
-                for series in &mut self.series {
-                    if let (Some(f), Some(values)) =
-                        (forecast.get(&series.name), self.frame.column(&series.name))
-                    {
-                        series.band = Some(BandOverlay::new(f, values));
-                    }
-                }
-                self.forecast = if failures.is_empty() {
-                    ForecastStatus::Ready { marked_points: 0 }
-                } else {
-                    ForecastStatus::Failed(failures.join("; "))
-                };
-                self.forecast_data = Some(forecast);
+            Ok(forecast) => self.apply_forecast(forecast),
+            Err(error) => {
+                self.forecast = ForecastStatus::Failed(error.to_string());
+                self.rebuild_markers();
             }
-            Err(error) => self.forecast = ForecastStatus::Failed(error.to_string()),
         }
-        self.rebuild_markers();
     }
 
     fn poll_model(&mut self) {
+        if let Some(receiver) = &self.rescoring {
+            match receiver.try_recv() {
+                Ok(Ok(Some(loaded))) => {
+                    self.rescoring = None;
+                    if let ModelStatus::Ready(model) = &mut self.model {
+                        model.scores = loaded.scores;
+                        model.frame_start_ms = loaded.frame_start_ms;
+                    }
+                    self.rebuild_markers();
+                }
+                Ok(Ok(None)) | Err(TryRecvError::Disconnected) => self.rescoring = None,
+                Ok(Err(error)) => {
+                    self.rescoring = None;
+                    self.model_error = Some(error);
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+        }
         let ModelStatus::Loading(receiver) = &self.model else {
             return;
         };
         self.model = match receiver.try_recv() {
             Ok(Ok(Some(loaded))) => ModelStatus::Ready(Box::new(ActiveModel {
+                frame_start_ms: loaded.frame_start_ms,
                 threshold: loaded.scores.threshold,
-                meta: loaded.saved.meta,
+                meta: loaded.saved.meta.clone(),
+                saved: loaded.saved,
                 scores: loaded.scores,
             })),
             Ok(Ok(None)) => ModelStatus::Missing,
@@ -691,8 +790,12 @@ impl PulseWatchApp {
                     match result {
                         Ok(trained) => {
                             self.model = ModelStatus::Ready(Box::new(ActiveModel {
+                                // Trained (and scored) on the frame in view
+                                // when training started.
+                                frame_start_ms: None,
                                 threshold: trained.scores.threshold,
-                                meta: trained.saved.meta,
+                                meta: trained.saved.meta.clone(),
+                                saved: trained.saved,
                                 scores: trained.scores,
                             }));
                             self.rebuild_markers();
@@ -809,8 +912,21 @@ impl PulseWatchApp {
         let mut flagged: Vec<Vec<usize>> = vec![Vec::new(); rows];
         // Per metric and row: the flag's score (0–100).
         let mut scores: Vec<Vec<Option<f64>>> = vec![vec![None; rows]; self.series.len()];
-        if let ModelStatus::Ready(model) = &self.model {
-            for (row, error) in model.scores.rows.error.iter().enumerate().take(rows) {
+        // Scores of another frame (new data still being scored) are not used.
+        let model = match &self.model {
+            ModelStatus::Ready(model)
+                if model.scores.rows.error.len() == rows
+                    && model.scores.feature_names == self.frame.names()
+                    && model
+                        .frame_start_ms
+                        .is_none_or(|start| self.frame.timestamps_ms().first() == Some(&start)) =>
+            {
+                Some(model)
+            }
+            _ => None,
+        };
+        if let Some(model) = model {
+            for (row, error) in model.scores.rows.error.iter().enumerate() {
                 if *error > model.threshold
                     && let Some(column) = model.scores.rows.top_feature[row]
                 {

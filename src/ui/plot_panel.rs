@@ -50,7 +50,11 @@ pub struct BandOverlay {
 }
 
 impl BandOverlay {
-    pub fn new(forecast: &SeriesForecast, values: &[f64]) -> Self {
+    /// The overlay for a frame's rows (`timestamps_ms`, `values`), matched to
+    /// the forecast by timestamp: rows the forecast covers (history or
+    /// horizon) get a band score, others none. So a forecast made earlier
+    /// keeps judging the points that arrive after it.
+    pub fn new(forecast: &SeriesForecast, timestamps_ms: &[i64], values: &[f64]) -> Self {
         let xs: Vec<f64> = forecast
             .timestamps_ms
             .iter()
@@ -62,21 +66,22 @@ impl BandOverlay {
             .zip(yhat)
             .map(|(t, y)| PlotPoint::new(*t as f64 / 1000.0, *y))
             .collect();
-        let outside_rows = values
+        let at = |ms: i64| forecast.timestamps_ms.binary_search(&ms).ok();
+        let mut outside_rows = Vec::new();
+        let row_scores: Vec<f64> = timestamps_ms
             .iter()
+            .zip(values)
             .enumerate()
-            .filter(|(i, y)| {
-                band_score(**y, forecast.lower[*i], forecast.upper[*i])
-                    .is_some_and(|b| b.score >= MARKER_MIN_BAND_SCORE)
-            })
-            .map(|(i, _)| i)
-            .collect();
-        let row_scores: Vec<f64> = values
-            .iter()
-            .enumerate()
-            .map(|(i, y)| {
-                let half = (forecast.upper[i] - forecast.lower[i]) / 2.0;
-                let distance = (y - forecast.yhat[i]).abs() / half;
+            .map(|(row, (ms, y))| {
+                let Some(j) = at(*ms) else {
+                    return f64::NAN;
+                };
+                let (lower, upper) = (forecast.lower[j], forecast.upper[j]);
+                if band_score(*y, lower, upper).is_some_and(|b| b.score >= MARKER_MIN_BAND_SCORE) {
+                    outside_rows.push(row);
+                }
+                let half = (upper - lower) / 2.0;
+                let distance = (y - forecast.yhat[j]).abs() / half;
                 if half > 0.0 && distance.is_finite() {
                     100.0 * distance / (distance + 1.0)
                 } else {
@@ -569,7 +574,7 @@ mod tests {
                 .zip(values)
                 .map(|(x, y)| PlotPoint::new(*x, y))
                 .collect(),
-            band: Some(BandOverlay::new(&forecast, &values)),
+            band: Some(BandOverlay::new(&forecast, &ts, &values)),
             anomalies: Vec::new(),
             false_positives: Vec::new(),
             missed: Vec::new(),

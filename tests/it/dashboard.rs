@@ -65,9 +65,14 @@ fn wait_for(
 ) {
     let started = Instant::now();
     while !done(harness.state()) {
+        let app = harness.state();
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "timed out waiting for {what}"
+            "timed out waiting for {what} (data {:?}, live {:?}, idle {}, error {:?})",
+            app.data_label(),
+            app.live_status(),
+            app.is_idle(),
+            app.error_message()
         );
         std::thread::sleep(Duration::from_millis(20));
         harness.step();
@@ -265,21 +270,27 @@ fn live_mode_polls_the_test_prometheus() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let extra = format!(
-        "prometheus:\n  url: {url}\n  step: 5s\n  window: 5m\nmetrics:\n  \
+        "prometheus:\n  url: {url}\n  step: 2s\n  window: 5m\nmetrics:\n  \
          up: up\n  samples: prometheus_tsdb_head_samples_appended_total\n\
          dashboard:\n  refresh_interval: 1\n"
     );
-    let state = State {
-        show_forecast: false,
-        ..State::default()
-    };
-    let mut harness = harness(config(dir.path(), &extra), state, None);
+    let mut harness = harness(config(dir.path(), &extra), State::default(), None);
     wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
     harness.state_mut().apply(UiCommand::SetMode(Mode::Live));
     wait_for(&mut harness, "the first live fetch", |app| {
-        app.data_label() == url
+        app.data_label() == url && app.forecast_started().is_some() && app.is_idle()
     });
     harness.get_by_label_contains("connected, last refresh");
+    let first_end = harness.state().frame().timestamps_ms().last().copied();
+    let first_rows = harness.state().frame().len();
+    let forecast_started = harness.state().forecast_started();
+    // Later refreshes append new points to the window (incremental fetches)
+    // and keep the forecast made before they arrived.
+    wait_for(&mut harness, "new points", |app| {
+        app.frame().timestamps_ms().last().copied() > first_end
+    });
+    assert!(harness.state().frame().len() >= first_rows);
+    assert_eq!(harness.state().forecast_started(), forecast_started);
     // Leaving Live mode brings the offline data back.
     harness
         .state_mut()
