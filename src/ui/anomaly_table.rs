@@ -61,10 +61,17 @@ pub fn group_events(
     events
 }
 
-pub fn anomaly_table_ui(ui: &mut egui::Ui, events: &[AnomalyEvent]) -> Vec<UiCommand> {
+pub fn anomaly_table_ui(
+    ui: &mut egui::Ui,
+    events: &[AnomalyEvent],
+    session_total: usize,
+) -> Vec<UiCommand> {
     let mut commands = Vec::new();
     ui.horizontal(|ui| {
-        ui.strong(format!("Anomalies: {}", events.len()));
+        ui.strong(format!(
+            "Anomalies: {} in view, {session_total} this session",
+            events.len()
+        ));
         ui.label(egui::RichText::new("(click a row to zoom every plot to it)").color(theme::MUTED));
     });
     let widths = [200.0, 200.0, 120.0, 80.0, 80.0];

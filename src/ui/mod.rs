@@ -93,6 +93,8 @@ pub enum UiCommand {
         start_ms: i64,
         end_ms: i64,
     },
+    /// For this session (the settings window saves it to the file).
+    SetRefreshInterval(std::time::Duration),
     OpenSettings,
     SetSetting {
         key: config::edit::SettingKey,
@@ -179,6 +181,8 @@ pub struct PulseWatchApp {
     /// Data shown before Live mode took over, to return to.
     offline: Option<LoadedData>,
     events: Vec<AnomalyEvent>,
+    /// Every event seen this session (metric, start), across refreshes and files.
+    session_events: std::collections::HashSet<(String, i64)>,
     /// The model's per-row scores for hover labels (with a model).
     row_details: Option<RowDetails>,
     /// Set by a click in the anomaly table, applied by the plots next frame.
@@ -235,6 +239,7 @@ impl PulseWatchApp {
             test_summary: None,
             offline: None,
             events: Vec::new(),
+            session_events: std::collections::HashSet::new(),
             row_details: None,
             zoom_to: None,
             config_path: match config_source {
@@ -616,6 +621,12 @@ impl PulseWatchApp {
                     (end_ms + pad_ms) as f64 / 1000.0,
                 ));
             }
+            UiCommand::SetRefreshInterval(interval) => {
+                self.config.dashboard.refresh_interval = interval;
+                if self.state.mode == Mode::Live {
+                    self.start_live();
+                }
+            }
             UiCommand::OpenSettings => {
                 // The file it came from; with built-in defaults, the file
                 // `config init` would write.
@@ -962,6 +973,10 @@ impl PulseWatchApp {
             })
             .collect();
         self.events.sort_by_key(|e| e.start_ms);
+        for event in &self.events {
+            self.session_events
+                .insert((event.metric.clone(), event.start_ms));
+        }
         self.row_details = match &self.model {
             ModelStatus::Ready(model) => Some(RowDetails {
                 xs: self
@@ -1075,13 +1090,23 @@ impl PulseWatchApp {
             ModelStatus::Loading(_) => "Loading the model…".to_owned(),
             ModelStatus::Missing => "No model yet: train one.".to_owned(),
             ModelStatus::Failed(error) => format!("Model unusable: {error}"),
-            ModelStatus::Ready(model) => format!(
-                "Trained {} on {} rows ({}), loss {:.5}",
-                model.meta.created_at,
-                model.meta.training_rows,
-                model.meta.device,
-                model.meta.final_loss
-            ),
+            ModelStatus::Ready(model) => {
+                let age = data::time::parse_timestamp_ms(&model.meta.created_at)
+                    .map(|created| {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis() as i64);
+                        format!("{} ago, ", describe_age((now - created).max(0) / 1000))
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "Trained {age}{} on {} rows ({}), loss {:.5}",
+                    model.meta.created_at,
+                    model.meta.training_rows,
+                    model.meta.device,
+                    model.meta.final_loss
+                )
+            }
         }
     }
 
@@ -1117,6 +1142,16 @@ impl PulseWatchApp {
     }
 }
 
+/// "42 s", "5 min", "3 h", "2 days".
+fn describe_age(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s"),
+        s if s < 2 * 3600 => format!("{} min", s / 60),
+        s if s < 2 * 86_400 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
 /// The column whose value differs between two frames at `row`.
 fn changed_column(before: &MetricFrame, after: &MetricFrame, row: usize) -> Option<usize> {
     before
@@ -1127,6 +1162,10 @@ fn changed_column(before: &MetricFrame, after: &MetricFrame, row: usize) -> Opti
 }
 
 impl eframe::App for PulseWatchApp {
+    fn on_exit(&mut self) {
+        self.save_state();
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.poll_jobs();
         let ctx = ui.ctx().clone();
@@ -1138,6 +1177,7 @@ impl eframe::App for PulseWatchApp {
                 &self.source,
                 &self.forecast,
                 self.state.mode,
+                self.config.dashboard.refresh_interval,
             ));
         });
         let rows = self.metric_rows();
@@ -1164,7 +1204,8 @@ impl eframe::App for PulseWatchApp {
                 && self.training.is_none(),
             error: self.model_error.as_deref(),
         };
-        egui::Panel::left("side-panel")
+        let side = egui::Panel::left("side-panel")
+            .resizable(true)
             .default_size(self.state.side_panel_width)
             .show(ui, |ui| {
                 commands.extend(side_panel::side_panel_ui(
@@ -1175,6 +1216,8 @@ impl eframe::App for PulseWatchApp {
                     self.test_summary.as_ref(),
                 ));
             });
+        // Remembered for the next run (written on exit, not every frame).
+        self.state.side_panel_width = side.response.rect.width().round();
         if let Some(error) = &self.load_error {
             let error = error.clone();
             egui::Panel::bottom("error-bar").show(ui, |ui| {
@@ -1185,7 +1228,11 @@ impl eframe::App for PulseWatchApp {
             .resizable(true)
             .default_size(150.0)
             .show(ui, |ui| {
-                commands.extend(anomaly_table::anomaly_table_ui(ui, &self.events));
+                commands.extend(anomaly_table::anomaly_table_ui(
+                    ui,
+                    &self.events,
+                    self.session_events.len(),
+                ));
             });
         if let Some(form) = &mut self.settings
             && form.open

@@ -27,6 +27,7 @@ pub fn top_bar_ui(
     info: &SourceInfo,
     forecast: &ForecastStatus,
     mode: Mode,
+    refresh: std::time::Duration,
 ) -> Vec<UiCommand> {
     let mut commands = Vec::new();
     ui.horizontal_wrapped(|ui| {
@@ -42,6 +43,20 @@ pub fn top_bar_ui(
             });
         if selected != mode {
             commands.push(UiCommand::SetMode(selected));
+        }
+        let mut refresh_secs = refresh.as_secs();
+        let choices = [1_u64, 2, 5, 10, 30, 60, 300];
+        egui::ComboBox::from_label("Refresh")
+            .selected_text(format!("{refresh_secs} s"))
+            .show_ui(ui, |ui| {
+                for choice in choices {
+                    ui.selectable_value(&mut refresh_secs, choice, format!("{choice} s"));
+                }
+            });
+        if refresh_secs != refresh.as_secs() {
+            commands.push(UiCommand::SetRefreshInterval(
+                std::time::Duration::from_secs(refresh_secs),
+            ));
         }
         ui.separator();
         ui.label(format!("Data: {}", info.label));

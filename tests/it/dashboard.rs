@@ -154,7 +154,7 @@ fn train_shows_progress_completes_and_the_threshold_moves_the_count() {
         .last()
         .cloned()
         .expect("anomaly events");
-    harness.get_by_label_contains("Anomalies: ");
+    harness.get_by_label_contains("this session");
     let start = pulsewatch::data::time::format_rfc3339_ms(event.start_ms);
     harness
         .query_all_by_label(&start)
@@ -343,6 +343,26 @@ fn snapshots_of_each_mode() {
     harness.state_mut().apply(UiCommand::SetMode(Mode::Test));
     wait_for(&mut harness, "Test mode", PulseWatchApp::is_idle);
     harness.snapshot_options("dashboard_test_mode", &snapshot_options());
+}
+
+#[test]
+fn snapshot_of_live_mode_with_prometheus_down() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Port 9 (discard): refused at once, the same message every run; an
+    // hour between retries keeps the countdown still.
+    let extra = "prometheus:\n  url: http://127.0.0.1:9\n  timeout: 1s\n\
+                 dashboard:\n  refresh_interval: 3600\n";
+    let state = State {
+        show_forecast: false,
+        ..State::default()
+    };
+    let mut harness = harness(config(dir.path(), extra), state, None);
+    wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
+    harness.state_mut().apply(UiCommand::SetMode(Mode::Live));
+    wait_for(&mut harness, "the failed fetch", |app| {
+        app.live_status().is_some_and(|s| s.starts_with("down"))
+    });
+    harness.snapshot_options("dashboard_live_down", &snapshot_options());
 }
 
 #[test]
