@@ -23,6 +23,28 @@ pub struct EngineError {
     pub reason: String,
 }
 
+/// Runs `work` on a thread named `job`; its result arrives on the returned
+/// channel (bounded, one slot), then `wake` runs.
+fn spawn_job<T: Send + 'static>(
+    job: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+    wake: impl FnOnce() + Send + 'static,
+) -> Result<Receiver<T>, EngineError> {
+    let (sender, receiver) = sync_channel(1);
+    std::thread::Builder::new()
+        .name(job.into())
+        .spawn(move || {
+            // The receiver is gone when the window closed first: nothing to do.
+            let _ = sender.send(work());
+            wake();
+        })
+        .map_err(|e| EngineError {
+            job,
+            reason: e.to_string(),
+        })?;
+    Ok(receiver)
+}
+
 /// Forecasts `frame` on the `forecast` thread (which fans out one thread per
 /// metric); the result arrives on the returned channel, then `wake` runs.
 pub fn spawn_forecast(
@@ -30,20 +52,11 @@ pub fn spawn_forecast(
     settings: ForecastSettings,
     wake: impl FnOnce() + Send + 'static,
 ) -> Result<Receiver<Result<FrameForecast, ForecastError>>, EngineError> {
-    let (sender, receiver) = sync_channel(1);
-    std::thread::Builder::new()
-        .name("forecast".into())
-        .spawn(move || {
-            let result = forecast::forecast_frame(&frame, &settings);
-            // The receiver is gone when the window closed first: nothing to do.
-            let _ = sender.send(result);
-            wake();
-        })
-        .map_err(|e| EngineError {
-            job: "forecast",
-            reason: e.to_string(),
-        })?;
-    Ok(receiver)
+    spawn_job(
+        "forecast",
+        move || forecast::forecast_frame(&frame, &settings),
+        wake,
+    )
 }
 
 /// What the training worker reports.
@@ -147,32 +160,30 @@ pub fn spawn_model_load(
     frame: MetricFrame,
     wake: impl FnOnce() + Send + 'static,
 ) -> Result<Receiver<ModelLoad>, EngineError> {
-    let (sender, receiver) = sync_channel(1);
-    std::thread::Builder::new()
-        .name("model".into())
-        .spawn(move || {
-            let result = if dir.join("current").is_dir() {
-                detect::store::load(&dir)
-                    .and_then(|saved| {
-                        let scores = detect::score(&saved, &frame)?;
-                        Ok(Some(Box::new(LoadedModel {
-                            saved,
-                            scores,
-                            frame_start_ms: frame.timestamps_ms().first().copied(),
-                        })))
-                    })
-                    .map_err(|e| e.to_string())
-            } else {
-                Ok(None)
-            };
-            let _ = sender.send(result);
-            wake();
-        })
-        .map_err(|e| EngineError {
-            job: "model",
-            reason: e.to_string(),
-        })?;
-    Ok(receiver)
+    spawn_job(
+        "model",
+        move || {
+            if !dir.join("current").is_dir() {
+                return Ok(None);
+            }
+            detect::store::load(&dir)
+                .and_then(|saved| score_with(saved, &frame))
+                .map_err(|e| e.to_string())
+        },
+        wake,
+    )
+}
+
+fn score_with(
+    saved: SavedModel,
+    frame: &MetricFrame,
+) -> Result<Option<Box<LoadedModel>>, detect::DetectError> {
+    let scores = detect::score(&saved, frame)?;
+    Ok(Some(Box::new(LoadedModel {
+        saved,
+        scores,
+        frame_start_ms: frame.timestamps_ms().first().copied(),
+    })))
 }
 
 /// Reads a CSV file on the `csv` thread (a large file never stalls a frame).
@@ -180,18 +191,7 @@ pub fn spawn_csv_load(
     path: PathBuf,
     wake: impl FnOnce() + Send + 'static,
 ) -> Result<Receiver<Result<CsvLoad, DataError>>, EngineError> {
-    let (sender, receiver) = sync_channel(1);
-    std::thread::Builder::new()
-        .name("csv".into())
-        .spawn(move || {
-            let _ = sender.send(data::read_csv(&path));
-            wake();
-        })
-        .map_err(|e| EngineError {
-            job: "csv",
-            reason: e.to_string(),
-        })?;
-    Ok(receiver)
+    spawn_job("csv", move || data::read_csv(&path), wake)
 }
 
 /// What the live poller reports.
@@ -340,27 +340,11 @@ pub fn spawn_scoring(
     frame: MetricFrame,
     wake: impl FnOnce() + Send + 'static,
 ) -> Result<Receiver<ModelLoad>, EngineError> {
-    let (sender, receiver) = sync_channel(1);
-    std::thread::Builder::new()
-        .name("score".into())
-        .spawn(move || {
-            let result = detect::score(&saved, &frame)
-                .map(|scores| {
-                    Some(Box::new(LoadedModel {
-                        saved,
-                        scores,
-                        frame_start_ms: frame.timestamps_ms().first().copied(),
-                    }))
-                })
-                .map_err(|e| e.to_string());
-            let _ = sender.send(result);
-            wake();
-        })
-        .map_err(|e| EngineError {
-            job: "score",
-            reason: e.to_string(),
-        })?;
-    Ok(receiver)
+    spawn_job(
+        "score",
+        move || score_with(saved, &frame).map_err(|e| e.to_string()),
+        wake,
+    )
 }
 
 #[cfg(test)]

@@ -167,6 +167,39 @@ pub(crate) struct SeriesInput<'a> {
     pub horizon_points: usize,
 }
 
+impl SeriesInput<'_> {
+    /// The result for this series: history rows then the horizon points.
+    pub(crate) fn finish(
+        &self,
+        model: ForecastModel,
+        (yhat, lower, upper): (Vec<f64>, Vec<f64>, Vec<f64>),
+        missing_points: usize,
+        (fit_secs, predict_secs): (f64, f64),
+        notes: Vec<String>,
+    ) -> SeriesForecast {
+        let last_ms = self.timestamps_ms.last().copied().unwrap_or(0);
+        let mut timestamps_ms = self.timestamps_ms.to_vec();
+        timestamps_ms.extend(horizon_timestamps(
+            last_ms,
+            self.step_ms,
+            self.horizon_points,
+        ));
+        SeriesForecast {
+            metric: self.metric.to_owned(),
+            model,
+            timestamps_ms,
+            history_points: self.timestamps_ms.len(),
+            yhat,
+            lower,
+            upper,
+            missing_points,
+            fit_secs,
+            predict_secs,
+            notes,
+        }
+    }
+}
+
 /// Forecasts one series.
 pub fn forecast_series(
     metric: &str,

@@ -10,7 +10,7 @@ use augurs_mstl::MSTLModel;
 
 use super::{
     ForecastError, ForecastModel, ForecastSettings, SeriesForecast, SeriesInput, describe_points,
-    horizon_timestamps, interpolate_gaps,
+    interpolate_gaps,
 };
 
 /// AutoETS needs a few points to choose between its models.
@@ -79,27 +79,13 @@ pub(crate) fn forecast(
             .map_err(|e| fail(e.to_string()))?
             .fit(&values)
             .map_err(|e| fail(e.to_string()))?;
-        let fit_secs = started.elapsed().as_secs_f64();
-        let in_sample = fitted
-            .predict_in_sample(level)
-            .map_err(|e| fail(e.to_string()))?;
-        let ahead = fitted
-            .predict(input.horizon_points, level)
-            .map_err(|e| fail(e.to_string()))?;
-        (in_sample, ahead, fit_secs)
+        both_ways(&fitted, input.horizon_points, level, started).map_err(fail)?
     } else {
         let trend = trend_ets().map_err(|e| fail(e.to_string()))?;
         let fitted = MSTLModel::new(periods, trend.into_trend_model())
             .fit(&values)
             .map_err(|e| fail(e.to_string()))?;
-        let fit_secs = started.elapsed().as_secs_f64();
-        let in_sample = fitted
-            .predict_in_sample(level)
-            .map_err(|e| fail(e.to_string()))?;
-        let ahead = fitted
-            .predict(input.horizon_points, level)
-            .map_err(|e| fail(e.to_string()))?;
-        (in_sample, ahead, fit_secs)
+        both_ways(&fitted, input.horizon_points, level, started).map_err(fail)?
     };
     let predict_secs = started.elapsed().as_secs_f64() - fit_secs;
     let (mut yhat, mut lower, mut upper) = split(in_sample, input.metric, model)?;
@@ -107,26 +93,28 @@ pub(crate) fn forecast(
     yhat.extend(ahead_yhat);
     lower.extend(ahead_lower);
     upper.extend(ahead_upper);
-    let last_ms = input.timestamps_ms.last().copied().unwrap_or(0);
-    let mut timestamps_ms = input.timestamps_ms.to_vec();
-    timestamps_ms.extend(horizon_timestamps(
-        last_ms,
-        input.step_ms,
-        input.horizon_points,
-    ));
-    Ok(SeriesForecast {
-        metric: input.metric.to_owned(),
+    Ok(input.finish(
         model,
-        timestamps_ms,
-        history_points: input.timestamps_ms.len(),
-        yhat,
-        lower,
-        upper,
+        (yhat, lower, upper),
         missing_points,
-        fit_secs,
-        predict_secs,
+        (fit_secs, predict_secs),
         notes,
-    })
+    ))
+}
+
+/// In-sample and horizon predictions, and the fit time (up to now).
+fn both_ways<P: Predict>(
+    fitted: &P,
+    horizon_points: usize,
+    level: f64,
+    started: Instant,
+) -> Result<(Forecast, Forecast, f64), String> {
+    let fit_secs = started.elapsed().as_secs_f64();
+    let in_sample = fitted.predict_in_sample(level).map_err(|e| e.to_string())?;
+    let ahead = fitted
+        .predict(horizon_points, level)
+        .map_err(|e| e.to_string())?;
+    Ok((in_sample, ahead, fit_secs))
 }
 
 type Columns = (Vec<f64>, Vec<f64>, Vec<f64>);

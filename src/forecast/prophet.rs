@@ -150,21 +150,13 @@ pub(crate) fn forecast(
     upper.extend(h_upper);
     let predict_secs = started.elapsed().as_secs_f64();
 
-    let mut timestamps_ms = input.timestamps_ms.to_vec();
-    timestamps_ms.extend(future_ms);
-    Ok(SeriesForecast {
-        metric: input.metric.to_owned(),
+    Ok(input.finish(
         model,
-        timestamps_ms,
-        history_points: input.timestamps_ms.len(),
-        yhat,
-        lower,
-        upper,
+        (yhat, lower, upper),
         missing_points,
-        fit_secs,
-        predict_secs,
+        (fit_secs, predict_secs),
         notes,
-    })
+    ))
 }
 
 /// Which of Prophet's automatic seasonalities the history turns on (daily at

@@ -455,11 +455,24 @@ impl PromClient {
             tasks.spawn(async move { (index, client.query_range(&query, range).await) });
         }
         let mut outcomes: Vec<Option<QueryOutcome>> = vec![None; metrics.len()];
+        // The error reported is the first metric's in config order, not
+        // whichever query happened to fail first: the same message every time.
+        let mut first_error: Option<(usize, IngestError)> = None;
         while let Some(joined) = tasks.join_next().await {
             let (index, outcome) = joined.map_err(|e| IngestError::Setup {
                 detail: format!("query task failed: {e}"),
             })?;
-            outcomes[index] = Some(outcome?);
+            match outcome {
+                Ok(outcome) => outcomes[index] = Some(outcome),
+                Err(error) => {
+                    if first_error.as_ref().is_none_or(|(first, _)| index < *first) {
+                        first_error = Some((index, error));
+                    }
+                }
+            }
+        }
+        if let Some((_, error)) = first_error {
+            return Err(error);
         }
         let mut warnings = Vec::new();
         let mut requests = 0;

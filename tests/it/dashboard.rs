@@ -57,6 +57,14 @@ fn harness(
         })
 }
 
+/// Forecast off: fewer background jobs, and nothing random on screen.
+fn quiet_state() -> State {
+    State {
+        show_forecast: false,
+        ..State::default()
+    }
+}
+
 /// Steps the app until `done` holds (the jobs run on real threads).
 fn wait_for(
     harness: &mut Harness<'static, PulseWatchApp>,
@@ -126,10 +134,7 @@ fn mode_switch_to_test_scores_injected_spikes() {
 #[test]
 fn train_shows_progress_completes_and_the_threshold_moves_the_count() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let state = State {
-        show_forecast: false,
-        ..State::default()
-    };
+    let state = quiet_state();
     let mut harness = harness(config(dir.path(), ""), state, None);
     wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
     harness.get_by_label_contains("No model yet");
@@ -192,10 +197,7 @@ fn train_shows_progress_completes_and_the_threshold_moves_the_count() {
 #[test]
 fn cancel_stops_training_and_keeps_the_old_state() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let state = State {
-        show_forecast: false,
-        ..State::default()
-    };
+    let state = quiet_state();
     let mut slow = config(dir.path(), "");
     slow.lstm.epochs = 200;
     let mut harness = harness(slow, state, None);
@@ -229,10 +231,7 @@ fn opening_csv_files_by_path() {
         "timestamp,cpu\n2026-01-01T00:00:00Z,1\n2026-01-01T00:00:30Z,lots\n",
     )
     .expect("write");
-    let state = State {
-        show_forecast: false,
-        ..State::default()
-    };
+    let state = quiet_state();
     let mut harness = harness(config(dir.path(), ""), state, None);
     wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
 
@@ -308,10 +307,7 @@ fn live_mode_with_prometheus_down_keeps_the_app_working() {
         .expect("free port")
         .port();
     let extra = format!("prometheus:\n  url: http://127.0.0.1:{port}\n  timeout: 1s\n");
-    let state = State {
-        show_forecast: false,
-        ..State::default()
-    };
+    let state = quiet_state();
     let mut harness = harness(config(dir.path(), &extra), state, None);
     harness.state_mut().apply(UiCommand::SetMode(Mode::Live));
     wait_for(&mut harness, "the failed fetch", |app| {
@@ -333,10 +329,7 @@ fn snapshot_options() -> egui_kittest::SnapshotOptions {
 #[test]
 fn snapshots_of_each_mode() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let state = State {
-        show_forecast: false,
-        ..State::default()
-    };
+    let state = quiet_state();
     let mut harness = harness(config(dir.path(), ""), state, None);
     wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
     harness.snapshot_options("dashboard_long_term", &snapshot_options());
@@ -352,10 +345,7 @@ fn snapshot_of_live_mode_with_prometheus_down() {
     // hour between retries keeps the countdown still.
     let extra = "prometheus:\n  url: http://127.0.0.1:9\n  timeout: 1s\n\
                  dashboard:\n  refresh_interval: 3600\n";
-    let state = State {
-        show_forecast: false,
-        ..State::default()
-    };
+    let state = quiet_state();
     let mut harness = harness(config(dir.path(), extra), state, None);
     wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
     harness.state_mut().apply(UiCommand::SetMode(Mode::Live));
@@ -378,10 +368,7 @@ fn settings_are_validated_as_typed_and_saved_without_losing_the_rest() {
     let config = Config::from_file(&path).expect("config");
     let loaded = sample(1_000);
     let source = ConfigSource::File(path.clone());
-    let state = State {
-        show_forecast: false,
-        ..State::default()
-    };
+    let state = quiet_state();
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
         .build_eframe(move |cc| {
