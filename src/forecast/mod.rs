@@ -168,6 +168,26 @@ pub(crate) struct SeriesInput<'a> {
 }
 
 impl SeriesInput<'_> {
+    /// The number of present (non-NaN) points, or the error that says how
+    /// many `model` needs.
+    pub(crate) fn require_points(
+        &self,
+        model: ForecastModel,
+        need_points: usize,
+    ) -> Result<usize, ForecastError> {
+        let present = self.values.iter().filter(|v| v.is_finite()).count();
+        if present < need_points {
+            return Err(ForecastError::NotEnoughHistory {
+                metric: self.metric.to_owned(),
+                model,
+                have_points: present,
+                need_points,
+                need: describe_points(need_points, self.step_ms),
+            });
+        }
+        Ok(present)
+    }
+
     /// The result for this series: history rows then the horizon points.
     pub(crate) fn finish(
         &self,

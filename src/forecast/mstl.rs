@@ -32,13 +32,12 @@ pub(crate) fn forecast(
 ) -> Result<SeriesForecast, ForecastError> {
     let metric = input.metric.to_owned();
     let model = ForecastModel::Mstl;
-    let present = input.values.iter().filter(|v| v.is_finite()).count();
-    let filled = interpolate_gaps(input.values).filter(|_| present >= MIN_POINTS);
-    let Some((values, missing_points)) = filled else {
+    input.require_points(model, MIN_POINTS)?;
+    let Some((values, missing_points)) = interpolate_gaps(input.values) else {
         return Err(ForecastError::NotEnoughHistory {
             metric,
             model,
-            have_points: present,
+            have_points: 0,
             need_points: MIN_POINTS,
             need: describe_points(MIN_POINTS, input.step_ms),
         });

@@ -36,17 +36,8 @@ pub(crate) fn forecast(
         reason,
     };
     let zone = time_zone(&settings.timezone)?;
-    let present = input.values.iter().filter(|v| v.is_finite()).count();
+    let present = input.require_points(model, MIN_POINTS)?;
     let missing_points = input.values.len() - present;
-    if present < MIN_POINTS {
-        return Err(ForecastError::NotEnoughHistory {
-            metric,
-            model,
-            have_points: present,
-            need_points: MIN_POINTS,
-            need: describe_points(MIN_POINTS, input.step_ms),
-        });
-    }
 
     let local: Vec<i64> = input
         .timestamps_ms
