@@ -13,6 +13,7 @@ use crate::data::{self, MetricFrame, SampleKind, SampleSpec, time};
 use crate::ingest::{PromClient, TimeRange};
 use crate::{detect, eval};
 
+mod eval_cmd;
 mod forecast_cmd;
 
 #[derive(Debug, Parser)]
@@ -111,6 +112,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Evaluation against labelled benchmarks.
+    Eval {
+        #[command(subcommand)]
+        what: EvalWhat,
+    },
     /// Benchmarks, printed beside the Python peers' numbers.
     Bench {
         #[command(subcommand)]
@@ -196,6 +202,29 @@ pub enum BenchWhat {
         /// for each file, in the same order, to report agreement.
         #[arg(long = "reference", value_name = "FILE")]
         references: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalWhat {
+    /// NAB scores (standard, reward_low_FP_rate, reward_low_FN_rate) of one
+    /// score CSV per data file (`timestamp,anomaly_score`), with NAB's rules,
+    /// beside a seeded random detector.
+    Nab {
+        /// NAB data dir (`<category>/<file>.csv` or flat).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// labels/combined_windows.json
+        #[arg(long, value_name = "FILE")]
+        windows: PathBuf,
+        /// One CSV per data file, `<dir>/<category>/<file>.csv` or flat.
+        #[arg(long, value_name = "DIR")]
+        scores_dir: PathBuf,
+        /// Comma-separated categories, paths, file names or stems.
+        #[arg(long, default_value = "")]
+        files: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -304,6 +333,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     references,
                 },
         }) => forecast_cmd::bench(&files, runs, model, &references),
+        Some(Command::Eval {
+            what:
+                EvalWhat::Nab {
+                    data,
+                    windows,
+                    scores_dir,
+                    files,
+                    json,
+                },
+        }) => eval_cmd::eval_nab(&data, &windows, &scores_dir, &files, json),
         Some(Command::Forecast {
             csv,
             model,

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # against a real server. Xvfb + xdotool + imagemagick: the real-window test; the GL/Vulkan/X
 # libraries are loaded by the app at run time (Mesa's llvmpipe and lavapipe).
 packages=(
-  gcc libc6-dev
+  gcc libc6-dev python3
   prometheus prometheus-node-exporter curl
   xvfb xdotool imagemagick
   libxkbcommon-x11-0 libxcursor1 libxi6 libx11-xcb1

@@ -1,5 +1,7 @@
 //! Evaluation against labels: point-wise precision, recall and F1 (no
-//! point-adjust, which inflates scores).
+//! point-adjust, which inflates scores), and NAB's scoring ([`nab`]).
+
+pub mod nab;
 
 use serde::Serialize;
 

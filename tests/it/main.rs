@@ -9,6 +9,7 @@ mod detector;
 mod fake_http;
 mod forecast;
 mod gpu_path;
+mod nab;
 mod prom_faults;
 mod prometheus;
 mod support;

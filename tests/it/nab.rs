@@ -1,0 +1,178 @@
+//! NAB scoring agrees with the reference scorer (`tests/fixtures/tools/
+//! nab_score.py`, a copy of shared/tools/nab_score.py) to 1e-6 on the five
+//! NAB files in tests/fixtures/nab, for two detectors: a rolling z-score
+//! (many distinct scores) and the same rounded to tenths (many ties, which
+//! exercise the threshold tie-breaking).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{pulsewatch, repo_path, stderr, stdout};
+
+/// Lays the fixture files out as NAB does: `<dir>/<category>/<file>.csv`.
+fn nab_layout(dir: &Path) -> Vec<String> {
+    let windows: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("tests/fixtures/nab/combined_windows.json"))
+            .expect("windows"),
+    )
+    .expect("json");
+    let relpaths: Vec<String> = windows
+        .as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .collect();
+    for rel in &relpaths {
+        let name = Path::new(rel).file_name().expect("name");
+        let target = dir.join(rel);
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(repo_path("tests/fixtures/nab").join(name), &target).expect("copy");
+    }
+    relpaths
+}
+
+/// An online rolling z-score in [0, 1], optionally rounded to tenths.
+fn write_scores(data: &Path, out: &Path, relpaths: &[String], rounded: bool) {
+    for rel in relpaths {
+        let text = std::fs::read_to_string(data.join(rel)).expect("data");
+        let mut lines = text.lines();
+        lines.next();
+        let rows: Vec<(String, f64)> = lines
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let (t, v) = l.split_once(',').expect("two columns");
+                (t.to_owned(), v.trim().parse().expect("value"))
+            })
+            .collect();
+        let mut csv = String::from("timestamp,anomaly_score\n");
+        for i in 0..rows.len() {
+            let past = &rows[i.saturating_sub(50)..i];
+            let score = if past.len() < 10 {
+                0.0
+            } else {
+                let mean = past.iter().map(|r| r.1).sum::<f64>() / past.len() as f64;
+                let var =
+                    past.iter().map(|r| (r.1 - mean).powi(2)).sum::<f64>() / past.len() as f64;
+                ((rows[i].1 - mean).abs() / (4.0 * var.sqrt() + 1e-9)).min(1.0)
+            };
+            let score = if rounded {
+                (score * 10.0).round() / 10.0
+            } else {
+                score
+            };
+            csv.push_str(&format!("{},{score}\n", rows[i].0));
+        }
+        let target = out.join(rel);
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+        std::fs::write(target, csv).expect("write");
+    }
+}
+
+fn python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+#[test]
+fn nab_scores_agree_with_the_reference_scorer() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let data = home.path().join("data");
+    let relpaths = nab_layout(&data);
+    let windows = repo_path("tests/fixtures/nab/combined_windows.json");
+    for (name, rounded) in [("zscore", false), ("zscore_tenths", true)] {
+        let scores = home.path().join(name);
+        write_scores(&data, &scores, &relpaths, rounded);
+        let ours = pulsewatch(
+            home.path(),
+            &[
+                "eval",
+                "nab",
+                "--data",
+                data.to_str().expect("utf-8"),
+                "--windows",
+                windows.to_str().expect("utf-8"),
+                "--scores-dir",
+                scores.to_str().expect("utf-8"),
+                "--json",
+            ],
+        );
+        assert!(ours.status.success(), "{}", stderr(&ours));
+        let ours: serde_json::Value = serde_json::from_str(&stdout(&ours)).expect("json");
+        let reference = Command::new(python())
+            .arg(repo_path("tests/fixtures/tools/nab_score.py"))
+            .args(["--data", data.to_str().expect("utf-8")])
+            .args(["--windows", windows.to_str().expect("utf-8")])
+            .args(["--scores-dir", scores.to_str().expect("utf-8")])
+            .output()
+            .expect("python3 must be installed (tests/run.sh installs it)");
+        assert!(
+            reference.status.success(),
+            "{}",
+            String::from_utf8_lossy(&reference.stderr)
+        );
+        let reference: serde_json::Value =
+            serde_json::from_slice(&reference.stdout).expect("reference json");
+        let profiles = ours["profiles"].as_array().expect("profiles");
+        assert_eq!(profiles.len(), 3);
+        for ours in profiles {
+            let profile = ours["profile"].as_str().expect("name");
+            let theirs = &reference["profiles"][profile];
+            let number = |v: &serde_json::Value| v.as_f64().expect("number");
+            for (mine, their) in [
+                (&ours["score"], &theirs["score"]),
+                (&ours["totals"]["raw"], &theirs["raw"]),
+                (&ours["totals"]["threshold"], &theirs["threshold"]),
+                (&ours["null_raw"], &theirs["null_raw"]),
+            ] {
+                assert!(
+                    (number(mine) - number(their)).abs() <= 1e-6,
+                    "{name} {profile}: {mine} vs {their}"
+                );
+            }
+            for (mine, their) in [("tp", "tp"), ("fp", "fp"), ("fn_", "fn")] {
+                assert_eq!(
+                    ours["totals"][mine], theirs[their],
+                    "{name} {profile}: {mine}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn eval_nab_names_the_file_that_does_not_fit() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let data = home.path().join("data");
+    let relpaths = nab_layout(&data);
+    let scores = home.path().join("scores");
+    write_scores(&data, &scores, &relpaths, false);
+    // One score file loses its last row.
+    let victim = scores.join(&relpaths[0]);
+    let text = std::fs::read_to_string(&victim).expect("read");
+    let shorter: Vec<&str> = text.lines().collect();
+    std::fs::write(&victim, shorter[..shorter.len() - 1].join("\n")).expect("write");
+    let output = pulsewatch(
+        home.path(),
+        &[
+            "eval",
+            "nab",
+            "--data",
+            data.to_str().expect("utf-8"),
+            "--windows",
+            repo_path("tests/fixtures/nab/combined_windows.json")
+                .to_str()
+                .expect("utf-8"),
+            "--scores-dir",
+            scores.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&relpaths[0]) && message.contains("timestamps differ"),
+        "{message}"
+    );
+}
