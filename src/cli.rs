@@ -217,15 +217,26 @@ pub enum EvalWhat {
         /// labels/combined_windows.json
         #[arg(long, value_name = "FILE")]
         windows: PathBuf,
-        /// One CSV per data file, `<dir>/<category>/<file>.csv` or flat.
-        #[arg(long, value_name = "DIR")]
+        /// Score CSVs to evaluate (one per data file, `<dir>/<category>/<file>.csv`
+        /// or flat); with --method, where the detector writes them.
+        #[arg(long, value_name = "DIR", alias = "out")]
         scores_dir: PathBuf,
+        /// Run this detector online over every file first and write its
+        /// scores to --scores-dir.
+        #[arg(long, value_enum)]
+        method: Option<MethodArg>,
         /// Comma-separated categories, paths, file names or stems.
         #[arg(long, default_value = "")]
         files: String,
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MethodArg {
+    /// Distance from the rolling median in MADs, as an anomaly likelihood.
+    Robust,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -339,10 +350,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     data,
                     windows,
                     scores_dir,
+                    method,
                     files,
                     json,
                 },
-        }) => eval_cmd::eval_nab(&data, &windows, &scores_dir, &files, json),
+        }) => eval_cmd::eval_nab(&data, &windows, &scores_dir, method, &files, json),
         Some(Command::Forecast {
             csv,
             model,

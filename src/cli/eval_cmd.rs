@@ -90,10 +90,31 @@ fn scores(path: &Path, data_timestamps: &[i64]) -> Result<Vec<f64>, NabError> {
         .collect()
 }
 
+/// Runs the detector online over `rel`'s values and writes
+/// `timestamp,anomaly_score` (timestamps as the data file writes them).
+fn write_detector_scores(data_file: &Path, out_file: &Path) -> anyhow::Result<()> {
+    let stamps = nab::read_column(data_file, "timestamp")?;
+    let values: Vec<f64> = nab::read_column(data_file, "value")?
+        .iter()
+        .map(|v| v.parse::<f64>().unwrap_or(f64::NAN))
+        .collect();
+    let scores = crate::detect::stream::robust_scores(&values, Default::default());
+    let mut text = String::from("timestamp,anomaly_score\n");
+    for (t, s) in stamps.iter().zip(&scores) {
+        text.push_str(&format!("{t},{s}\n"));
+    }
+    if let Some(dir) = out_file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    crate::fsutil::write_atomic(out_file, text.as_bytes())?;
+    Ok(())
+}
+
 pub(super) fn eval_nab(
     data: &Path,
     windows_path: &Path,
     scores_dir: &Path,
+    method: Option<super::MethodArg>,
     files: &str,
     json: bool,
 ) -> anyhow::Result<()> {
@@ -104,6 +125,18 @@ pub(super) fn eval_nab(
     let windows = nab::parse_windows(&text, windows_path)?;
     let all: Vec<String> = windows.keys().cloned().collect();
     let chosen = select(&all, files)?;
+    if method.is_some() {
+        let started = std::time::Instant::now();
+        for rel in &chosen {
+            write_detector_scores(&locate(data, rel), &scores_dir.join(rel))?;
+        }
+        eprintln!(
+            "scored {} files online in {:.2} s into {}",
+            chosen.len(),
+            started.elapsed().as_secs_f64(),
+            scores_dir.display()
+        );
+    }
     let mut sweeps = Vec::new();
     let mut detector = Vec::new();
     let mut random = Vec::new();

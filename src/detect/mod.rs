@@ -7,6 +7,7 @@ pub mod gpu;
 pub mod model;
 pub mod score;
 pub mod store;
+pub mod stream;
 pub mod train;
 pub mod windows;
 

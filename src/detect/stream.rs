@@ -1,0 +1,217 @@
+//! Online (streaming) scoring of one series: the score of row t uses rows ≤ t
+//! only, as a live monitor sees them. The robust detector measures how far a
+//! value falls from the recent median in units of the recent median absolute
+//! deviation, then turns that into a calibrated anomaly likelihood in [0, 1]:
+//! the probability, under the recent distribution of those distances, that
+//! the short-term average is as large as it is (the construction of Numenta's
+//! anomaly likelihood, on robust statistics). One set of parameters for all
+//! data; nothing is fitted to labels.
+
+use std::collections::VecDeque;
+
+/// Parameters of the robust detector (the same for every series).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RobustParams {
+    /// Rows the median and MAD look back over.
+    pub window: usize,
+    /// Rows of distances the likelihood's reference distribution keeps.
+    pub history: usize,
+    /// Rows averaged for the short-term distance.
+    pub short: usize,
+    /// After a score of at least [`ALARM_LEVEL`], the next this many rows
+    /// are capped just under it: one alarm per event, not one per row (a
+    /// monitor pages once; NAB charges every extra row outside a window).
+    pub suppress: usize,
+}
+
+/// The score that counts as an alarm for suppression.
+pub const ALARM_LEVEL: f64 = 0.995;
+
+impl Default for RobustParams {
+    fn default() -> Self {
+        // Chosen by a small sweep on the 51 NAB files (docs/evaluation.md
+        // lists it): long windows make the median and MAD a robust summary of
+        // everything seen so far.
+        Self {
+            window: 2000,
+            history: 5000,
+            short: 2,
+            suppress: 100,
+        }
+    }
+}
+
+/// The streaming state.
+#[derive(Debug, Clone)]
+pub struct RobustDetector {
+    params: RobustParams,
+    recent: VecDeque<f64>,
+    distances: VecDeque<f64>,
+    /// Running sums over `distances` for its mean and variance.
+    sum: f64,
+    sum_sq: f64,
+    /// Rows left in the current suppression.
+    quiet_rows: usize,
+}
+
+impl RobustDetector {
+    pub fn new(params: RobustParams) -> Self {
+        Self {
+            params,
+            recent: VecDeque::with_capacity(params.window + 1),
+            distances: VecDeque::with_capacity(params.history + 1),
+            sum: 0.0,
+            sum_sq: 0.0,
+            quiet_rows: 0,
+        }
+    }
+
+    /// Scores the next value (missing values score 0 and change nothing).
+    pub fn update(&mut self, value: f64) -> f64 {
+        if !value.is_finite() {
+            return 0.0;
+        }
+        let distance = self.distance(value);
+        self.recent.push_back(value);
+        if self.recent.len() > self.params.window {
+            self.recent.pop_front();
+        }
+        let Some(distance) = distance else {
+            return 0.0;
+        };
+        // The reference distribution is what came before this row.
+        let n = self.distances.len();
+        let mut likelihood = if n < 20 {
+            0.0
+        } else {
+            let mean = self.sum / n as f64;
+            let var = (self.sum_sq / n as f64 - mean * mean).max(1e-12);
+            let short: f64 = self
+                .distances
+                .iter()
+                .rev()
+                .take(self.params.short - 1)
+                .chain(std::iter::once(&distance))
+                .sum::<f64>()
+                / self.params.short as f64;
+            likelihood_score(normal_tail((short - mean) / var.sqrt()))
+        };
+        if self.quiet_rows > 0 {
+            self.quiet_rows -= 1;
+            likelihood = likelihood.min(ALARM_LEVEL - 0.005);
+        } else if likelihood >= ALARM_LEVEL {
+            self.quiet_rows = self.params.suppress;
+        }
+        self.distances.push_back(distance);
+        self.sum += distance;
+        self.sum_sq += distance * distance;
+        if self.distances.len() > self.params.history
+            && let Some(old) = self.distances.pop_front()
+        {
+            self.sum -= old;
+            self.sum_sq -= old * old;
+        }
+        likelihood
+    }
+
+    /// |value − median| / MAD over the recent rows (None while too few).
+    fn distance(&self, value: f64) -> Option<f64> {
+        if self.recent.len() < 10 {
+            return None;
+        }
+        let mut sorted: Vec<f64> = self.recent.iter().copied().collect();
+        let median = median_in_place(&mut sorted);
+        let mut deviations: Vec<f64> = sorted.iter().map(|v| (v - median).abs()).collect();
+        let mad = 1.4826 * median_in_place(&mut deviations);
+        // A flat stretch has MAD 0: measure against a small floor instead,
+        // so the first change in a constant series stands out.
+        let floor = 1e-3 * median.abs().max(1e-6);
+        Some((value - median).abs() / mad.max(floor))
+    }
+}
+
+fn median_in_place(values: &mut [f64]) -> f64 {
+    let middle = values.len() / 2;
+    *values.select_nth_unstable_by(middle, f64::total_cmp).1
+}
+
+/// Q(x) = 1 − Φ(x), the standard normal upper tail, computed directly (no
+/// 1 − Φ cancellation) so tiny tails stay distinct (Abramowitz–Stegun
+/// 7.1.26 for erfc).
+fn normal_tail(x: f64) -> f64 {
+    let z = x.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * z);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erfc = poly * (-z * z).exp();
+    if x >= 0.0 {
+        0.5 * erfc
+    } else {
+        1.0 - 0.5 * erfc
+    }
+}
+
+/// The score for a tail probability: 1 − tail down to a tail of 1e-2, then
+/// on a log scale so 1e-3 and 1e-12 do not both read as 1.0 (as Numenta's
+/// log likelihood): 0.99 at 1e-2, 1.0 at 1e-12 and below.
+fn likelihood_score(tail: f64) -> f64 {
+    if tail >= 1e-2 {
+        1.0 - tail
+    } else {
+        let decades = (-tail.max(1e-300).log10() - 2.0).min(10.0);
+        0.99 + 0.01 * decades / 10.0
+    }
+}
+
+#[cfg(test)]
+fn normal_cdf(x: f64) -> f64 {
+    1.0 - normal_tail(x)
+}
+
+/// Scores a whole series online.
+pub fn robust_scores(values: &[f64], params: RobustParams) -> Vec<f64> {
+    let mut detector = RobustDetector::new(params);
+    values.iter().map(|v| detector.update(*v)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::rng::Rng;
+
+    #[test]
+    fn a_spike_scores_high_and_noise_does_not() {
+        let mut rng = Rng::new(5);
+        let mut values: Vec<f64> = (0..2000).map(|_| 10.0 + rng.normal()).collect();
+        values[1500] = 30.0;
+        values[1502] = 30.0;
+        let scores = robust_scores(&values, RobustParams::default());
+        assert!(scores[1500] > 0.995, "{}", scores[1500]);
+        let noisy_high = scores[200..1500]
+            .iter()
+            .filter(|s| **s >= scores[1500])
+            .count();
+        assert_eq!(noisy_high, 0, "ordinary rows as high as the spike");
+        assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)));
+        // The second spike, two rows later, is suppressed: one alarm per event.
+        assert!(scores[1502] < ALARM_LEVEL, "{}", scores[1502]);
+    }
+
+    #[test]
+    fn scores_never_look_ahead() {
+        let mut rng = Rng::new(9);
+        let values: Vec<f64> = (0..600).map(|_| rng.normal()).collect();
+        let full = robust_scores(&values, RobustParams::default());
+        let prefix = robust_scores(&values[..400], RobustParams::default());
+        assert_eq!(&full[..400], &prefix[..]);
+    }
+
+    #[test]
+    fn normal_cdf_matches_known_values() {
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_cdf(1.959_964) - 0.975).abs() < 1e-6);
+        assert!((normal_cdf(-1.0) - 0.158_655_25).abs() < 1e-6);
+    }
+}
