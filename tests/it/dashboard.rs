@@ -260,6 +260,33 @@ fn opening_csv_files_by_path() {
     harness.get_by_label_contains("broken.csv");
     // The good data stays in view.
     assert_eq!(harness.state().data_label(), good.display().to_string());
+
+    // A file dropped on the window opens too.
+    let dropped = dir.path().join("dropped.csv");
+    data::write_csv(&sample(300).frame, &dropped).expect("write");
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedPath(dropped.clone())));
+    harness.step();
+    wait_for(&mut harness, "the dropped file", |app| {
+        app.data_label() == dropped.display().to_string()
+    });
+    assert_eq!(harness.state().frame().len(), 300);
+}
+
+/// A file dropped on the window, as winit hands it to egui.
+#[derive(Debug)]
+struct DroppedPath(PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
 }
 
 #[test]
