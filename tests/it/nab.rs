@@ -68,6 +68,24 @@ fn write_scores(data: &Path, out: &Path, relpaths: &[String], rounded: bool) {
     }
 }
 
+/// `pulsewatch eval nab` on the laid-out data and a scores dir.
+fn eval_nab(home: &Path, scores: &Path, extra: &[&str]) -> std::process::Output {
+    let data = home.join("data");
+    let windows = repo_path("tests/fixtures/nab/combined_windows.json");
+    let mut args = vec![
+        "eval",
+        "nab",
+        "--data",
+        data.to_str().expect("utf-8"),
+        "--windows",
+        windows.to_str().expect("utf-8"),
+        "--scores-dir",
+        scores.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    pulsewatch(home, &args)
+}
+
 fn python() -> &'static str {
     if Path::new("/usr/bin/python3").exists() {
         "/usr/bin/python3"
@@ -85,20 +103,7 @@ fn nab_scores_agree_with_the_reference_scorer() {
     for (name, rounded) in [("zscore", false), ("zscore_tenths", true)] {
         let scores = home.path().join(name);
         write_scores(&data, &scores, &relpaths, rounded);
-        let ours = pulsewatch(
-            home.path(),
-            &[
-                "eval",
-                "nab",
-                "--data",
-                data.to_str().expect("utf-8"),
-                "--windows",
-                windows.to_str().expect("utf-8"),
-                "--scores-dir",
-                scores.to_str().expect("utf-8"),
-                "--json",
-            ],
-        );
+        let ours = eval_nab(home.path(), &scores, &["--json"]);
         assert!(ours.status.success(), "{}", stderr(&ours));
         let ours: serde_json::Value = serde_json::from_str(&stdout(&ours)).expect("json");
         let reference = Command::new(python())
@@ -154,21 +159,7 @@ fn eval_nab_names_the_file_that_does_not_fit() {
     let text = std::fs::read_to_string(&victim).expect("read");
     let shorter: Vec<&str> = text.lines().collect();
     std::fs::write(&victim, shorter[..shorter.len() - 1].join("\n")).expect("write");
-    let output = pulsewatch(
-        home.path(),
-        &[
-            "eval",
-            "nab",
-            "--data",
-            data.to_str().expect("utf-8"),
-            "--windows",
-            repo_path("tests/fixtures/nab/combined_windows.json")
-                .to_str()
-                .expect("utf-8"),
-            "--scores-dir",
-            scores.to_str().expect("utf-8"),
-        ],
-    );
+    let output = eval_nab(home.path(), &scores, &[]);
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
     assert!(
