@@ -207,6 +207,18 @@ pub enum BenchWhat {
 
 #[derive(Debug, Subcommand)]
 pub enum EvalWhat {
+    /// An online detector over a labelled CSV (`is_anomaly` column): every
+    /// metric scored row by row, a row flagged when any metric's score
+    /// reaches the alarm level; point-wise P/R/F1 (no point-adjust), event
+    /// recall and detection delay.
+    Labelled {
+        #[arg(long = "csv", value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = MethodArg::Robust)]
+        method: MethodArg,
+        #[arg(long)]
+        json: bool,
+    },
     /// NAB scores (standard, reward_low_FP_rate, reward_low_FN_rate) of one
     /// score CSV per data file (`timestamp,anomaly_score`), with NAB's rules,
     /// beside a seeded random detector.
@@ -344,6 +356,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     references,
                 },
         }) => forecast_cmd::bench(&files, runs, model, &references),
+        Some(Command::Eval {
+            what:
+                EvalWhat::Labelled {
+                    files,
+                    method,
+                    json,
+                },
+        }) => eval_cmd::eval_labelled(&files, method, json),
         Some(Command::Eval {
             what:
                 EvalWhat::Nab {

@@ -196,3 +196,61 @@ fn print_row(p: &ProfileScore, random: &ProfileScore) {
         p.windows
     );
 }
+
+pub(super) fn eval_labelled(
+    files: &[PathBuf],
+    method: super::MethodArg,
+    json: bool,
+) -> anyhow::Result<()> {
+    let super::MethodArg::Robust = method;
+    let mut rows_out = Vec::new();
+    for file in files {
+        let frame = crate::data::read_csv(file)?.frame;
+        let Some(labels) = frame.labels() else {
+            anyhow::bail!(
+                "{}: no label column (is_anomaly) to evaluate against",
+                file.display()
+            );
+        };
+        let started = std::time::Instant::now();
+        let mut flags = vec![false; frame.len()];
+        for column in frame.columns() {
+            let scores = crate::detect::stream::robust_scores(column, Default::default());
+            for (flag, score) in flags.iter_mut().zip(scores) {
+                *flag |= score >= crate::detect::stream::ALARM_LEVEL;
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let points = crate::eval::point_metrics(&flags, labels);
+        let events = crate::eval::event_metrics(&flags, labels);
+        rows_out.push((
+            file.display().to_string(),
+            frame.len(),
+            points,
+            events,
+            seconds,
+        ));
+    }
+    if json {
+        let summary: Vec<_> = rows_out
+            .iter()
+            .map(|(file, rows, points, events, seconds)| {
+                serde_json::json!({"file": file, "rows": rows, "points": points,
+                    "events": events, "seconds": seconds})
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(summary));
+        return Ok(());
+    }
+    println!(
+        "| file | rows | precision | recall | F1 | events found | mean delay (rows) | seconds |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (file, rows, p, e, seconds) in &rows_out {
+        println!(
+            "| {file} | {rows} | {:.3} | {:.3} | {:.3} | {}/{} | {:.1} | {seconds:.2} |",
+            p.precision, p.recall, p.f1, e.detected, e.events, e.mean_delay_rows
+        );
+    }
+    Ok(())
+}

@@ -44,9 +44,68 @@ pub fn point_metrics(flags: &[bool], labels: &[u8]) -> PointMetrics {
     }
 }
 
+/// Events (runs of label 1) found, and how late.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct EventMetrics {
+    pub events: usize,
+    /// Events with at least one flagged row inside them.
+    pub detected: usize,
+    pub recall: f64,
+    /// Rows from an event's start to its first flag, over detected events.
+    pub mean_delay_rows: f64,
+}
+
+/// Event recall and detection delay of row flags against 0/1 labels.
+pub fn event_metrics(flags: &[bool], labels: &[u8]) -> EventMetrics {
+    let (mut events, mut detected, mut delay_sum) = (0, 0, 0usize);
+    let mut row = 0;
+    while row < labels.len() {
+        if labels[row] != 1 {
+            row += 1;
+            continue;
+        }
+        let start = row;
+        while row < labels.len() && labels[row] == 1 {
+            row += 1;
+        }
+        events += 1;
+        if let Some(first) = (start..row).find(|r| flags.get(*r).copied().unwrap_or(false)) {
+            detected += 1;
+            delay_sum += first - start;
+        }
+    }
+    EventMetrics {
+        events,
+        detected,
+        recall: if events == 0 {
+            0.0
+        } else {
+            detected as f64 / events as f64
+        },
+        mean_delay_rows: if detected == 0 {
+            f64::NAN
+        } else {
+            delay_sum as f64 / detected as f64
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_are_runs_and_delay_counts_rows_to_the_first_flag() {
+        let labels = [0, 1, 1, 1, 0, 0, 1, 1, 0, 1];
+        let flags = [
+            false, false, false, true, true, false, false, false, false, true,
+        ];
+        let m = event_metrics(&flags, &labels);
+        assert_eq!((m.events, m.detected), (3, 2));
+        assert!((m.recall - 2.0 / 3.0).abs() < 1e-12);
+        // Delays 2 (rows 1→3) and 0 (row 9).
+        assert!((m.mean_delay_rows - 1.0).abs() < 1e-12);
+    }
 
     #[test]
     fn counts_and_ratios() {

@@ -167,3 +167,47 @@ fn eval_nab_names_the_file_that_does_not_fit() {
         "{message}"
     );
 }
+
+#[test]
+fn eval_labelled_reports_points_and_events() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let csv = repo_path("tests/fixtures/metrics_10k.csv");
+    let output = pulsewatch(
+        home.path(),
+        &[
+            "eval",
+            "labelled",
+            "--csv",
+            csv.to_str().expect("utf-8"),
+            "--json",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    let file = &summary[0];
+    assert_eq!(file["rows"], 10_000);
+    // The peers' file has 8 injected events (its .meta.json).
+    assert_eq!(file["events"]["events"], 8);
+    let found = file["events"]["detected"].as_u64().expect("detected");
+    assert!((1..=8).contains(&found), "{found}");
+    let precision = file["points"]["precision"].as_f64().expect("precision");
+    assert!(precision > 0.5, "{precision}");
+    // A file without labels is refused with its name.
+    let unlabelled = home.path().join("plain.csv");
+    std::fs::write(&unlabelled, "timestamp,cpu\n2026-01-01T00:00:00Z,1\n").expect("write");
+    let output = pulsewatch(
+        home.path(),
+        &[
+            "eval",
+            "labelled",
+            "--csv",
+            unlabelled.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("plain.csv: no label column"),
+        "{}",
+        stderr(&output)
+    );
+}
