@@ -112,6 +112,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run headless: poll Prometheus, score and forecast every metric, and
+    /// serve `/metrics` (Prometheus text format), `/healthz`, `/readyz`, `/`.
+    Serve {
+        /// Address to listen on (loopback by default).
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        listen: std::net::SocketAddr,
+    },
     /// Evaluation against labelled benchmarks.
     Eval {
         #[command(subcommand)]
@@ -356,6 +363,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     references,
                 },
         }) => forecast_cmd::bench(&files, runs, model, &references),
+        Some(Command::Serve { listen }) => {
+            let (config, _) = Config::load(cli.config.as_deref())?;
+            eprintln!("pulsewatch serve: listening on http://{listen}");
+            crate::serve::serve(
+                config,
+                listen,
+                std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            )?;
+            Ok(())
+        }
         Some(Command::Eval {
             what:
                 EvalWhat::Labelled {

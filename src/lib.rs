@@ -8,6 +8,7 @@
 //! - [`eval`]: precision, recall, F1 against labels.
 //! - [`forecast`]: Prophet and MSTL/ETS forecasts, expected bands, band anomalies.
 //! - [`ingest`]: the Prometheus `query_range` client.
+//! - [`serve`]: the headless engine behind `/metrics` and friends.
 //! - [`ui`]: the eframe desktop window.
 //! - [`cli`]: the command line.
 
@@ -20,4 +21,5 @@ pub mod eval;
 pub mod forecast;
 mod fsutil;
 pub mod ingest;
+pub mod serve;
 pub mod ui;

@@ -28,13 +28,16 @@ pub fn band_score(y: f64, lower: f64, upper: f64) -> Option<BandScore> {
         return None;
     }
     let centre = (lower + upper) / 2.0;
-    let half_width = ((upper - lower) / 2.0).max(1e-9 * centre.abs().max(1.0));
-    if y > upper {
+    // Rounding noise around a zero-width band (a constant series) is not
+    // "outside": within 1e-9 of the scale counts as on the edge.
+    let epsilon = 1e-9 * centre.abs().max(1.0);
+    let half_width = ((upper - lower) / 2.0).max(epsilon);
+    if y > upper + epsilon {
         Some(BandScore {
             score: (y - upper) / half_width,
             direction: BandDirection::Above,
         })
-    } else if y < lower {
+    } else if y < lower - epsilon {
         Some(BandScore {
             score: (lower - y) / half_width,
             direction: BandDirection::Below,

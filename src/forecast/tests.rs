@@ -154,6 +154,11 @@ fn band_scores_count_half_widths_and_direction() {
     assert_eq!(below.direction, BandDirection::Below);
     assert!((below.score - 0.5).abs() < 1e-12);
     assert_eq!(band_score(f64::NAN, 4.0, 6.0), None);
+    assert_eq!(
+        band_score(2.0 + 1e-15, 2.0, 2.0),
+        None,
+        "rounding noise on a constant series is not an anomaly"
+    );
     let flat = band_score(5.1, 5.0, 5.0).expect("zero-width band");
     assert!(flat.score.is_finite() && flat.score > 1.0);
 }

@@ -12,5 +12,6 @@ mod gpu_path;
 mod nab;
 mod prom_faults;
 mod prometheus;
+mod serve;
 mod support;
 mod window;

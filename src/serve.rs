@@ -1,0 +1,390 @@
+//! `pulsewatch serve`: the engine without a window. It polls Prometheus every
+//! refresh interval (the same live job as the app), scores every metric
+//! online, keeps a forecast, and publishes the results over HTTP: `/metrics`
+//! in Prometheus text format 0.0.4, `/healthz`, `/readyz` and `/` (JSON).
+//! The HTTP side is a small blocking server on its own thread: a handful of
+//! GET routes need no framework.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::detect::stream::{ALARM_LEVEL, RobustParams, robust_scores};
+use crate::engine::{self, LiveEvent};
+use crate::forecast::{self, ForecastModel, ForecastSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the engine: {reason}")]
+    Engine { reason: String },
+}
+
+/// What the engine last computed, as `/metrics` shows it.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    /// Per metric: the latest score in [0, 1].
+    pub scores: BTreeMap<String, f64>,
+    /// Per metric: (yhat, lower, upper) at the latest row.
+    pub forecasts: BTreeMap<String, (f64, f64, f64)>,
+    pub last_refresh_secs: Option<f64>,
+    pub fetch_errors: BTreeMap<String, u64>,
+    pub model_age_secs: Option<f64>,
+    pub training_secs: Option<f64>,
+    pub last_error: Option<String>,
+}
+
+impl Snapshot {
+    /// Prometheus text format 0.0.4.
+    pub fn to_prometheus_text(&self) -> String {
+        let mut out = String::new();
+        let mut family = |name: &str, help: &str, kind: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family(
+            "pulsewatch_anomaly_score",
+            "Anomaly likelihood of the latest point, 0 to 1.",
+            "gauge",
+        );
+        let mut lines = String::new();
+        for (metric, score) in &self.scores {
+            let _ = writeln!(
+                lines,
+                "pulsewatch_anomaly_score{{metric=\"{}\"}} {score}",
+                escape(metric)
+            );
+        }
+        out.push_str(&lines);
+        let family = |name: &str, help: &str, kind: &str, out: &mut String| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family(
+            "pulsewatch_anomalous",
+            "1 when the latest point is anomalous.",
+            "gauge",
+            &mut out,
+        );
+        for (metric, score) in &self.scores {
+            let _ = writeln!(
+                out,
+                "pulsewatch_anomalous{{metric=\"{}\"}} {}",
+                escape(metric),
+                u8::from(*score >= ALARM_LEVEL)
+            );
+        }
+        family(
+            "pulsewatch_forecast",
+            "Forecast at the latest point: yhat and the band.",
+            "gauge",
+            &mut out,
+        );
+        for (metric, (yhat, lower, upper)) in &self.forecasts {
+            for (bound, value) in [("yhat", yhat), ("lower", lower), ("upper", upper)] {
+                let _ = writeln!(
+                    out,
+                    "pulsewatch_forecast{{metric=\"{}\",bound=\"{bound}\"}} {value}",
+                    escape(metric)
+                );
+            }
+        }
+        for (name, help, value) in [
+            (
+                "pulsewatch_model_age_seconds",
+                "Age of the autoencoder model in use.",
+                self.model_age_secs,
+            ),
+            (
+                "pulsewatch_training_duration_seconds",
+                "How long the model in use took to train.",
+                self.training_secs,
+            ),
+            (
+                "pulsewatch_last_refresh_timestamp_seconds",
+                "When Prometheus last answered.",
+                self.last_refresh_secs,
+            ),
+        ] {
+            if let Some(value) = value {
+                family(name, help, "gauge", &mut out);
+                let _ = writeln!(out, "{name} {value}");
+            }
+        }
+        family(
+            "pulsewatch_fetch_errors_total",
+            "Failed fetches from Prometheus, by reason.",
+            "counter",
+            &mut out,
+        );
+        for (reason, count) in &self.fetch_errors {
+            let _ = writeln!(
+                out,
+                "pulsewatch_fetch_errors_total{{reason=\"{}\"}} {count}",
+                escape(reason)
+            );
+        }
+        out
+    }
+}
+
+/// Label values escape backslash, quote and newline.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// A short, stable reason class for a fetch error message.
+fn reason_class(message: &str) -> &'static str {
+    let m = message.to_lowercase();
+    if m.contains("refused") {
+        "refused"
+    } else if m.contains("timed out") || m.contains("timeout") {
+        "timeout"
+    } else if m.contains("dns") || m.contains("resolve") {
+        "dns"
+    } else if m.contains("tls") || m.contains("certificate") {
+        "tls"
+    } else if m.contains("http") {
+        "http"
+    } else {
+        "other"
+    }
+}
+
+/// Folds a fetched window into the snapshot: online scores and a forecast.
+fn update(
+    snapshot: &Mutex<Snapshot>,
+    config: &Config,
+    frame: &crate::data::MetricFrame,
+    now_secs: f64,
+) {
+    let mut scores = BTreeMap::new();
+    for (name, column) in frame.names().iter().zip(frame.columns()) {
+        if let Some(score) = robust_scores(column, RobustParams::default()).last() {
+            scores.insert(name.clone(), *score);
+        }
+    }
+    let mut forecasts = BTreeMap::new();
+    if config.prophet.enabled {
+        let settings = ForecastSettings::from_config(config, ForecastModel::Prophet);
+        if let Ok(result) = forecast::forecast_frame(frame, &settings) {
+            for series in result.series.iter().filter_map(|s| s.as_ref().ok()) {
+                let last = series.history_points.saturating_sub(1);
+                if let (Some(y), Some(l), Some(u)) = (
+                    series.yhat.get(last),
+                    series.lower.get(last),
+                    series.upper.get(last),
+                ) {
+                    forecasts.insert(series.metric.clone(), (*y, *l, *u));
+                }
+            }
+        }
+    }
+    let mut shared = snapshot.lock().unwrap_or_else(|e| e.into_inner());
+    shared.scores = scores;
+    shared.forecasts = forecasts;
+    shared.last_refresh_secs = Some(now_secs);
+    shared.last_error = None;
+}
+
+fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str) {
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+fn handle(mut stream: TcpStream, snapshot: &Mutex<Snapshot>, config: &Config) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    });
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    // Drain the headers.
+    let mut header = String::new();
+    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+        header.clear();
+    }
+    let mut parts = request_line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let json = "application/json";
+    if method != "GET" {
+        respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            json,
+            &serde_json::json!({"error": format!("{method} is not supported; use GET")})
+                .to_string(),
+        );
+        return;
+    }
+    let shared = snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match path.split('?').next().unwrap_or("") {
+        "/metrics" => respond(
+            &mut stream,
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            &shared.to_prometheus_text(),
+        ),
+        "/healthz" => respond(&mut stream, "200 OK", "text/plain", "ok\n"),
+        "/readyz" => match shared.last_refresh_secs {
+            Some(_) => respond(&mut stream, "200 OK", "text/plain", "ready\n"),
+            None => respond(
+                &mut stream,
+                "503 Service Unavailable",
+                "text/plain",
+                &format!(
+                    "not ready: no data from Prometheus yet{}\n",
+                    shared
+                        .last_error
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
+                ),
+            ),
+        },
+        "/" => respond(
+            &mut stream,
+            "200 OK",
+            json,
+            &serde_json::json!({
+                "name": config.app.name,
+                "version": env!("CARGO_PKG_VERSION"),
+                "prometheus": config.prometheus.base_url,
+                "metrics": config.metrics.iter().map(|m| &m.name).collect::<Vec<_>>(),
+                "ready": shared.last_refresh_secs.is_some(),
+                "model_age_seconds": shared.model_age_secs,
+            })
+            .to_string(),
+        ),
+        other => respond(
+            &mut stream,
+            "404 Not Found",
+            json,
+            &serde_json::json!({"error": format!("no route {other}; try /metrics, /healthz, /readyz or /")}).to_string(),
+        ),
+    }
+}
+
+/// Runs until `stop` is set (the CLI runs it until the process is killed).
+pub fn serve(config: Config, listen: SocketAddr, stop: Arc<AtomicBool>) -> Result<(), ServeError> {
+    let listener = TcpListener::bind(listen).map_err(|source| ServeError::Listen {
+        address: listen,
+        source,
+    })?;
+    let snapshot = Arc::new(Mutex::new(Snapshot::default()));
+    // The model in use, for its age and training time.
+    if let Ok(saved) =
+        crate::detect::store::load(&crate::config::resolve_data_path(&config.lstm.save_path))
+    {
+        let mut shared = snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        shared.training_secs = Some(saved.meta.train_seconds);
+        if let Some(created) = crate::data::time::parse_timestamp_ms(&saved.meta.created_at) {
+            shared.model_age_secs = Some((now_secs() - created as f64 / 1000.0).max(0.0));
+        }
+    }
+    let live = engine::spawn_live(
+        config.prometheus.clone(),
+        config.metrics.clone(),
+        config.dashboard.refresh_interval,
+        || {},
+    )
+    .map_err(|e| ServeError::Engine {
+        reason: e.to_string(),
+    })?;
+    let engine_snapshot = Arc::clone(&snapshot);
+    let engine_config = config.clone();
+    let engine_stop = Arc::clone(&stop);
+    std::thread::Builder::new()
+        .name("serve-engine".into())
+        .spawn(move || {
+            while !engine_stop.load(Ordering::Relaxed) {
+                match live.events.recv_timeout(Duration::from_millis(200)) {
+                    Ok(LiveEvent::Frame { frame, .. }) => {
+                        update(&engine_snapshot, &engine_config, &frame, now_secs());
+                    }
+                    Ok(LiveEvent::Failed { reason, .. }) => {
+                        let mut shared = engine_snapshot.lock().unwrap_or_else(|e| e.into_inner());
+                        *shared
+                            .fetch_errors
+                            .entry(reason_class(&reason).to_owned())
+                            .or_default() += 1;
+                        shared.last_error = Some(reason);
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
+        .map_err(|e| ServeError::Engine {
+            reason: e.to_string(),
+        })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| ServeError::Listen {
+            address: listen,
+            source,
+        })?;
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let _ = stream.set_nonblocking(false);
+                handle(stream, &snapshot, &config);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    Ok(())
+}
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_text_has_every_family_and_escapes_labels() {
+        let mut snapshot = Snapshot::default();
+        snapshot.scores.insert("cpu".into(), 0.999);
+        snapshot.scores.insert("odd\"name".into(), 0.1);
+        snapshot.forecasts.insert("cpu".into(), (50.0, 40.0, 60.0));
+        snapshot.fetch_errors.insert("refused".into(), 3);
+        snapshot.last_refresh_secs = Some(1_767_225_600.0);
+        let text = snapshot.to_prometheus_text();
+        assert!(
+            text.contains("# TYPE pulsewatch_anomaly_score gauge\n"),
+            "{text}"
+        );
+        assert!(text.contains("pulsewatch_anomaly_score{metric=\"cpu\"} 0.999\n"));
+        assert!(text.contains("pulsewatch_anomalous{metric=\"cpu\"} 1\n"));
+        assert!(text.contains("pulsewatch_anomalous{metric=\"odd\\\"name\"} 0\n"));
+        assert!(text.contains("pulsewatch_forecast{metric=\"cpu\",bound=\"upper\"} 60\n"));
+        assert!(text.contains("pulsewatch_fetch_errors_total{reason=\"refused\"} 3\n"));
+        assert!(text.contains("pulsewatch_last_refresh_timestamp_seconds 1767225600\n"));
+        assert_eq!(reason_class("connection refused by http://x"), "refused");
+        assert_eq!(reason_class("request timed out"), "timeout");
+    }
+}

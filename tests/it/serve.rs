@@ -1,0 +1,182 @@
+//! `pulsewatch serve` against the test Prometheus: readiness, `/metrics` in
+//! Prometheus text format with the engine's numbers, the JSON routes and
+//! errors, and a second, real Prometheus scraping it: a PromQL query returns
+//! the scores the engine computed.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// (status code, body) of one HTTP/1.1 request.
+fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((status, body))
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The value of `name{metric="…"}` in a text exposition.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn serve_publishes_metrics_that_a_real_prometheus_scrapes() {
+    let Ok(url) = std::env::var("PULSEWATCH_TEST_PROM_URL") else {
+        panic!("PULSEWATCH_TEST_PROM_URL is not set: run the suite with `bash tests/run.sh`");
+    };
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = home.path().join("serve.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "prometheus:\n  url: {url}\n  step: 2s\n  window: 5m\nmetrics:\n  up: sum(up)\n\
+             dashboard:\n  refresh_interval: 1\nlstm_model:\n  save_path: {}\n",
+            home.path().join("model").display()
+        ),
+    )
+    .expect("config");
+    let port = free_port();
+    let _serve = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
+            .args(["--config", config.to_str().expect("utf-8")])
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("HOME", home.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    wait_for("/healthz", || {
+        http(port, "GET", "/healthz").is_some_and(|(s, _)| s == 200)
+    });
+    wait_for("/readyz", || {
+        http(port, "GET", "/readyz").is_some_and(|(s, _)| s == 200)
+    });
+
+    // The forecast needs 10 points of history: the test Prometheus may have
+    // started only seconds ago.
+    let mut text = String::new();
+    wait_for("a forecast in /metrics", || {
+        text = http(port, "GET", "/metrics")
+            .map(|(_, t)| t)
+            .unwrap_or_default();
+        text.contains("pulsewatch_forecast{")
+    });
+    assert!(
+        text.contains("# TYPE pulsewatch_anomaly_score gauge"),
+        "{text}"
+    );
+    let score = sample(&text, "pulsewatch_anomaly_score{metric=\"up\"}").expect("score");
+    assert!((0.0..=1.0).contains(&score), "{score}");
+    assert!(sample(&text, "pulsewatch_anomalous{metric=\"up\"}").is_some());
+    assert!(
+        sample(&text, "pulsewatch_forecast{metric=\"up\",bound=\"yhat\"}").is_some(),
+        "{text}"
+    );
+    let refreshed = sample(&text, "pulsewatch_last_refresh_timestamp_seconds").expect("refresh");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    assert!((now - refreshed).abs() < 60.0, "{refreshed} vs {now}");
+
+    let (status, body) = http(port, "GET", "/").expect("root");
+    assert_eq!(status, 200);
+    let root: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(root["ready"], true);
+    let (status, body) = http(port, "GET", "/nowhere").expect("404");
+    assert_eq!(status, 404);
+    assert!(body.contains("no route /nowhere"), "{body}");
+    let (status, _) = http(port, "POST", "/metrics").expect("405");
+    assert_eq!(status, 405);
+
+    // A second Prometheus scrapes serve every second.
+    let prom_port = free_port();
+    let prom_dir = home.path().join("prom");
+    std::fs::create_dir_all(&prom_dir).expect("mkdir");
+    let prom_config = prom_dir.join("prometheus.yml");
+    std::fs::write(
+        &prom_config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: pulsewatch\n    \
+             static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ),
+    )
+    .expect("prom config");
+    let _prometheus = KillOnDrop(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", prom_config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                prom_dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus must be installed (tests/run.sh installs it)"),
+    );
+    let mut scraped = None;
+    wait_for("Prometheus to scrape serve", || {
+        scraped = http(
+            prom_port,
+            "GET",
+            "/api/v1/query?query=pulsewatch_anomaly_score%7Bmetric%3D%22up%22%7D",
+        )
+        .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .and_then(|v| {
+            v["data"]["result"][0]["value"][1]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .and_then(|v| v.parse::<f64>().ok());
+        scraped.is_some()
+    });
+    // `up` is a constant 1: its score is the same at every refresh, so the
+    // scraped value is exactly what serve computed.
+    let (_, text) = http(port, "GET", "/metrics").expect("metrics");
+    let now_score = sample(&text, "pulsewatch_anomaly_score{metric=\"up\"}").expect("score");
+    assert_eq!(scraped, Some(now_score));
+}
