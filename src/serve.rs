@@ -42,6 +42,21 @@ pub struct Snapshot {
     pub model_age_secs: Option<f64>,
     pub training_secs: Option<f64>,
     pub last_error: Option<String>,
+    /// The latest window, for the JSON routes: per metric, rows of
+    /// (timestamp ms, value, score, forecast (yhat, lower, upper) if any).
+    pub window: BTreeMap<String, Vec<WindowRow>>,
+}
+
+/// One row of a metric's window as the JSON routes show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WindowRow {
+    pub timestamp: String,
+    pub value: f64,
+    pub score: f64,
+    pub anomalous: bool,
+    pub yhat: Option<f64>,
+    pub yhat_lower: Option<f64>,
+    pub yhat_upper: Option<f64>,
 }
 
 impl Snapshot {
@@ -169,33 +184,68 @@ fn update(
     frame: &crate::data::MetricFrame,
     now_secs: f64,
 ) {
+    let forecast = config
+        .prophet
+        .enabled
+        .then(|| {
+            let settings = ForecastSettings::from_config(config, ForecastModel::Prophet);
+            forecast::forecast_frame(frame, &settings).ok()
+        })
+        .flatten();
     let mut scores = BTreeMap::new();
+    let mut forecasts = BTreeMap::new();
+    let mut window = BTreeMap::new();
     for (name, column) in frame.names().iter().zip(frame.columns()) {
-        if let Some(score) = robust_scores(column, RobustParams::default()).last() {
+        let row_scores = robust_scores(column, RobustParams::default());
+        if let Some(score) = row_scores.last() {
             scores.insert(name.clone(), *score);
         }
-    }
-    let mut forecasts = BTreeMap::new();
-    if config.prophet.enabled {
-        let settings = ForecastSettings::from_config(config, ForecastModel::Prophet);
-        if let Ok(result) = forecast::forecast_frame(frame, &settings) {
-            for series in result.series.iter().filter_map(|s| s.as_ref().ok()) {
-                let last = series.history_points.saturating_sub(1);
-                if let (Some(y), Some(l), Some(u)) = (
-                    series.yhat.get(last),
-                    series.lower.get(last),
-                    series.upper.get(last),
-                ) {
-                    forecasts.insert(series.metric.clone(), (*y, *l, *u));
-                }
-            }
+        let series = forecast.as_ref().and_then(|f| f.get(name));
+        let at = |i: usize| {
+            series.and_then(|s| Some((*s.yhat.get(i)?, *s.lower.get(i)?, *s.upper.get(i)?)))
+        };
+        if let Some(last) = frame.len().checked_sub(1).and_then(at) {
+            forecasts.insert(name.clone(), last);
         }
+        let rows = (0..frame.len())
+            .map(|i| {
+                let band = at(i);
+                WindowRow {
+                    timestamp: crate::data::time::format_rfc3339_ms(frame.timestamps_ms()[i]),
+                    value: column[i],
+                    score: row_scores[i],
+                    anomalous: row_scores[i] >= ALARM_LEVEL,
+                    yhat: band.map(|b| b.0),
+                    yhat_lower: band.map(|b| b.1),
+                    yhat_upper: band.map(|b| b.2),
+                }
+            })
+            .collect();
+        window.insert(name.clone(), rows);
     }
     let mut shared = snapshot.lock().unwrap_or_else(|e| e.into_inner());
     shared.scores = scores;
     shared.forecasts = forecasts;
+    shared.window = window;
     shared.last_refresh_secs = Some(now_secs);
     shared.last_error = None;
+}
+
+/// The last `rows` rows of every metric's window (all of them for `None`).
+fn window_json(snapshot: &Snapshot, rows: Option<usize>) -> String {
+    let metrics: serde_json::Map<String, serde_json::Value> = snapshot
+        .window
+        .iter()
+        .map(|(name, all)| {
+            let from = rows.map_or(0, |n| all.len().saturating_sub(n));
+            (name.clone(), serde_json::json!(all[from..]))
+        })
+        .collect();
+    serde_json::json!({
+        "last_refresh_seconds": snapshot.last_refresh_secs,
+        "metrics": metrics,
+    })
+    .to_string()
 }
 
 fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str) {
@@ -243,6 +293,8 @@ fn handle(mut stream: TcpStream, snapshot: &Mutex<Snapshot>, config: &Config) {
             &shared.to_prometheus_text(),
         ),
         "/healthz" => respond(&mut stream, "200 OK", "text/plain", "ok\n"),
+        "/metrics/live-short" => respond(&mut stream, "200 OK", json, &window_json(&shared, Some(20))),
+        "/metrics/live-long" => respond(&mut stream, "200 OK", json, &window_json(&shared, None)),
         "/readyz" => match shared.last_refresh_secs {
             Some(_) => respond(&mut stream, "200 OK", "text/plain", "ready\n"),
             None => respond(
@@ -277,7 +329,10 @@ fn handle(mut stream: TcpStream, snapshot: &Mutex<Snapshot>, config: &Config) {
             &mut stream,
             "404 Not Found",
             json,
-            &serde_json::json!({"error": format!("no route {other}; try /metrics, /healthz, /readyz or /")}).to_string(),
+            &serde_json::json!({"error": format!(
+                "no route {other}; try /metrics, /metrics/live-short, /metrics/live-long, /healthz, /readyz or /"
+            )})
+            .to_string(),
         ),
     }
 }

@@ -122,6 +122,21 @@ fn serve_publishes_metrics_that_a_real_prometheus_scrapes() {
         .as_secs_f64();
     assert!((now - refreshed).abs() < 60.0, "{refreshed} vs {now}");
 
+    let (status, body) = http(port, "GET", "/metrics/live-short").expect("live-short");
+    assert_eq!(status, 200);
+    let short: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let rows = short["metrics"]["up"].as_array().expect("rows of up");
+    assert!(!rows.is_empty() && rows.len() <= 20, "{} rows", rows.len());
+    assert_eq!(rows[rows.len() - 1]["value"], 2.0, "sum(up) of two targets");
+    assert!(
+        rows[0]["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    let (_, body) = http(port, "GET", "/metrics/live-long").expect("live-long");
+    let long: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert!(long["metrics"]["up"].as_array().expect("rows").len() >= rows.len());
+
     let (status, body) = http(port, "GET", "/").expect("root");
     assert_eq!(status, 200);
     let root: serde_json::Value = serde_json::from_str(&body).expect("json");
