@@ -231,6 +231,46 @@ fn update(
     shared.last_error = None;
 }
 
+/// `/metrics/test`: the bundled sample data with spikes injected (seeded),
+/// scored online like live data, against the injected truth.
+fn test_json(seed: u64) -> String {
+    let sample = match crate::data::parse_csv(crate::ui::SAMPLE_CSV, "bundled sample data") {
+        Ok(load) => load.frame,
+        Err(error) => return serde_json::json!({"error": error.to_string()}).to_string(),
+    };
+    let (frame, spikes) = match crate::data::inject_spikes(&sample, 0.005, 6.0, seed) {
+        Ok(injected) => injected,
+        Err(error) => return serde_json::json!({"error": error.to_string()}).to_string(),
+    };
+    let mut flags = vec![false; frame.len()];
+    let mut detections = Vec::new();
+    for (name, column) in frame.names().iter().zip(frame.columns()) {
+        for (row, score) in robust_scores(column, RobustParams::default())
+            .into_iter()
+            .enumerate()
+        {
+            if score >= ALARM_LEVEL {
+                flags[row] = true;
+                detections.push(serde_json::json!({
+                    "timestamp": crate::data::time::format_rfc3339_ms(frame.timestamps_ms()[row]),
+                    "metric": name,
+                    "score": score,
+                    "injected": spikes[row] == 1,
+                }));
+            }
+        }
+    }
+    serde_json::json!({
+        "seed": seed,
+        "rows": frame.len(),
+        "injected_rows": spikes.iter().filter(|s| **s == 1).count(),
+        "detections": detections,
+        "points": crate::eval::point_metrics(&flags, &spikes),
+        "events": crate::eval::event_metrics(&flags, &spikes),
+    })
+    .to_string()
+}
+
 /// The last `rows` rows of every metric's window (all of them for `None`).
 fn window_json(snapshot: &Snapshot, rows: Option<usize>) -> String {
     let metrics: serde_json::Map<String, serde_json::Value> = snapshot
@@ -285,7 +325,24 @@ fn handle(mut stream: TcpStream, snapshot: &Mutex<Snapshot>, config: &Config) {
         return;
     }
     let shared = snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    match path.split('?').next().unwrap_or("") {
+    let (route, query) = path.split_once('?').unwrap_or((path, ""));
+    match route {
+        "/metrics/test" => {
+            let seed = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("seed="))
+                .map(str::parse::<u64>);
+            match seed {
+                None => respond(&mut stream, "200 OK", json, &test_json(1)),
+                Some(Ok(seed)) => respond(&mut stream, "200 OK", json, &test_json(seed)),
+                Some(Err(_)) => respond(
+                    &mut stream,
+                    "400 Bad Request",
+                    json,
+                    &serde_json::json!({"error": "seed must be a whole number"}).to_string(),
+                ),
+            }
+        }
         "/metrics" => respond(
             &mut stream,
             "200 OK",
@@ -330,7 +387,7 @@ fn handle(mut stream: TcpStream, snapshot: &Mutex<Snapshot>, config: &Config) {
             "404 Not Found",
             json,
             &serde_json::json!({"error": format!(
-                "no route {other}; try /metrics, /metrics/live-short, /metrics/live-long, /healthz, /readyz or /"
+                "no route {other}; try /metrics, /metrics/live-short, /metrics/live-long, /metrics/test, /healthz, /readyz or /"
             )})
             .to_string(),
         ),

@@ -137,6 +137,23 @@ fn serve_publishes_metrics_that_a_real_prometheus_scrapes() {
     let long: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert!(long["metrics"]["up"].as_array().expect("rows").len() >= rows.len());
 
+    let (status, body) = http(port, "GET", "/metrics/test?seed=3").expect("test route");
+    assert_eq!(status, 200);
+    let test: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(test["rows"], 11_520);
+    let injected = test["injected_rows"].as_u64().expect("injected");
+    assert!(injected > 20, "{injected}");
+    assert!(
+        test["events"]["detected"].as_u64().expect("found") > 0,
+        "{body}"
+    );
+    assert!(test["points"]["precision"].as_f64().expect("precision") > 0.5);
+    let (again, _) = http(port, "GET", "/metrics/test?seed=3").expect("again");
+    assert_eq!(again, 200);
+    let (status, body) = http(port, "GET", "/metrics/test?seed=soon").expect("bad seed");
+    assert_eq!(status, 400);
+    assert!(body.contains("seed must be a whole number"), "{body}");
+
     let (status, body) = http(port, "GET", "/").expect("root");
     assert_eq!(status, 200);
     let root: serde_json::Value = serde_json::from_str(&body).expect("json");
