@@ -47,6 +47,28 @@ pub struct Snapshot {
     pub window: BTreeMap<String, Vec<WindowRow>>,
 }
 
+/// A training started by `POST /train`, as `GET /train/{id}` shows it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct TrainJobState {
+    /// running, done or failed.
+    pub status: String,
+    pub epoch: usize,
+    pub epochs: usize,
+    pub loss: Option<f64>,
+    pub eta_seconds: Option<f64>,
+    pub error: Option<String>,
+    pub model_path: Option<String>,
+}
+
+/// What the HTTP side shares with the engine.
+#[derive(Debug, Default)]
+struct Shared {
+    snapshot: Mutex<Snapshot>,
+    /// The latest window, for `POST /train`.
+    frame: Mutex<Option<crate::data::MetricFrame>>,
+    jobs: Mutex<BTreeMap<u64, TrainJobState>>,
+}
+
 /// One row of a metric's window as the JSON routes show it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct WindowRow {
@@ -296,7 +318,73 @@ fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str)
     );
 }
 
-fn handle(mut stream: TcpStream, snapshot: &Mutex<Snapshot>, config: &Config) {
+/// Starts a retrain on the latest window; returns the job id.
+fn start_training(shared: &Arc<Shared>, config: &Config) -> Result<u64, String> {
+    let frame = shared
+        .frame
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or("no data from Prometheus yet to train on")?;
+    let job = engine::spawn_training(
+        frame,
+        config.lstm.clone(),
+        crate::config::resolve_data_path(&config.lstm.save_path),
+        || {},
+    )
+    .map_err(|e| e.to_string())?;
+    let id = {
+        let mut jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let id = jobs.keys().next_back().map_or(1, |last| last + 1);
+        jobs.insert(
+            id,
+            TrainJobState {
+                status: "running".into(),
+                epochs: config.lstm.epochs,
+                ..TrainJobState::default()
+            },
+        );
+        id
+    };
+    let shared = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name("serve-train".into())
+        .spawn(move || {
+            for event in job.events.iter() {
+                let mut jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(state) = jobs.get_mut(&id) else {
+                    return;
+                };
+                match event {
+                    engine::TrainEvent::Progress(p) => {
+                        state.epoch = p.epoch;
+                        state.epochs = p.epochs;
+                        state.loss = Some(p.loss);
+                        state.eta_seconds = Some(p.eta.as_secs_f64());
+                    }
+                    engine::TrainEvent::Finished(Ok(trained)) => {
+                        state.status = "done".into();
+                        state.loss = Some(trained.outcome.final_loss);
+                        state.model_path = Some(trained.path.display().to_string());
+                        let mut snapshot =
+                            shared.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+                        snapshot.model_age_secs = Some(0.0);
+                        snapshot.training_secs = Some(trained.outcome.duration.as_secs_f64());
+                        return;
+                    }
+                    engine::TrainEvent::Finished(Err(error)) => {
+                        state.status = "failed".into();
+                        state.error = Some(error);
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(id)
+}
+
+fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reader = BufReader::new(match stream.try_clone() {
         Ok(s) => s,
@@ -314,6 +402,23 @@ fn handle(mut stream: TcpStream, snapshot: &Mutex<Snapshot>, config: &Config) {
     let mut parts = request_line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let json = "application/json";
+    if method == "POST" && path == "/train" {
+        match start_training(shared, config) {
+            Ok(id) => respond(
+                &mut stream,
+                "202 Accepted",
+                json,
+                &serde_json::json!({"id": id, "progress": format!("/train/{id}")}).to_string(),
+            ),
+            Err(error) => respond(
+                &mut stream,
+                "503 Service Unavailable",
+                json,
+                &serde_json::json!({"error": error}).to_string(),
+            ),
+        }
+        return;
+    }
     if method != "GET" {
         respond(
             &mut stream,
@@ -324,8 +429,34 @@ fn handle(mut stream: TcpStream, snapshot: &Mutex<Snapshot>, config: &Config) {
         );
         return;
     }
-    let shared = snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let jobs = shared
+        .jobs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let shared = shared
+        .snapshot
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let (route, query) = path.split_once('?').unwrap_or((path, ""));
+    if let Some(id) = route.strip_prefix("/train/") {
+        match id.parse::<u64>().ok().and_then(|id| jobs.get(&id)) {
+            Some(state) => respond(
+                &mut stream,
+                "200 OK",
+                json,
+                &serde_json::json!(state).to_string(),
+            ),
+            None => respond(
+                &mut stream,
+                "404 Not Found",
+                json,
+                &serde_json::json!({"error": format!("no training job {id}")}).to_string(),
+            ),
+        }
+        return;
+    }
     match route {
         "/metrics/test" => {
             let seed = query
@@ -387,7 +518,7 @@ fn handle(mut stream: TcpStream, snapshot: &Mutex<Snapshot>, config: &Config) {
             "404 Not Found",
             json,
             &serde_json::json!({"error": format!(
-                "no route {other}; try /metrics, /metrics/live-short, /metrics/live-long, /metrics/test, /healthz, /readyz or /"
+                "no route {other}; try /metrics, /metrics/live-short, /metrics/live-long, /metrics/test, /train/{{id}}, /healthz, /readyz or /"
             )})
             .to_string(),
         ),
@@ -400,12 +531,12 @@ pub fn serve(config: Config, listen: SocketAddr, stop: Arc<AtomicBool>) -> Resul
         address: listen,
         source,
     })?;
-    let snapshot = Arc::new(Mutex::new(Snapshot::default()));
+    let state = Arc::new(Shared::default());
     // The model in use, for its age and training time.
     if let Ok(saved) =
         crate::detect::store::load(&crate::config::resolve_data_path(&config.lstm.save_path))
     {
-        let mut shared = snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        let mut shared = state.snapshot.lock().unwrap_or_else(|e| e.into_inner());
         shared.training_secs = Some(saved.meta.train_seconds);
         if let Some(created) = crate::data::time::parse_timestamp_ms(&saved.meta.created_at) {
             shared.model_age_secs = Some((now_secs() - created as f64 / 1000.0).max(0.0));
@@ -420,7 +551,7 @@ pub fn serve(config: Config, listen: SocketAddr, stop: Arc<AtomicBool>) -> Resul
     .map_err(|e| ServeError::Engine {
         reason: e.to_string(),
     })?;
-    let engine_snapshot = Arc::clone(&snapshot);
+    let engine_state = Arc::clone(&state);
     let engine_config = config.clone();
     let engine_stop = Arc::clone(&stop);
     std::thread::Builder::new()
@@ -429,10 +560,14 @@ pub fn serve(config: Config, listen: SocketAddr, stop: Arc<AtomicBool>) -> Resul
             while !engine_stop.load(Ordering::Relaxed) {
                 match live.events.recv_timeout(Duration::from_millis(200)) {
                     Ok(LiveEvent::Frame { frame, .. }) => {
-                        update(&engine_snapshot, &engine_config, &frame, now_secs());
+                        update(&engine_state.snapshot, &engine_config, &frame, now_secs());
+                        *engine_state.frame.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame);
                     }
                     Ok(LiveEvent::Failed { reason, .. }) => {
-                        let mut shared = engine_snapshot.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut shared = engine_state
+                            .snapshot
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner());
                         *shared
                             .fetch_errors
                             .entry(reason_class(&reason).to_owned())
@@ -456,7 +591,7 @@ pub fn serve(config: Config, listen: SocketAddr, stop: Arc<AtomicBool>) -> Resul
         match listener.accept() {
             Ok((stream, _)) => {
                 let _ = stream.set_nonblocking(false);
-                handle(stream, &snapshot, &config);
+                handle(stream, &state, &config);
             }
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(20));

@@ -72,7 +72,8 @@ fn serve_publishes_metrics_that_a_real_prometheus_scrapes() {
         &config,
         format!(
             "prometheus:\n  url: {url}\n  step: 2s\n  window: 5m\nmetrics:\n  up: sum(up)\n\
-             dashboard:\n  refresh_interval: 1\nlstm_model:\n  save_path: {}\n",
+             dashboard:\n  refresh_interval: 1\nlstm_model:\n  save_path: {}\n  epochs: 2\n  \
+             hidden_size: 8\n  sequence_length: 5\n  device: cpu\n",
             home.path().join("model").display()
         ),
     )
@@ -153,6 +154,33 @@ fn serve_publishes_metrics_that_a_real_prometheus_scrapes() {
     let (status, body) = http(port, "GET", "/metrics/test?seed=soon").expect("bad seed");
     assert_eq!(status, 400);
     assert!(body.contains("seed must be a whole number"), "{body}");
+
+    // POST /train returns at once with a job id; its progress ends in "done"
+    // and the model age restarts.
+    let (status, body) = http(port, "POST", "/train").expect("train");
+    assert_eq!(status, 202, "{body}");
+    let job: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let id = job["id"].as_u64().expect("id");
+    wait_for("the training job", || {
+        http(port, "GET", &format!("/train/{id}"))
+            .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["status"] != "running")
+    });
+    let (_, body) = http(port, "GET", &format!("/train/{id}")).expect("job");
+    let state: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(state["status"], "done", "{body}");
+    assert!(
+        state["model_path"]
+            .as_str()
+            .is_some_and(|p| p.contains("model"))
+    );
+    let (_, text) = http(port, "GET", "/metrics").expect("metrics");
+    assert!(
+        sample(&text, "pulsewatch_training_duration_seconds").is_some(),
+        "{text}"
+    );
+    let (status, _) = http(port, "GET", "/train/999").expect("unknown job");
+    assert_eq!(status, 404);
 
     let (status, body) = http(port, "GET", "/").expect("root");
     assert_eq!(status, 200);
