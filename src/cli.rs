@@ -118,6 +118,10 @@ pub enum Command {
         /// Address to listen on (loopback by default).
         #[arg(long, default_value = "127.0.0.1:9464")]
         listen: std::net::SocketAddr,
+        /// Alertmanager base URL: alerts go to its API v2 when an anomaly
+        /// starts, while it lasts, and when it ends.
+        #[arg(long, value_name = "URL")]
+        alertmanager: Option<String>,
     },
     /// Evaluation against labelled benchmarks.
     Eval {
@@ -363,12 +367,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     references,
                 },
         }) => forecast_cmd::bench(&files, runs, model, &references),
-        Some(Command::Serve { listen }) => {
+        Some(Command::Serve {
+            listen,
+            alertmanager,
+        }) => {
             let (config, _) = Config::load(cli.config.as_deref())?;
             eprintln!("pulsewatch serve: listening on http://{listen}");
             crate::serve::serve(
                 config,
                 listen,
+                alertmanager.as_deref(),
                 std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
             )?;
             Ok(())

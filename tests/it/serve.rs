@@ -240,3 +240,92 @@ fn serve_publishes_metrics_that_a_real_prometheus_scrapes() {
     let now_score = sample(&text, "pulsewatch_anomaly_score{metric=\"up\"}").expect("score");
     assert_eq!(scraped, Some(now_score));
 }
+
+#[test]
+fn serve_sends_an_alert_to_a_real_alertmanager() {
+    let Ok(url) = std::env::var("PULSEWATCH_TEST_PROM_URL") else {
+        panic!("PULSEWATCH_TEST_PROM_URL is not set: run the suite with `bash tests/run.sh`");
+    };
+    let home = tempfile::tempdir().expect("tempdir");
+    let am_port = free_port();
+    let am_config = home.path().join("alertmanager.yml");
+    std::fs::write(
+        &am_config,
+        "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+    )
+    .expect("am config");
+    let _alertmanager = KillOnDrop(
+        Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", am_config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                home.path().join("am").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager must be installed (tests/run.sh installs it)"),
+    );
+    wait_for("Alertmanager", || {
+        http(am_port, "GET", "/-/ready").is_some_and(|(s, _)| s == 200)
+    });
+    // A series that is 1 until a few seconds from now, then 1001.
+    let jump_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 8;
+    let config = home.path().join("serve.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "prometheus:\n  url: {url}\n  step: 2s\n  window: 5m\nmetrics:\n  \
+             spike: \"vector(1) + (time() > bool {jump_at}) * 1000\"\n\
+             dashboard:\n  refresh_interval: 1\nprophet_model:\n  enabled: false\n\
+             lstm_model:\n  save_path: {}\n",
+            home.path().join("model").display()
+        ),
+    )
+    .expect("config");
+    let port = free_port();
+    let _serve = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
+            .args(["--config", config.to_str().expect("utf-8")])
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--alertmanager", &format!("http://127.0.0.1:{am_port}")])
+            .env("HOME", home.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    let mut alert = serde_json::Value::Null;
+    wait_for("the alert in Alertmanager", || {
+        alert = http(am_port, "GET", "/api/v2/alerts")
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|alerts| {
+                alerts
+                    .as_array()?
+                    .iter()
+                    .find(|a| a["labels"]["metric"] == "spike")
+                    .cloned()
+            })
+            .unwrap_or(serde_json::Value::Null);
+        !alert.is_null()
+    });
+    assert_eq!(alert["labels"]["alertname"], "PulseWatchAnomaly");
+    assert_eq!(alert["annotations"]["value"], "1001");
+    let score: f64 = alert["annotations"]["score"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("score");
+    assert!(score >= 0.995, "{score}");
+    assert!(
+        alert["generatorURL"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/metrics/live-short")),
+        "{alert}"
+    );
+}

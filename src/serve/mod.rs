@@ -5,6 +5,8 @@
 //! The HTTP side is a small blocking server on its own thread: a handful of
 //! GET routes need no framework.
 
+pub mod alerts;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
@@ -199,13 +201,18 @@ fn reason_class(message: &str) -> &'static str {
     }
 }
 
+/// One metric after a refresh, for alerting: row scores, latest value and
+/// expected range.
+type MetricResult = (String, Vec<f64>, f64, Option<(f64, f64)>);
+
 /// Folds a fetched window into the snapshot: online scores and a forecast.
 fn update(
     snapshot: &Mutex<Snapshot>,
     config: &Config,
     frame: &crate::data::MetricFrame,
     now_secs: f64,
-) {
+) -> Vec<MetricResult> {
+    let mut results = Vec::new();
     let forecast = config
         .prophet
         .enabled
@@ -244,6 +251,13 @@ fn update(
             })
             .collect();
         window.insert(name.clone(), rows);
+        let latest = column.last().copied().unwrap_or(f64::NAN);
+        let expected = frame
+            .len()
+            .checked_sub(1)
+            .and_then(at)
+            .map(|(_, lower, upper)| (lower, upper));
+        results.push((name.clone(), row_scores, latest, expected));
     }
     let mut shared = snapshot.lock().unwrap_or_else(|e| e.into_inner());
     shared.scores = scores;
@@ -251,6 +265,7 @@ fn update(
     shared.window = window;
     shared.last_refresh_secs = Some(now_secs);
     shared.last_error = None;
+    results
 }
 
 /// `/metrics/test`: the bundled sample data with spikes injected (seeded),
@@ -526,7 +541,13 @@ fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
 }
 
 /// Runs until `stop` is set (the CLI runs it until the process is killed).
-pub fn serve(config: Config, listen: SocketAddr, stop: Arc<AtomicBool>) -> Result<(), ServeError> {
+/// `alertmanager`: its base URL, to send alerts to (none: no alerts).
+pub fn serve(
+    config: Config,
+    listen: SocketAddr,
+    alertmanager: Option<&str>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), ServeError> {
     let listener = TcpListener::bind(listen).map_err(|source| ServeError::Listen {
         address: listen,
         source,
@@ -551,6 +572,12 @@ pub fn serve(config: Config, listen: SocketAddr, stop: Arc<AtomicBool>) -> Resul
     .map_err(|e| ServeError::Engine {
         reason: e.to_string(),
     })?;
+    let alert_sender = alertmanager
+        .map(|url| alerts::spawn_sender(url, Duration::from_secs(5)))
+        .transpose()
+        .map_err(|reason| ServeError::Engine { reason })?;
+    let generator_url = format!("http://{listen}/metrics/live-short");
+    let mut alert_state = alerts::AlertState::default();
     let engine_state = Arc::clone(&state);
     let engine_config = config.clone();
     let engine_stop = Arc::clone(&stop);
@@ -560,7 +587,24 @@ pub fn serve(config: Config, listen: SocketAddr, stop: Arc<AtomicBool>) -> Resul
             while !engine_stop.load(Ordering::Relaxed) {
                 match live.events.recv_timeout(Duration::from_millis(200)) {
                     Ok(LiveEvent::Frame { frame, .. }) => {
-                        update(&engine_state.snapshot, &engine_config, &frame, now_secs());
+                        let now = now_secs();
+                        let results = update(&engine_state.snapshot, &engine_config, &frame, now);
+                        if let Some(sender) = &alert_sender {
+                            let statuses: Vec<alerts::MetricStatus<'_>> = results
+                                .iter()
+                                .map(|(metric, scores, value, expected)| alerts::MetricStatus {
+                                    metric,
+                                    scores,
+                                    value: *value,
+                                    expected: *expected,
+                                    now_ms: (now * 1000.0) as i64,
+                                })
+                                .collect();
+                            alerts::queue(
+                                sender,
+                                alert_state.update(&statuses, ALARM_LEVEL, &generator_url),
+                            );
+                        }
                         *engine_state.frame.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame);
                     }
                     Ok(LiveEvent::Failed { reason, .. }) => {
