@@ -14,10 +14,12 @@ use crate::data::time::format_rfc3339_ms;
 /// Rows after the last alarm for which an anomaly still counts as going on.
 const HOLD_ROWS: usize = 10;
 
-/// Tracks which metrics are anomalous (and since when).
+/// Tracks which metrics are anomalous: since when, and the severity their
+/// alert was raised with (labels identify an alert in Alertmanager, so the
+/// resolving post must carry the same ones).
 #[derive(Debug, Default)]
 pub struct AlertState {
-    started_ms: BTreeMap<String, i64>,
+    started: BTreeMap<String, (i64, &'static str)>,
 }
 
 /// What one metric looks like at a refresh.
@@ -43,10 +45,17 @@ impl AlertState {
         for status in statuses {
             let recent = &status.scores[status.scores.len().saturating_sub(HOLD_ROWS)..];
             let peak = recent.iter().copied().fold(0.0_f64, f64::max);
+            let started = self.started.get(status.metric).copied();
+            let severity = match started {
+                // Once raised, an alert keeps its severity (and identity).
+                Some((_, severity)) => severity,
+                None if peak >= 0.999 => "critical",
+                None => "warning",
+            };
             let labels = serde_json::json!({
                 "alertname": "PulseWatchAnomaly",
                 "metric": status.metric,
-                "severity": if peak >= 0.999 { "critical" } else { "warning" },
+                "severity": severity,
             });
             let annotations = serde_json::json!({
                 "score": format!("{peak:.4}"),
@@ -55,18 +64,17 @@ impl AlertState {
                     .expected
                     .map_or("unknown".to_owned(), |(l, u)| format!("{l:.3} to {u:.3}")),
             });
-            let started = self.started_ms.get(status.metric).copied();
             if peak >= alarm_level {
-                let starts_at_ms = started.unwrap_or(status.now_ms);
-                self.started_ms
-                    .insert(status.metric.to_owned(), starts_at_ms);
+                let starts_at_ms = started.map_or(status.now_ms, |(start, _)| start);
+                self.started
+                    .insert(status.metric.to_owned(), (starts_at_ms, severity));
                 alerts.push(serde_json::json!({
                     "labels": labels,
                     "annotations": annotations,
                     "startsAt": format_rfc3339_ms(starts_at_ms),
                     "generatorURL": generator_url,
                 }));
-            } else if let Some(starts_at_ms) = started {
+            } else if let Some((starts_at_ms, _)) = started {
                 alerts.push(serde_json::json!({
                     "labels": labels,
                     "annotations": annotations,
@@ -74,7 +82,7 @@ impl AlertState {
                     "endsAt": format_rfc3339_ms(status.now_ms),
                     "generatorURL": generator_url,
                 }));
-                self.started_ms.remove(status.metric);
+                self.started.remove(status.metric);
             }
         }
         alerts
@@ -179,6 +187,8 @@ mod tests {
         later.extend([0.1; HOLD_ROWS]);
         let resolved = state.update(&status(&later, 3000), 0.995, "http://x/");
         assert!(resolved[0]["endsAt"].is_string());
+        // The same labels as when it fired, or Alertmanager would see a new alert.
+        assert_eq!(resolved[0]["labels"], fired[0]["labels"]);
         assert!(
             state
                 .update(&status(&later, 4000), 0.995, "http://x/")

@@ -328,4 +328,27 @@ fn serve_sends_an_alert_to_a_real_alertmanager() {
             .is_some_and(|u| u.ends_with("/metrics/live-short")),
         "{alert}"
     );
+    // One alarm per event: some rows later the anomaly is over and serve
+    // sends endsAt with the same labels: Alertmanager no longer lists the
+    // alert as firing (its endsAt is past, or it is gone).
+    wait_for("the alert to be resolved", || {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        http(am_port, "GET", "/api/v2/alerts")
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|alerts| {
+                let list = alerts.as_array()?.clone();
+                Some(
+                    match list.iter().find(|a| a["labels"]["metric"] == "spike") {
+                        None => true,
+                        Some(alert) => alert["endsAt"]
+                            .as_str()
+                            .and_then(pulsewatch::data::time::parse_timestamp_ms)
+                            .is_some_and(|ends_ms| ends_ms <= now_ms),
+                    },
+                )
+            })
+            .unwrap_or(false)
+    });
 }
