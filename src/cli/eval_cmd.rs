@@ -213,13 +213,7 @@ pub(super) fn eval_labelled(
             );
         };
         let started = std::time::Instant::now();
-        let mut flags = vec![false; frame.len()];
-        for column in frame.columns() {
-            let scores = crate::detect::stream::robust_scores(column, Default::default());
-            for (flag, score) in flags.iter_mut().zip(scores) {
-                *flag |= score >= crate::detect::stream::ALARM_LEVEL;
-            }
-        }
+        let (_, flags) = crate::detect::stream::frame_alarms(&frame);
         let seconds = started.elapsed().as_secs_f64();
         let points = crate::eval::point_metrics(&flags, labels);
         let events = crate::eval::event_metrics(&flags, labels);

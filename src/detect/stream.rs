@@ -176,6 +176,20 @@ pub fn robust_scores(values: &[f64], params: RobustParams) -> Vec<f64> {
     values.iter().map(|v| detector.update(*v)).collect()
 }
 
+/// Every metric of `frame` scored online, and per row whether any metric
+/// reached [`ALARM_LEVEL`].
+pub fn frame_alarms(frame: &crate::data::MetricFrame) -> (Vec<Vec<f64>>, Vec<bool>) {
+    let scores: Vec<Vec<f64>> = frame
+        .columns()
+        .iter()
+        .map(|column| robust_scores(column, RobustParams::default()))
+        .collect();
+    let flags = (0..frame.len())
+        .map(|row| scores.iter().any(|column| column[row] >= ALARM_LEVEL))
+        .collect();
+    (scores, flags)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

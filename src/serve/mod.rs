@@ -87,26 +87,22 @@ impl Snapshot {
     /// Prometheus text format 0.0.4.
     pub fn to_prometheus_text(&self) -> String {
         let mut out = String::new();
-        let mut family = |name: &str, help: &str, kind: &str| {
+        let family = |name: &str, help: &str, kind: &str, out: &mut String| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
         family(
             "pulsewatch_anomaly_score",
             "Anomaly likelihood of the latest point, 0 to 1.",
             "gauge",
+            &mut out,
         );
-        let mut lines = String::new();
         for (metric, score) in &self.scores {
             let _ = writeln!(
-                lines,
+                out,
                 "pulsewatch_anomaly_score{{metric=\"{}\"}} {score}",
                 escape(metric)
             );
         }
-        out.push_str(&lines);
-        let family = |name: &str, help: &str, kind: &str, out: &mut String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
         family(
             "pulsewatch_anomalous",
             "1 when the latest point is anomalous.",
@@ -279,15 +275,11 @@ fn test_json(seed: u64) -> String {
         Ok(injected) => injected,
         Err(error) => return serde_json::json!({"error": error.to_string()}).to_string(),
     };
-    let mut flags = vec![false; frame.len()];
+    let (scores, flags) = crate::detect::stream::frame_alarms(&frame);
     let mut detections = Vec::new();
-    for (name, column) in frame.names().iter().zip(frame.columns()) {
-        for (row, score) in robust_scores(column, RobustParams::default())
-            .into_iter()
-            .enumerate()
-        {
-            if score >= ALARM_LEVEL {
-                flags[row] = true;
+    for (name, column) in frame.names().iter().zip(&scores) {
+        for (row, score) in column.iter().enumerate() {
+            if *score >= ALARM_LEVEL {
                 detections.push(serde_json::json!({
                     "timestamp": crate::data::time::format_rfc3339_ms(frame.timestamps_ms()[row]),
                     "metric": name,
