@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,21 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port()
+}
+
+/// `pulsewatch --config CONFIG serve` on a free loopback port (plus `extra`).
+fn start_serve(home: &Path, config: &Path, extra: &[&str]) -> (KillOnDrop, u16) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
+        .args(["--config", config.to_str().expect("utf-8")])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .env("HOME", home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    (KillOnDrop(child), port)
 }
 
 /// (status code, body) of one HTTP/1.1 request.
@@ -78,17 +94,7 @@ fn serve_publishes_metrics_that_a_real_prometheus_scrapes() {
         ),
     )
     .expect("config");
-    let port = free_port();
-    let _serve = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
-            .args(["--config", config.to_str().expect("utf-8")])
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("HOME", home.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
+    let (_serve, port) = start_serve(home.path(), &config, &[]);
     wait_for("/healthz", || {
         http(port, "GET", "/healthz").is_some_and(|(s, _)| s == 200)
     });
@@ -289,18 +295,8 @@ fn serve_sends_an_alert_to_a_real_alertmanager() {
         ),
     )
     .expect("config");
-    let port = free_port();
-    let _serve = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
-            .args(["--config", config.to_str().expect("utf-8")])
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--alertmanager", &format!("http://127.0.0.1:{am_port}")])
-            .env("HOME", home.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
+    let alertmanager = format!("http://127.0.0.1:{am_port}");
+    let (_serve, _) = start_serve(home.path(), &config, &["--alertmanager", &alertmanager]);
     let mut alert = serde_json::Value::Null;
     wait_for("the alert in Alertmanager", || {
         alert = http(am_port, "GET", "/api/v2/alerts")
