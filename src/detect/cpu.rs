@@ -99,11 +99,24 @@ impl<'a> Weights<'a> {
 /// rounding) where the CPU has FMA; plain on x86 without it, where `mul_add`
 /// would be a libm call per element.
 pub trait MulAdd {
+    /// Whether the matmul may block four rows of `a` at a time: sixteen
+    /// 64-column accumulators fit AVX-512's 32 registers, not AVX2's 16.
+    const FOUR_ROW_BLOCKS: bool = false;
     fn mul_add(a: f32, b: f32, c: f32) -> f32;
 }
 
 pub struct Fused;
+/// [`Fused`] with AVX-512's 32 vector registers.
+pub struct FusedWide;
 pub struct Plain;
+
+impl MulAdd for FusedWide {
+    const FOUR_ROW_BLOCKS: bool = true;
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
 
 impl MulAdd for Fused {
     #[inline(always)]
@@ -137,6 +150,38 @@ fn gemm_acc<M: MulAdd>(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &m
     // Two rows of a at a time: each block of b is loaded once for both, and
     // the two accumulator chains run in parallel.
     let mut i = 0;
+    // Four rows at a time: sixteen independent accumulator chains keep
+    // both FMA pipes busy through their latency.
+    while M::FOUR_ROW_BLOCKS && blocks > 0 && i + 4 <= m {
+        let rows: [&[f32]; 4] = std::array::from_fn(|r| &a[(i + r) * k..(i + r + 1) * k]);
+        let (c01, c23) = c[i * n..(i + 4) * n].split_at_mut(2 * n);
+        let (c0, c1) = c01.split_at_mut(n);
+        let (c2, c3) = c23.split_at_mut(n);
+        let (c0_blocks, _) = c0.as_chunks_mut::<BLOCK>();
+        let (c1_blocks, _) = c1.as_chunks_mut::<BLOCK>();
+        let (c2_blocks, _) = c2.as_chunks_mut::<BLOCK>();
+        let (c3_blocks, _) = c3.as_chunks_mut::<BLOCK>();
+        for (block, (((b0, b1), b2), b3)) in c0_blocks
+            .iter_mut()
+            .zip(c1_blocks)
+            .zip(c2_blocks)
+            .zip(c3_blocks)
+            .enumerate()
+        {
+            let mut acc = [*b0, *b1, *b2, *b3];
+            for (p, b_row) in b.chunks_exact(n).enumerate().take(k) {
+                let y = &b_row.as_chunks::<BLOCK>().0[block];
+                let s = [rows[0][p], rows[1][p], rows[2][p], rows[3][p]];
+                for (acc_row, s) in acc.iter_mut().zip(s) {
+                    for (x, y) in acc_row.iter_mut().zip(y) {
+                        *x = M::mul_add(s, *y, *x);
+                    }
+                }
+            }
+            [*b0, *b1, *b2, *b3] = acc;
+        }
+        i += 4;
+    }
     while blocks > 0 && i + 2 <= m {
         let (a0, a1) = (&a[i * k..(i + 1) * k], &a[(i + 1) * k..(i + 2) * k]);
         let (c0, c1) = c[i * n..(i + 2) * n].split_at_mut(n);
@@ -156,11 +201,11 @@ fn gemm_acc<M: MulAdd>(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &m
         }
         i += 2;
     }
+    let blocked_rows = i;
     for i in 0..m {
         let a_row = &a[i * k..(i + 1) * k];
         let c_row = &mut c[i * n..(i + 1) * n];
-        let paired = blocks > 0 && i < m - m % 2;
-        if !paired {
+        if i >= blocked_rows {
             let (c_blocks, _) = c_row.as_chunks_mut::<BLOCK>();
             for (block, c_block) in c_blocks.iter_mut().enumerate() {
                 let mut acc = *c_block;
@@ -321,14 +366,31 @@ pub fn exp_approx(x: f32) -> f32 {
     y * f32::from_bits(biased << 23)
 }
 
+/// σ(x) = (1 + tanh(x/2)) / 2.
 #[inline(always)]
 fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp_approx(-x))
+    0.5 * tanh_approx(0.5 * x) + 0.5
 }
 
+/// tanh as a 13/6 rational function on [-7.9, 7.9] (Eigen's fast float
+/// tanh; outside, tanh is ±1 in f32). One divide and ten multiply-adds:
+/// cheaper than exp plus a divide, and the activations are as much work as
+/// the matmuls in this model.
 #[inline(always)]
 fn tanh_approx(x: f32) -> f32 {
-    1.0 - 2.0 / (1.0 + exp_approx(2.0 * x))
+    let x = x.clamp(-7.905_311, 7.905_311);
+    let x2 = x * x;
+    let p = ((((((-2.760_768_5e-16 * x2 + 2.000_187_9e-13) * x2 - 8.604_671_5e-11) * x2
+        + 5.122_297e-8)
+        * x2
+        + 1.485_722_4e-5)
+        * x2
+        + 6.372_619_3e-4)
+        * x2
+        + 4.893_524_6e-3)
+        * x;
+    let q = ((1.198_258_4e-6 * x2 + 1.185_347_1e-4) * x2 + 2.268_434_6e-3) * x2 + 4.893_525_2e-3;
+    p / q
 }
 
 /// Gate pre-activations `[4h]` → i, f (sigmoid), g (tanh), o (sigmoid).
@@ -848,7 +910,7 @@ macro_rules! dispatch {
             {
                 #[target_feature(enable = "avx512f,avx2,fma")]
                 fn avx512($($arg: $ty),*) -> $ret {
-                    $impl_fn::<Fused>($($arg),*)
+                    $impl_fn::<FusedWide>($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 fn avx2($($arg: $ty),*) -> $ret {
