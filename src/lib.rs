@@ -7,6 +7,7 @@
 //! - [`engine`]: jobs on worker threads, results over bounded channels.
 //! - [`eval`]: precision, recall, F1 against labels.
 //! - [`forecast`]: Prophet and MSTL/ETS forecasts, expected bands, band anomalies.
+//! - [`history`]: the anomaly history database (SQLite, shared by app and daemon).
 //! - [`ingest`]: the Prometheus `query_range` client.
 //! - [`serve`]: the headless engine behind `/metrics` and friends.
 //! - [`ui`]: the eframe desktop window.
@@ -20,6 +21,7 @@ pub mod engine;
 pub mod eval;
 pub mod forecast;
 mod fsutil;
+pub mod history;
 pub mod ingest;
 pub mod serve;
 pub mod ui;

@@ -219,6 +219,8 @@ pub fn train_on(
         train_seconds: outcome.duration.as_secs_f64(),
         weights_bytes: 0,
         weights_checksum: String::new(),
+        training_error_p50: Some(score::percentile(&errors, 50.0)),
+        training_error_p95: Some(score::percentile(&errors, 95.0)),
     };
     Ok((SavedModel { model, meta }, outcome))
 }

@@ -43,6 +43,13 @@ pub struct ModelMeta {
     pub weights_bytes: u64,
     /// FNV-1a 64 of `weights.bin`.
     pub weights_checksum: String,
+    /// Median and 95th percentile of the training windows' errors: the
+    /// reference the drift rule compares recent errors with. Absent in
+    /// models saved before it existed (no drift check for those).
+    #[serde(default)]
+    pub training_error_p50: Option<f64>,
+    #[serde(default)]
+    pub training_error_p95: Option<f64>,
 }
 
 /// A model ready to score: weights plus metadata.

@@ -15,6 +15,8 @@ use crate::detect::{self, Scores};
 use crate::forecast::{self, ForecastError, ForecastSettings, FrameForecast};
 use crate::ingest::{IncrementalCursor, PromClient};
 
+pub mod schedule;
+
 /// A job could not be started.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot start the {job} worker thread: {reason}")]

@@ -1,0 +1,509 @@
+//! Anomaly history: an embedded SQLite database in the platform data dir that
+//! the app and the daemon share. It owns three tables: anomaly events (start,
+//! end, metric, peak score, severity, model version), training runs (when,
+//! why, rows, loss, duration, device, outcome) and fetch failures. WAL mode,
+//! so one process can write while another reads; every write is its own
+//! transaction, so a crash loses at most the write in flight.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// The database's file name under the platform data dir.
+pub const FILE_NAME: &str = "history.sqlite";
+
+/// `user_version` of the schema this build writes.
+const SCHEMA_VERSION: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("cannot open the history database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the folder for the history database {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the history database {path} has schema version {found}; this build reads version {SCHEMA_VERSION} (a newer PulseWatch wrote it)"
+    )]
+    NewerSchema { path: PathBuf, found: i64 },
+    #[error("history database {path}: cannot {action}: {source}")]
+    Query {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// The default database path: `history.sqlite` in the platform data dir.
+pub fn default_path() -> PathBuf {
+    crate::config::resolve_data_path(Path::new(FILE_NAME))
+}
+
+/// One anomaly event: consecutive anomalous points of one metric.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AnomalyEvent {
+    pub id: i64,
+    pub metric: String,
+    pub start_ms: i64,
+    /// `None` while the event lasts.
+    pub end_ms: Option<i64>,
+    pub peak_score: f64,
+    pub severity: String,
+    /// Which model judged it (e.g. the model's creation time, or "robust").
+    pub model_version: String,
+}
+
+/// One training run, successful or not.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrainingRun {
+    pub id: i64,
+    pub started_ms: i64,
+    /// Why it ran: "scheduled", "manual", "drift: …".
+    pub reason: String,
+    pub rows: i64,
+    pub final_loss: Option<f64>,
+    pub duration_secs: f64,
+    pub device: String,
+    /// "ok" or "failed".
+    pub status: String,
+    pub error: Option<String>,
+}
+
+/// One failed fetch from Prometheus.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FetchFailure {
+    pub id: i64,
+    pub at_ms: i64,
+    /// A short class ("refused", "timeout", "http", …) for grouping.
+    pub reason: String,
+    pub message: String,
+}
+
+/// An open history database.
+pub struct History {
+    connection: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History").field("path", &self.path).finish()
+    }
+}
+
+impl History {
+    /// Opens (creating if needed) the database at `path`, in WAL mode.
+    pub fn open(path: &Path) -> Result<Self, HistoryError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| HistoryError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let open_error = |source| HistoryError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let connection = Connection::open(path).map_err(open_error)?;
+        // Another process (the app beside the daemon) may hold the write
+        // lock for a moment: wait for it rather than fail.
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(open_error)?;
+        let mode: String = connection
+            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+            .map_err(open_error)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(open_error(rusqlite::Error::InvalidQuery));
+        }
+        // NORMAL in WAL mode: a committed transaction survives a killed
+        // process (the WAL is in the OS's hands); only a power cut may drop
+        // the last commits, never corrupt the file.
+        connection
+            .execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            .map_err(open_error)?;
+        let history = Self {
+            connection,
+            path: path.to_owned(),
+        };
+        history.migrate()?;
+        Ok(history)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn query_error(&self, action: &'static str) -> impl Fn(rusqlite::Error) -> HistoryError {
+        let path = self.path.clone();
+        move |source| HistoryError::Query {
+            path: path.clone(),
+            action,
+            source,
+        }
+    }
+
+    fn migrate(&self) -> Result<(), HistoryError> {
+        let version: i64 = self
+            .connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(self.query_error("read the schema version"))?;
+        if version > SCHEMA_VERSION {
+            return Err(HistoryError::NewerSchema {
+                path: self.path.clone(),
+                found: version,
+            });
+        }
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        self.connection
+            .execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS anomaly_events (
+                     id INTEGER PRIMARY KEY,
+                     metric TEXT NOT NULL,
+                     start_ms INTEGER NOT NULL,
+                     end_ms INTEGER,
+                     peak_score REAL NOT NULL,
+                     severity TEXT NOT NULL,
+                     model_version TEXT NOT NULL
+                 );
+                 CREATE INDEX IF NOT EXISTS anomaly_events_start ON anomaly_events(start_ms);
+                 CREATE TABLE IF NOT EXISTS training_runs (
+                     id INTEGER PRIMARY KEY,
+                     started_ms INTEGER NOT NULL,
+                     reason TEXT NOT NULL,
+                     rows INTEGER NOT NULL,
+                     final_loss REAL,
+                     duration_secs REAL NOT NULL,
+                     device TEXT NOT NULL,
+                     status TEXT NOT NULL,
+                     error TEXT
+                 );
+                 CREATE TABLE IF NOT EXISTS fetch_failures (
+                     id INTEGER PRIMARY KEY,
+                     at_ms INTEGER NOT NULL,
+                     reason TEXT NOT NULL,
+                     message TEXT NOT NULL
+                 );
+                 PRAGMA user_version = 1;
+                 COMMIT;",
+            )
+            .map_err(self.query_error("create the tables"))
+    }
+
+    /// Records the start of an anomaly event; returns its id.
+    pub fn start_event(
+        &self,
+        metric: &str,
+        start_ms: i64,
+        score: f64,
+        severity: &str,
+        model_version: &str,
+    ) -> Result<i64, HistoryError> {
+        self.connection
+            .execute(
+                "INSERT INTO anomaly_events (metric, start_ms, peak_score, severity, model_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![metric, start_ms, score, severity, model_version],
+            )
+            .map_err(self.query_error("record an anomaly event"))?;
+        Ok(self.connection.last_insert_rowid())
+    }
+
+    /// Raises an open event's peak (and severity) when `score` is higher.
+    pub fn raise_peak(&self, id: i64, score: f64, severity: &str) -> Result<(), HistoryError> {
+        self.connection
+            .execute(
+                "UPDATE anomaly_events SET peak_score = ?2, severity = ?3
+                 WHERE id = ?1 AND peak_score < ?2",
+                params![id, score, severity],
+            )
+            .map_err(self.query_error("update an anomaly event"))?;
+        Ok(())
+    }
+
+    /// Closes an event at `end_ms`.
+    pub fn end_event(&self, id: i64, end_ms: i64) -> Result<(), HistoryError> {
+        self.connection
+            .execute(
+                "UPDATE anomaly_events SET end_ms = ?2 WHERE id = ?1",
+                params![id, end_ms],
+            )
+            .map_err(self.query_error("close an anomaly event"))?;
+        Ok(())
+    }
+
+    /// Closes every event still open (after a restart nothing continues
+    /// them); returns how many.
+    pub fn close_open_events(&self, end_ms: i64) -> Result<usize, HistoryError> {
+        self.connection
+            .execute(
+                "UPDATE anomaly_events SET end_ms = MAX(start_ms, ?1) WHERE end_ms IS NULL",
+                params![end_ms],
+            )
+            .map_err(self.query_error("close open anomaly events"))
+    }
+
+    /// Records a training run; returns its id.
+    pub fn record_training(&self, run: &TrainingRun) -> Result<i64, HistoryError> {
+        self.connection
+            .execute(
+                "INSERT INTO training_runs
+                 (started_ms, reason, rows, final_loss, duration_secs, device, status, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    run.started_ms,
+                    run.reason,
+                    run.rows,
+                    run.final_loss,
+                    run.duration_secs,
+                    run.device,
+                    run.status,
+                    run.error
+                ],
+            )
+            .map_err(self.query_error("record a training run"))?;
+        Ok(self.connection.last_insert_rowid())
+    }
+
+    /// Records a failed fetch.
+    pub fn record_fetch_failure(
+        &self,
+        at_ms: i64,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), HistoryError> {
+        self.connection
+            .execute(
+                "INSERT INTO fetch_failures (at_ms, reason, message) VALUES (?1, ?2, ?3)",
+                params![at_ms, reason, message],
+            )
+            .map_err(self.query_error("record a fetch failure"))?;
+        Ok(())
+    }
+
+    /// Events that started at or after `since_ms`, or are still open, oldest
+    /// first.
+    pub fn events_since(&self, since_ms: i64) -> Result<Vec<AnomalyEvent>, HistoryError> {
+        let error = self.query_error("read anomaly events");
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT id, metric, start_ms, end_ms, peak_score, severity, model_version
+                 FROM anomaly_events WHERE start_ms >= ?1 OR end_ms IS NULL OR end_ms >= ?1
+                 ORDER BY start_ms, id",
+            )
+            .map_err(&error)?;
+        let rows = statement
+            .query_map(params![since_ms], |row| {
+                Ok(AnomalyEvent {
+                    id: row.get(0)?,
+                    metric: row.get(1)?,
+                    start_ms: row.get(2)?,
+                    end_ms: row.get(3)?,
+                    peak_score: row.get(4)?,
+                    severity: row.get(5)?,
+                    model_version: row.get(6)?,
+                })
+            })
+            .map_err(&error)?;
+        rows.collect::<Result<_, _>>().map_err(&error)
+    }
+
+    /// Training runs started at or after `since_ms`, oldest first.
+    pub fn trainings_since(&self, since_ms: i64) -> Result<Vec<TrainingRun>, HistoryError> {
+        let error = self.query_error("read training runs");
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT id, started_ms, reason, rows, final_loss, duration_secs, device, status, error
+                 FROM training_runs WHERE started_ms >= ?1 ORDER BY started_ms, id",
+            )
+            .map_err(&error)?;
+        let rows = statement
+            .query_map(params![since_ms], |row| {
+                Ok(TrainingRun {
+                    id: row.get(0)?,
+                    started_ms: row.get(1)?,
+                    reason: row.get(2)?,
+                    rows: row.get(3)?,
+                    final_loss: row.get(4)?,
+                    duration_secs: row.get(5)?,
+                    device: row.get(6)?,
+                    status: row.get(7)?,
+                    error: row.get(8)?,
+                })
+            })
+            .map_err(&error)?;
+        rows.collect::<Result<_, _>>().map_err(&error)
+    }
+
+    /// Fetch failures at or after `since_ms`, oldest first.
+    pub fn fetch_failures_since(&self, since_ms: i64) -> Result<Vec<FetchFailure>, HistoryError> {
+        let error = self.query_error("read fetch failures");
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT id, at_ms, reason, message FROM fetch_failures
+                 WHERE at_ms >= ?1 ORDER BY at_ms, id",
+            )
+            .map_err(&error)?;
+        let rows = statement
+            .query_map(params![since_ms], |row| {
+                Ok(FetchFailure {
+                    id: row.get(0)?,
+                    at_ms: row.get(1)?,
+                    reason: row.get(2)?,
+                    message: row.get(3)?,
+                })
+            })
+            .map_err(&error)?;
+        rows.collect::<Result<_, _>>().map_err(&error)
+    }
+
+    /// The latest successful training run, if any.
+    pub fn last_training(&self) -> Result<Option<TrainingRun>, HistoryError> {
+        Ok(self
+            .trainings_since(i64::MIN)?
+            .into_iter()
+            .rev()
+            .find(|run| run.status == "ok"))
+    }
+
+    /// `PRAGMA integrity_check`: "ok" or SQLite's list of problems.
+    pub fn integrity_check(&self) -> Result<String, HistoryError> {
+        let error = self.query_error("check integrity");
+        let mut statement = self
+            .connection
+            .prepare("PRAGMA integrity_check")
+            .map_err(&error)?;
+        let lines = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(&error)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&error)?;
+        Ok(lines.join("\n"))
+    }
+
+    /// The id of the newest open event of `metric`, if any.
+    pub fn open_event(&self, metric: &str) -> Result<Option<i64>, HistoryError> {
+        self.connection
+            .query_row(
+                "SELECT id FROM anomaly_events WHERE metric = ?1 AND end_ms IS NULL
+                 ORDER BY start_ms DESC LIMIT 1",
+                params![metric],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(self.query_error("find an open event"))
+    }
+}
+
+/// Severity words for a score in [0, 1] (shared by alerts and history).
+pub fn severity(score: f64) -> &'static str {
+    if score >= 0.9999 {
+        "critical"
+    } else if score >= 0.999 {
+        "major"
+    } else {
+        "minor"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(started_ms: i64, status: &str) -> TrainingRun {
+        TrainingRun {
+            id: 0,
+            started_ms,
+            reason: "scheduled".into(),
+            rows: 720,
+            final_loss: Some(0.002),
+            duration_secs: 1.5,
+            device: "cpu".into(),
+            status: status.into(),
+            error: (status == "failed").then(|| "disk full".into()),
+        }
+    }
+
+    #[test]
+    fn events_training_runs_and_failures_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join(FILE_NAME);
+        let history = History::open(&path).unwrap();
+        let id = history
+            .start_event("cpu", 1_000, 0.996, "minor", "m1")
+            .unwrap();
+        history.raise_peak(id, 0.9995, "major").unwrap();
+        // A lower score never lowers the peak.
+        history.raise_peak(id, 0.997, "minor").unwrap();
+        assert_eq!(history.open_event("cpu").unwrap(), Some(id));
+        history.end_event(id, 5_000).unwrap();
+        assert_eq!(history.open_event("cpu").unwrap(), None);
+        let other = history
+            .start_event("latency", 9_000, 0.999, "major", "m1")
+            .unwrap();
+        history.record_training(&run(2_000, "ok")).unwrap();
+        history.record_training(&run(3_000, "failed")).unwrap();
+        history
+            .record_fetch_failure(4_000, "refused", "connection refused")
+            .unwrap();
+        drop(history);
+
+        let history = History::open(&path).unwrap();
+        let events = history.events_since(0).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].peak_score, 0.9995);
+        assert_eq!(events[0].severity, "major");
+        assert_eq!(events[0].end_ms, Some(5_000));
+        assert_eq!(events[1].id, other);
+        assert_eq!(events[1].end_ms, None);
+        // Since 6 s: the closed cpu event is out, the open one stays.
+        let recent = history.events_since(6_000).unwrap();
+        assert_eq!(recent.len(), 1);
+        assert_eq!(recent[0].metric, "latency");
+        assert_eq!(history.close_open_events(10_000).unwrap(), 1);
+        assert_eq!(history.events_since(0).unwrap()[1].end_ms, Some(10_000));
+        let runs = history.trainings_since(0).unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[1].error.as_deref(), Some("disk full"));
+        assert_eq!(history.last_training().unwrap().unwrap().started_ms, 2_000);
+        let failures = history.fetch_failures_since(0).unwrap();
+        assert_eq!(failures[0].reason, "refused");
+        assert_eq!(history.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let connection = Connection::open(&path).unwrap();
+        connection.execute_batch("PRAGMA user_version = 7").unwrap();
+        drop(connection);
+        let error = History::open(&path).unwrap_err().to_string();
+        assert!(error.contains("schema version 7"), "{error}");
+        assert!(error.contains(FILE_NAME), "{error}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, "this is not sqlite, just text that is long enough").unwrap();
+        let error = History::open(&path).unwrap_err().to_string();
+        assert!(error.contains(FILE_NAME), "{error}");
+    }
+}
