@@ -15,6 +15,7 @@ use crate::{detect, eval};
 
 mod eval_cmd;
 mod forecast_cmd;
+mod history_cmd;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -122,6 +123,26 @@ pub enum Command {
         /// starts, while it lasts, and when it ends.
         #[arg(long, value_name = "URL")]
         alertmanager: Option<String>,
+        /// The history database (default: history.sqlite in the platform
+        /// data dir).
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
+    },
+    /// Print the anomaly history: events, training runs, fetch failures.
+    History {
+        /// How far back (e.g. 24h, 7d, 30m).
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// CSV on stdout instead of tables.
+        #[arg(long)]
+        csv: bool,
+        /// The history database (default: history.sqlite in the platform
+        /// data dir).
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
+        /// Run SQLite's integrity check instead; exits 1 unless it says ok.
+        #[arg(long)]
+        check: bool,
     },
     /// Evaluation against labelled benchmarks.
     Eval {
@@ -370,16 +391,37 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Serve {
             listen,
             alertmanager,
+            history,
         }) => {
             let (config, _) = Config::load(cli.config.as_deref())?;
-            eprintln!("pulsewatch serve: listening on http://{listen}");
+            crate::serve::signals::install().context("cannot install the SIGTERM handler")?;
+            let history_path = history.unwrap_or_else(crate::history::default_path);
+            eprintln!(
+                "pulsewatch serve: listening on http://{listen}; history in {}",
+                history_path.display()
+            );
             crate::serve::serve(
                 config,
-                listen,
-                alertmanager.as_deref(),
+                crate::serve::ServeOptions {
+                    listen,
+                    alertmanager,
+                    history_path,
+                    clock: std::sync::Arc::new(crate::engine::schedule::SystemClock),
+                },
                 std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
             )?;
+            eprintln!("pulsewatch serve: stopped");
             Ok(())
+        }
+        Some(Command::History {
+            since,
+            csv,
+            history,
+            check,
+        }) => {
+            let since = duration_arg("--since", &since)?;
+            let path = history.unwrap_or_else(crate::history::default_path);
+            history_cmd::run(&path, since, csv, check)
         }
         Some(Command::Eval {
             what:

@@ -29,6 +29,12 @@ use super::{TrainEvent, TrainingJob, spawn_training};
 pub const DRIFT_MIN_WINDOWS: usize = 60;
 /// Least time between two drift retrains.
 pub const DRIFT_COOLDOWN_MS: i64 = 15 * 60 * 1000;
+/// Without a model, a failed first training is retried this soon (or at the
+/// retrain interval, if shorter): there is nothing to fall back on.
+pub const FIRST_MODEL_RETRY_MS: i64 = 60 * 1000;
+/// Complete windows (no missing value) a retrain needs beyond one window's
+/// rows: a Prometheus that started a minute ago has mostly gaps.
+pub const MIN_TRAINING_WINDOWS: usize = 16;
 
 /// Where the scheduler reads the time.
 pub trait Clock: Send + Sync {
@@ -279,6 +285,14 @@ impl ModelKeeper {
             return None;
         }
         let now = self.clock.now_ms();
+        if self.model.is_none() {
+            let retry_ms = FIRST_MODEL_RETRY_MS.min(self.schedule.interval_ms);
+            let retry = self
+                .schedule
+                .last_ms
+                .is_none_or(|last| now - last >= retry_ms);
+            return retry.then_some(RetrainReason::NoModel);
+        }
         if !self.schedule.due(now) {
             let model = self.model.as_ref()?;
             let cooled = self
@@ -294,6 +308,15 @@ impl ModelKeeper {
         } else {
             RetrainReason::NoModel
         })
+    }
+
+    /// Whether `frame` has enough complete rows to train on: one window
+    /// plus [`MIN_TRAINING_WINDOWS`].
+    pub fn enough_data(&self, frame: &MetricFrame) -> bool {
+        let complete = (0..frame.len())
+            .filter(|&row| frame.columns().iter().all(|c| c[row].is_finite()))
+            .count();
+        complete >= self.lstm.sequence_length + MIN_TRAINING_WINDOWS
     }
 
     /// Starts a retrain on `frame` on the `train` worker thread; returns the
@@ -482,12 +505,48 @@ mod tests {
         let mut keeper = ModelKeeper::new(clock.clone(), lstm.clone(), model_dir.clone());
         // No model: due at once.
         assert_eq!(keeper.due(&[]), Some(RetrainReason::NoModel));
+        // A first window that is mostly gaps is not enough; if tried anyway,
+        // the failure is retried a minute later, not a whole interval.
+        let mut gappy = small_frame(200, 10.0);
+        let columns: Vec<Vec<f64>> = gappy
+            .columns()
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .enumerate()
+                    .map(|(i, v)| if i < 180 { f64::NAN } else { *v })
+                    .collect()
+            })
+            .collect();
+        gappy = MetricFrame::new(
+            gappy.timestamps_ms().to_vec(),
+            gappy.names().to_vec(),
+            columns,
+            None,
+        )
+        .unwrap();
+        assert!(!keeper.enough_data(&gappy));
+        assert!(keeper.enough_data(&small_frame(200, 10.0)));
+        let all_gaps = MetricFrame::new(
+            gappy.timestamps_ms().to_vec(),
+            gappy.names().to_vec(),
+            vec![vec![f64::NAN; 200]; 2],
+            None,
+        )
+        .unwrap();
+        keeper
+            .start(all_gaps, RetrainReason::NoModel, || {})
+            .unwrap();
+        assert_eq!(wait(&mut keeper).run.status, "failed");
+        assert_eq!(keeper.due(&[]), None);
+        clock.advance(Duration::from_millis(FIRST_MODEL_RETRY_MS as u64));
+        assert_eq!(keeper.due(&[]), Some(RetrainReason::NoModel));
         keeper
             .start(small_frame(200, 10.0), RetrainReason::NoModel, || {})
             .unwrap();
         assert!(matches!(
             keeper.start(small_frame(200, 10.0), RetrainReason::Manual, || {}),
-            Err(StartError::Busy { id: 1 })
+            Err(StartError::Busy { id: 2 })
         ));
         let first = wait(&mut keeper);
         assert!(first.swapped_in, "{:?}", first.run);

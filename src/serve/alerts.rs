@@ -19,7 +19,16 @@ const HOLD_ROWS: usize = 10;
 /// resolving post must carry the same ones).
 #[derive(Debug, Default)]
 pub struct AlertState {
-    started: BTreeMap<String, (i64, &'static str)>,
+    started: BTreeMap<String, Active>,
+}
+
+/// An anomaly in progress.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Active {
+    pub start_ms: i64,
+    pub severity: &'static str,
+    /// The highest score seen since it started.
+    pub peak: f64,
 }
 
 /// What one metric looks like at a refresh.
@@ -48,7 +57,7 @@ impl AlertState {
             let started = self.started.get(status.metric).copied();
             let severity = match started {
                 // Once raised, an alert keeps its severity (and identity).
-                Some((_, severity)) => severity,
+                Some(active) => active.severity,
                 None if peak >= 0.999 => "critical",
                 None => "warning",
             };
@@ -65,16 +74,27 @@ impl AlertState {
                     .map_or("unknown".to_owned(), |(l, u)| format!("{l:.3} to {u:.3}")),
             });
             if peak >= alarm_level {
-                let starts_at_ms = started.map_or(status.now_ms, |(start, _)| start);
-                self.started
-                    .insert(status.metric.to_owned(), (starts_at_ms, severity));
+                let starts_at_ms = started.map_or(status.now_ms, |a| a.start_ms);
+                let peak = started.map_or(peak, |a| a.peak.max(peak));
+                self.started.insert(
+                    status.metric.to_owned(),
+                    Active {
+                        start_ms: starts_at_ms,
+                        severity,
+                        peak,
+                    },
+                );
                 alerts.push(serde_json::json!({
                     "labels": labels,
                     "annotations": annotations,
                     "startsAt": format_rfc3339_ms(starts_at_ms),
                     "generatorURL": generator_url,
                 }));
-            } else if let Some((starts_at_ms, _)) = started {
+            } else if let Some(Active {
+                start_ms: starts_at_ms,
+                ..
+            }) = started
+            {
                 alerts.push(serde_json::json!({
                     "labels": labels,
                     "annotations": annotations,
@@ -86,6 +106,11 @@ impl AlertState {
             }
         }
         alerts
+    }
+
+    /// The anomalies in progress, by metric.
+    pub fn active(&self) -> &BTreeMap<String, Active> {
+        &self.started
     }
 }
 

@@ -6,6 +6,7 @@
 //! GET routes need no framework.
 
 pub mod alerts;
+pub mod signals;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -16,9 +17,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::data::MetricFrame;
 use crate::detect::stream::{ALARM_LEVEL, RobustParams, robust_scores};
+use crate::engine::schedule::{Clock, ModelKeeper, RetrainReason, Schedule, StartError};
 use crate::engine::{self, LiveEvent};
-use crate::forecast::{self, ForecastModel, ForecastSettings};
+use crate::forecast::{self, ForecastModel, ForecastSettings, FrameForecast};
+use crate::history::History;
+
+pub use crate::engine::schedule::TrainJobState;
+
+/// How long a stopping daemon waits for a training save to finish.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -30,6 +39,8 @@ pub enum ServeError {
     },
     #[error("cannot start the engine: {reason}")]
     Engine { reason: String },
+    #[error(transparent)]
+    History(#[from] crate::history::HistoryError),
 }
 
 /// What the engine last computed, as `/metrics` shows it.
@@ -44,31 +55,26 @@ pub struct Snapshot {
     pub model_age_secs: Option<f64>,
     pub training_secs: Option<f64>,
     pub last_error: Option<String>,
+    /// The model in use and its schedule, for `GET /`.
+    pub model: serde_json::Value,
     /// The latest window, for the JSON routes: per metric, rows of
     /// (timestamp ms, value, score, forecast (yhat, lower, upper) if any).
     pub window: BTreeMap<String, Vec<WindowRow>>,
 }
 
-/// A training started by `POST /train`, as `GET /train/{id}` shows it.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct TrainJobState {
-    /// running, done or failed.
-    pub status: String,
-    pub epoch: usize,
-    pub epochs: usize,
-    pub loss: Option<f64>,
-    pub eta_seconds: Option<f64>,
-    pub error: Option<String>,
-    pub model_path: Option<String>,
-}
-
 /// What the HTTP side shares with the engine.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     snapshot: Mutex<Snapshot>,
     /// The latest window, for `POST /train`.
-    frame: Mutex<Option<crate::data::MetricFrame>>,
-    jobs: Mutex<BTreeMap<u64, TrainJobState>>,
+    frame: Mutex<Option<MetricFrame>>,
+    /// The autoencoder and its retraining (the engine thread polls it; `POST
+    /// /train` starts jobs on it).
+    keeper: Mutex<ModelKeeper>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One row of a metric's window as the JSON routes show it.
@@ -201,22 +207,15 @@ fn reason_class(message: &str) -> &'static str {
 /// expected range.
 type MetricResult = (String, Vec<f64>, f64, Option<(f64, f64)>);
 
-/// Folds a fetched window into the snapshot: online scores and a forecast.
+/// Folds a fetched window into the snapshot: online scores and the band of
+/// `forecast` (made before the newest rows were seen) at each row.
 fn update(
     snapshot: &Mutex<Snapshot>,
-    config: &Config,
-    frame: &crate::data::MetricFrame,
+    frame: &MetricFrame,
+    forecast: Option<&FrameForecast>,
     now_secs: f64,
 ) -> Vec<MetricResult> {
     let mut results = Vec::new();
-    let forecast = config
-        .prophet
-        .enabled
-        .then(|| {
-            let settings = ForecastSettings::from_config(config, ForecastModel::Prophet);
-            forecast::forecast_frame(frame, &settings).ok()
-        })
-        .flatten();
     let mut scores = BTreeMap::new();
     let mut forecasts = BTreeMap::new();
     let mut window = BTreeMap::new();
@@ -225,9 +224,15 @@ fn update(
         if let Some(score) = row_scores.last() {
             scores.insert(name.clone(), *score);
         }
-        let series = forecast.as_ref().and_then(|f| f.get(name));
+        let series = forecast.and_then(|f| f.get(name));
+        // By timestamp: the window has slid since the forecast was made.
         let at = |i: usize| {
-            series.and_then(|s| Some((*s.yhat.get(i)?, *s.lower.get(i)?, *s.upper.get(i)?)))
+            let s = series?;
+            let at = s
+                .timestamps_ms
+                .binary_search(&frame.timestamps_ms()[i])
+                .ok()?;
+            Some((*s.yhat.get(at)?, *s.lower.get(at)?, *s.upper.get(at)?))
         };
         if let Some(last) = frame.len().checked_sub(1).and_then(at) {
             forecasts.insert(name.clone(), last);
@@ -255,7 +260,7 @@ fn update(
             .map(|(_, lower, upper)| (lower, upper));
         results.push((name.clone(), row_scores, latest, expected));
     }
-    let mut shared = snapshot.lock().unwrap_or_else(|e| e.into_inner());
+    let mut shared = lock(snapshot);
     shared.scores = scores;
     shared.forecasts = forecasts;
     shared.window = window;
@@ -325,70 +330,19 @@ fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str)
     );
 }
 
-/// Starts a retrain on the latest window; returns the job id.
-fn start_training(shared: &Arc<Shared>, config: &Config) -> Result<u64, String> {
-    let frame = shared
-        .frame
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .ok_or("no data from Prometheus yet to train on")?;
-    let job = engine::spawn_training(
-        frame,
-        config.lstm.clone(),
-        crate::config::resolve_data_path(&config.lstm.save_path),
-        || {},
-    )
-    .map_err(|e| e.to_string())?;
-    let id = {
-        let mut jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        let id = jobs.keys().next_back().map_or(1, |last| last + 1);
-        jobs.insert(
-            id,
-            TrainJobState {
-                status: "running".into(),
-                epochs: config.lstm.epochs,
-                ..TrainJobState::default()
-            },
-        );
-        id
-    };
-    let shared = Arc::clone(shared);
-    std::thread::Builder::new()
-        .name("serve-train".into())
-        .spawn(move || {
-            for event in job.events.iter() {
-                let mut jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
-                let Some(state) = jobs.get_mut(&id) else {
-                    return;
-                };
-                match event {
-                    engine::TrainEvent::Progress(p) => {
-                        state.epoch = p.epoch;
-                        state.epochs = p.epochs;
-                        state.loss = Some(p.loss);
-                        state.eta_seconds = Some(p.eta.as_secs_f64());
-                    }
-                    engine::TrainEvent::Finished(Ok(trained)) => {
-                        state.status = "done".into();
-                        state.loss = Some(trained.outcome.final_loss);
-                        state.model_path = Some(trained.path.display().to_string());
-                        let mut snapshot =
-                            shared.snapshot.lock().unwrap_or_else(|e| e.into_inner());
-                        snapshot.model_age_secs = Some(0.0);
-                        snapshot.training_secs = Some(trained.outcome.duration.as_secs_f64());
-                        return;
-                    }
-                    engine::TrainEvent::Finished(Err(error)) => {
-                        state.status = "failed".into();
-                        state.error = Some(error);
-                        return;
-                    }
-                }
-            }
+/// Starts a retrain on the latest window; returns the job id, or the status
+/// and message to answer with.
+fn start_training(shared: &Arc<Shared>) -> Result<u64, (&'static str, String)> {
+    let frame = lock(&shared.frame).clone().ok_or((
+        "503 Service Unavailable",
+        "no data from Prometheus yet to train on".to_owned(),
+    ))?;
+    lock(&shared.keeper)
+        .start(frame, RetrainReason::Manual, || {})
+        .map_err(|error| match error {
+            StartError::Busy { .. } => ("409 Conflict", error.to_string()),
+            StartError::Spawn { .. } => ("503 Service Unavailable", error.to_string()),
         })
-        .map_err(|e| e.to_string())?;
-    Ok(id)
 }
 
 fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
@@ -410,16 +364,16 @@ fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let json = "application/json";
     if method == "POST" && path == "/train" {
-        match start_training(shared, config) {
+        match start_training(shared) {
             Ok(id) => respond(
                 &mut stream,
                 "202 Accepted",
                 json,
                 &serde_json::json!({"id": id, "progress": format!("/train/{id}")}).to_string(),
             ),
-            Err(error) => respond(
+            Err((status, error)) => respond(
                 &mut stream,
-                "503 Service Unavailable",
+                status,
                 json,
                 &serde_json::json!({"error": error}).to_string(),
             ),
@@ -436,19 +390,13 @@ fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
         );
         return;
     }
-    let jobs = shared
-        .jobs
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let shared = shared
-        .snapshot
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
     let (route, query) = path.split_once('?').unwrap_or((path, ""));
     if let Some(id) = route.strip_prefix("/train/") {
-        match id.parse::<u64>().ok().and_then(|id| jobs.get(&id)) {
+        let job = id
+            .parse::<u64>()
+            .ok()
+            .and_then(|id| lock(&shared.keeper).job(id).cloned());
+        match job {
             Some(state) => respond(
                 &mut stream,
                 "200 OK",
@@ -464,6 +412,7 @@ fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
         }
         return;
     }
+    let shared = lock(&shared.snapshot).clone();
     match route {
         "/metrics/test" => {
             let seed = query
@@ -517,6 +466,7 @@ fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
                 "metrics": config.metrics.iter().map(|m| &m.name).collect::<Vec<_>>(),
                 "ready": shared.last_refresh_secs.is_some(),
                 "model_age_seconds": shared.model_age_secs,
+                "model": shared.model,
             })
             .to_string(),
         ),
@@ -532,29 +482,303 @@ fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
     }
 }
 
-/// Runs until `stop` is set (the CLI runs it until the process is killed).
-/// `alertmanager`: its base URL, to send alerts to (none: no alerts).
+/// Where `serve` keeps its state and how it reads the time.
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// Alertmanager's base URL, to send alerts to (none: no alerts).
+    pub alertmanager: Option<String>,
+    /// The history database.
+    pub history_path: std::path::PathBuf,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The engine thread's state: everything a refresh updates.
+struct Engine {
+    config: Config,
+    shared: Arc<Shared>,
+    history: History,
+    clock: Arc<dyn Clock>,
+    forecast: Option<FrameForecast>,
+    forecast_schedule: Schedule,
+    alert_state: alerts::AlertState,
+    alert_sender: Option<std::sync::mpsc::SyncSender<Vec<serde_json::Value>>>,
+    generator_url: String,
+    /// Open history events by metric.
+    open_events: BTreeMap<String, i64>,
+    /// History write errors are reported once each, not every refresh.
+    history_failing: bool,
+}
+
+impl Engine {
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// A history write that failed is shown (stderr and `/`), not fatal:
+    /// scoring and alerting go on.
+    fn recorded<T>(&mut self, result: Result<T, crate::history::HistoryError>) -> Option<T> {
+        match result {
+            Ok(value) => {
+                self.history_failing = false;
+                Some(value)
+            }
+            Err(error) => {
+                if !self.history_failing {
+                    eprintln!("pulsewatch serve: {error}");
+                }
+                self.history_failing = true;
+                lock(&self.shared.snapshot).last_error = Some(error.to_string());
+                None
+            }
+        }
+    }
+
+    /// A training that ended: into the history, and its model into use.
+    fn training_finished(&mut self, finished: crate::engine::schedule::Finished) {
+        let run = &finished.run;
+        eprintln!(
+            "pulsewatch serve: training ({}) {}{}",
+            run.reason,
+            run.status,
+            run.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+        let result = self.history.record_training(run);
+        if let Some(id) = self.recorded(result) {
+            eprintln!("pulsewatch serve: history: training run {id} committed");
+        }
+    }
+
+    fn poll_training(&mut self) {
+        let finished = lock(&self.shared.keeper).poll();
+        if let Some(finished) = finished {
+            self.training_finished(finished);
+        }
+        self.publish_model();
+    }
+
+    /// The model state for `/metrics` and `GET /`.
+    fn publish_model(&self) {
+        let keeper = lock(&self.shared.keeper);
+        let model = keeper.model().map(|m| {
+            serde_json::json!({
+                "created_at": m.meta.created_at,
+                "training_rows": m.meta.training_rows,
+                "threshold": m.meta.threshold,
+                "features": m.meta.feature_names,
+                "device": m.meta.device,
+            })
+        });
+        let value = serde_json::json!({
+            "loaded": model,
+            "training": keeper.is_training(),
+            "next_retrain_at": keeper
+                .schedule()
+                .next_due_ms()
+                .map(crate::data::time::format_rfc3339_ms),
+            "last_error": keeper.last_error(),
+        });
+        let (age, secs) = (keeper.model_age_secs(), keeper.last_training_secs());
+        drop(keeper);
+        let mut snapshot = lock(&self.shared.snapshot);
+        snapshot.model = value;
+        snapshot.model_age_secs = age;
+        snapshot.training_secs = secs;
+    }
+
+    /// The autoencoder's errors on the windows of `frame` it has not trained
+    /// on (the input of the drift rule); empty without a usable model.
+    fn recent_errors(&self, frame: &MetricFrame) -> Vec<f32> {
+        let Some(model) = lock(&self.shared.keeper).model().cloned() else {
+            return Vec::new();
+        };
+        let Ok(scores) = crate::detect::score(&model, frame) else {
+            return Vec::new();
+        };
+        let trained_until =
+            crate::data::time::parse_timestamp_ms(&model.meta.training_span.1).unwrap_or(i64::MIN);
+        let length = model.meta.config.sequence_length;
+        let stamps = frame.timestamps_ms();
+        // Window i covers rows i .. i + length; it is new when its last row is.
+        scores
+            .window_errors
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                stamps
+                    .get(i + length - 1)
+                    .is_some_and(|t| *t > trained_until)
+            })
+            .map(|(_, e)| *e)
+            .collect()
+    }
+
+    /// Refits the forecast when its schedule says so or when the newest row
+    /// has run past it; otherwise rows are judged by the forecast made
+    /// before they arrived.
+    fn refresh_forecast(&mut self, frame: &MetricFrame) {
+        if !self.config.prophet.enabled {
+            return;
+        }
+        let newest = frame.timestamps_ms().last().copied().unwrap_or(i64::MIN);
+        let covered = self.forecast.as_ref().is_some_and(|f| {
+            f.series
+                .iter()
+                .filter_map(|s| s.as_ref().ok())
+                .all(|s| s.timestamps_ms.last().is_some_and(|t| *t >= newest))
+        });
+        let now = self.now_ms();
+        if covered && !self.forecast_schedule.due(now) {
+            return;
+        }
+        let settings = ForecastSettings::from_config(&self.config, ForecastModel::Prophet);
+        match forecast::forecast_frame(frame, &settings) {
+            Ok(fitted) => {
+                self.forecast = Some(fitted);
+                self.forecast_schedule.mark(now);
+            }
+            Err(error) => lock(&self.shared.snapshot).last_error = Some(error.to_string()),
+        }
+    }
+
+    fn on_frame(&mut self, frame: MetricFrame) {
+        let recent = self.recent_errors(&frame);
+        let due = {
+            let keeper = lock(&self.shared.keeper);
+            keeper
+                .enough_data(&frame)
+                .then(|| keeper.due(&recent))
+                .flatten()
+        };
+        if let Some(reason) = due {
+            let started = lock(&self.shared.keeper).start(frame.clone(), reason.clone(), || {});
+            match started {
+                Ok(id) => eprintln!("pulsewatch serve: retraining (job {id}): {reason}"),
+                Err(error) => eprintln!("pulsewatch serve: {error}"),
+            }
+        }
+        self.refresh_forecast(&frame);
+        let now_ms = self.now_ms();
+        let results = update(
+            &self.shared.snapshot,
+            &frame,
+            self.forecast.as_ref(),
+            now_ms as f64 / 1000.0,
+        );
+        let statuses: Vec<alerts::MetricStatus<'_>> = results
+            .iter()
+            .map(|(metric, scores, value, expected)| alerts::MetricStatus {
+                metric,
+                scores,
+                value: *value,
+                expected: *expected,
+                now_ms,
+            })
+            .collect();
+        let batch = self
+            .alert_state
+            .update(&statuses, ALARM_LEVEL, &self.generator_url);
+        if let Some(sender) = &self.alert_sender {
+            alerts::queue(sender, batch);
+        }
+        self.record_events(now_ms);
+        *lock(&self.shared.frame) = Some(frame);
+        self.publish_model();
+    }
+
+    /// Mirrors the anomalies in progress into the history: new ones start an
+    /// event, ongoing ones raise its peak, ended ones close it.
+    fn record_events(&mut self, now_ms: i64) {
+        let active = self.alert_state.active().clone();
+        for (metric, state) in &active {
+            match self.open_events.get(metric).copied() {
+                Some(id) => {
+                    let result = self.history.raise_peak(id, state.peak, state.severity);
+                    self.recorded(result);
+                }
+                None => {
+                    let result = self.history.start_event(
+                        metric,
+                        state.start_ms,
+                        state.peak,
+                        state.severity,
+                        "robust",
+                    );
+                    if let Some(id) = self.recorded(result) {
+                        eprintln!("pulsewatch serve: history: event {id} ({metric}) committed");
+                        self.open_events.insert(metric.clone(), id);
+                    }
+                }
+            }
+        }
+        let ended: Vec<(String, i64)> = self
+            .open_events
+            .iter()
+            .filter(|(metric, _)| !active.contains_key(*metric))
+            .map(|(m, id)| (m.clone(), *id))
+            .collect();
+        for (metric, id) in ended {
+            let result = self.history.end_event(id, now_ms);
+            if self.recorded(result).is_some() {
+                self.open_events.remove(&metric);
+            }
+        }
+    }
+
+    fn on_failure(&mut self, reason: String) {
+        let class = reason_class(&reason);
+        let result = self
+            .history
+            .record_fetch_failure(self.now_ms(), class, &reason);
+        self.recorded(result);
+        let mut shared = lock(&self.shared.snapshot);
+        *shared.fetch_errors.entry(class.to_owned()).or_default() += 1;
+        shared.last_error = Some(reason);
+    }
+
+    /// Stopping: a training in progress finishes its save (or is cancelled
+    /// within a batch), open events are closed, the database is closed.
+    fn shutdown(mut self) {
+        let finished = lock(&self.shared.keeper).shutdown(SHUTDOWN_WAIT);
+        if let Some(finished) = finished {
+            self.training_finished(finished);
+        }
+        let now = self.now_ms();
+        let result = self.history.close_open_events(now);
+        self.recorded(result);
+        drop(self.history);
+    }
+}
+
+/// Runs until `stop` is set or SIGTERM/SIGINT arrives (see [`signals`]).
 pub fn serve(
     config: Config,
-    listen: SocketAddr,
-    alertmanager: Option<&str>,
+    options: ServeOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<(), ServeError> {
+    let listen = options.listen;
     let listener = TcpListener::bind(listen).map_err(|source| ServeError::Listen {
         address: listen,
         source,
     })?;
-    let state = Arc::new(Shared::default());
-    // The model in use, for its age and training time.
-    if let Ok(saved) =
-        crate::detect::store::load(&crate::config::resolve_data_path(&config.lstm.save_path))
-    {
-        let mut shared = state.snapshot.lock().unwrap_or_else(|e| e.into_inner());
-        shared.training_secs = Some(saved.meta.train_seconds);
-        if let Some(created) = crate::data::time::parse_timestamp_ms(&saved.meta.created_at) {
-            shared.model_age_secs = Some((now_secs() - created as f64 / 1000.0).max(0.0));
-        }
+    let history = History::open(&options.history_path)?;
+    // Events a killed daemon left open end now: nothing continues them.
+    history.close_open_events(options.clock.now_ms())?;
+    let keeper = ModelKeeper::new(
+        Arc::clone(&options.clock),
+        config.lstm.clone(),
+        crate::config::resolve_data_path(&config.lstm.save_path),
+    );
+    if let Some(error) = keeper.last_error() {
+        eprintln!("pulsewatch serve: {error}");
     }
+    let state = Arc::new(Shared {
+        snapshot: Mutex::new(Snapshot::default()),
+        frame: Mutex::new(None),
+        keeper: Mutex::new(keeper),
+    });
     let live = engine::spawn_live(
         config.prometheus.clone(),
         config.metrics.clone(),
@@ -564,55 +788,39 @@ pub fn serve(
     .map_err(|e| ServeError::Engine {
         reason: e.to_string(),
     })?;
-    let alert_sender = alertmanager
+    let alert_sender = options
+        .alertmanager
+        .as_deref()
         .map(|url| alerts::spawn_sender(url, Duration::from_secs(5)))
         .transpose()
         .map_err(|reason| ServeError::Engine { reason })?;
-    let generator_url = format!("http://{listen}/metrics/live-short");
-    let mut alert_state = alerts::AlertState::default();
-    let engine_state = Arc::clone(&state);
-    let engine_config = config.clone();
+    let mut engine = Engine {
+        forecast_schedule: Schedule::new(config.prophet.retrain_interval, None),
+        config: config.clone(),
+        shared: Arc::clone(&state),
+        history,
+        clock: Arc::clone(&options.clock),
+        forecast: None,
+        alert_state: alerts::AlertState::default(),
+        alert_sender,
+        generator_url: format!("http://{listen}/metrics/live-short"),
+        open_events: BTreeMap::new(),
+        history_failing: false,
+    };
+    engine.publish_model();
     let engine_stop = Arc::clone(&stop);
-    std::thread::Builder::new()
+    let engine_thread = std::thread::Builder::new()
         .name("serve-engine".into())
         .spawn(move || {
             while !engine_stop.load(Ordering::Relaxed) {
                 match live.events.recv_timeout(Duration::from_millis(200)) {
-                    Ok(LiveEvent::Frame { frame, .. }) => {
-                        let now = now_secs();
-                        let results = update(&engine_state.snapshot, &engine_config, &frame, now);
-                        if let Some(sender) = &alert_sender {
-                            let statuses: Vec<alerts::MetricStatus<'_>> = results
-                                .iter()
-                                .map(|(metric, scores, value, expected)| alerts::MetricStatus {
-                                    metric,
-                                    scores,
-                                    value: *value,
-                                    expected: *expected,
-                                    now_ms: (now * 1000.0) as i64,
-                                })
-                                .collect();
-                            alerts::queue(
-                                sender,
-                                alert_state.update(&statuses, ALARM_LEVEL, &generator_url),
-                            );
-                        }
-                        *engine_state.frame.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame);
-                    }
-                    Ok(LiveEvent::Failed { reason, .. }) => {
-                        let mut shared = engine_state
-                            .snapshot
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner());
-                        *shared
-                            .fetch_errors
-                            .entry(reason_class(&reason).to_owned())
-                            .or_default() += 1;
-                        shared.last_error = Some(reason);
-                    }
+                    Ok(LiveEvent::Frame { frame, .. }) => engine.on_frame(frame),
+                    Ok(LiveEvent::Failed { reason, .. }) => engine.on_failure(reason),
                     Err(_) => {}
                 }
+                engine.poll_training();
             }
+            engine.shutdown();
         })
         .map_err(|e| ServeError::Engine {
             reason: e.to_string(),
@@ -623,7 +831,7 @@ pub fn serve(
             address: listen,
             source,
         })?;
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.load(Ordering::Relaxed) && !signals::stop_requested() {
         match listener.accept() {
             Ok((stream, _)) => {
                 let _ = stream.set_nonblocking(false);
@@ -635,13 +843,11 @@ pub fn serve(
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
-    Ok(())
-}
-
-fn now_secs() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+    stop.store(true, Ordering::Relaxed);
+    // The engine thread finishes a save in progress and closes the database.
+    engine_thread.join().map_err(|_| ServeError::Engine {
+        reason: "the engine thread panicked while stopping".into(),
+    })
 }
 
 #[cfg(test)]

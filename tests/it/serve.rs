@@ -25,19 +25,48 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `pulsewatch --config CONFIG serve` on a free loopback port (plus `extra`).
+/// `pulsewatch --config CONFIG serve` on a free loopback port (plus `extra`),
+/// its history in `HOME/history.sqlite`, its stderr in `HOME/serve-PORT.log`.
 fn start_serve(home: &Path, config: &Path, extra: &[&str]) -> (KillOnDrop, u16) {
     let port = free_port();
+    let log = std::fs::File::create(home.join(format!("serve-{port}.log"))).expect("log file");
     let child = Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
         .args(["--config", config.to_str().expect("utf-8")])
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--history",
+            home.join("history.sqlite").to_str().expect("utf-8"),
+        ])
         .args(extra)
         .env("HOME", home)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("serve");
     (KillOnDrop(child), port)
+}
+
+/// `pulsewatch history --history HOME/history.sqlite ARGS…`: (exit ok, stdout).
+fn history(home: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
+        .arg("history")
+        .args([
+            "--history",
+            home.join("history.sqlite").to_str().expect("utf-8"),
+        ])
+        .args(args)
+        .env("HOME", home)
+        .output()
+        .expect("history");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+/// The job the JSON of `GET /` or `/train/{id}` describes, parsed.
+fn get_json(port: u16, path: &str) -> Option<serde_json::Value> {
+    http(port, "GET", path).and_then(|(_, b)| serde_json::from_str(&b).ok())
 }
 
 /// (status code, body) of one HTTP/1.1 request.
@@ -161,6 +190,15 @@ fn serve_publishes_metrics_that_a_real_prometheus_scrapes() {
     assert_eq!(status, 400);
     assert!(body.contains("seed must be a whole number"), "{body}");
 
+    // With no model, the daemon trains one on its first window by itself.
+    wait_for("the first model", || {
+        http(port, "GET", "/")
+            .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| !v["model"]["loaded"].is_null() && v["model"]["training"] == false)
+    });
+    let (_, body) = http(port, "GET", "/train/1").expect("first job");
+    assert!(body.contains("\"reason\":\"no model yet\""), "{body}");
+
     // POST /train returns at once with a job id; its progress ends in "done"
     // and the model age restarts.
     let (status, body) = http(port, "POST", "/train").expect("train");
@@ -192,6 +230,8 @@ fn serve_publishes_metrics_that_a_real_prometheus_scrapes() {
     assert_eq!(status, 200);
     let root: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(root["ready"], true);
+    assert_eq!(root["model"]["loaded"]["features"][0], "up", "{body}");
+    assert!(root["model"]["next_retrain_at"].is_string(), "{body}");
     let (status, body) = http(port, "GET", "/nowhere").expect("404");
     assert_eq!(status, 404);
     assert!(body.contains("no route /nowhere"), "{body}");
@@ -347,4 +387,121 @@ fn serve_sends_an_alert_to_a_real_alertmanager() {
             })
             .unwrap_or(false)
     });
+    // The history has the event, closed, with the peak the alert carried.
+    let mut csv = String::new();
+    wait_for("the closed event in the history", || {
+        csv = history(home.path(), &["--csv"]).1;
+        csv.lines()
+            .any(|l| l.starts_with("anomaly,") && l.contains(",spike,") && !l.contains(",,spike,"))
+    });
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with("anomaly,") && l.contains(",spike,"))
+        .expect("event row");
+    let fields: Vec<&str> = row.split(',').collect();
+    let peak: f64 = fields[4].parse().expect("peak");
+    assert!(peak >= score, "{row} vs alert score {score}");
+    assert_eq!(
+        fields[5],
+        alert["labels"]["severity"].as_str().expect("severity")
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_stops_on_sigterm_and_survives_kill_9_mid_retrain() {
+    let Ok(url) = std::env::var("PULSEWATCH_TEST_PROM_URL") else {
+        panic!("PULSEWATCH_TEST_PROM_URL is not set: run the suite with `bash tests/run.sh`");
+    };
+    let home = tempfile::tempdir().expect("tempdir");
+    let write_config = |name: &str, epochs: usize| {
+        let path = home.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "prometheus:\n  url: {url}\n  step: 1s\n  window: 5m\nmetrics:\n  up: sum(up)\n\
+                 dashboard:\n  refresh_interval: 1\nprophet_model:\n  enabled: false\n\
+                 lstm_model:\n  save_path: {}\n  epochs: {epochs}\n  hidden_size: 8\n  \
+                 sequence_length: 5\n  device: cpu\n",
+                home.path().join("model").display()
+            ),
+        )
+        .expect("config");
+        path
+    };
+    let quick = write_config("quick.yml", 2);
+    // Long enough that the retrain is surely running when it is killed.
+    let slow = write_config("slow.yml", 100_000);
+
+    // 1. The first model, trained by the daemon itself; SIGTERM ends it
+    //    cleanly (exit 0) with the training run committed.
+    let (mut first, port) = start_serve(home.path(), &quick, &[]);
+    wait_for("the first model", || {
+        get_json(port, "/")
+            .is_some_and(|v| v["model"]["training"] == false && !v["model"]["loaded"].is_null())
+    });
+    let created = get_json(port, "/").expect("root")["model"]["loaded"]["created_at"].clone();
+    let pid = first.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = first.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let log = std::fs::read_to_string(home.path().join(format!("serve-{port}.log"))).expect("log");
+    assert!(log.contains("pulsewatch serve: stopped"), "{log}");
+    assert!(log.contains("training run 1 committed"), "{log}");
+
+    // 2. A retrain that never ends by itself; a second POST is refused
+    //    while it runs; kill -9 in the middle of it.
+    let (mut second, port) = start_serve(home.path(), &slow, &[]);
+    wait_for("/readyz", || {
+        http(port, "GET", "/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    let (status, body) = http(port, "POST", "/train").expect("train");
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = http(port, "POST", "/train").expect("second train");
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("already running"), "{body}");
+    let refusal: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let id = refusal["error"].as_str().expect("error text");
+    assert!(id.contains("job 1"), "{id}");
+    wait_for("the retrain to be under way", || {
+        get_json(port, "/train/1")
+            .is_some_and(|v| v["status"] == "running" && v["epoch"].as_u64().unwrap_or(0) >= 1)
+    });
+    second.0.kill().expect("kill -9");
+    second.0.wait().expect("reaped");
+
+    // 3. After the crash: the previous model loads, the database is intact
+    //    and still holds the committed training run.
+    let (_third, port) = start_serve(home.path(), &quick, &[]);
+    wait_for("/", || {
+        get_json(port, "/").is_some_and(|v| !v["model"]["loaded"].is_null())
+    });
+    let root = get_json(port, "/").expect("root");
+    assert_eq!(root["model"]["loaded"]["created_at"], created, "{root}");
+    let (ok, verdict) = history(home.path(), &["--check"]);
+    assert!(ok, "{verdict}");
+    assert_eq!(verdict.trim(), "ok");
+    let (ok, csv) = history(home.path(), &["--csv"]);
+    assert!(ok);
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("training,") && l.contains(",ok,\"no model yet; ")),
+        "{csv}"
+    );
 }
