@@ -15,6 +15,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod crashpoint;
 pub mod data;
 pub mod detect;
 pub mod engine;

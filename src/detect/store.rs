@@ -121,6 +121,7 @@ pub fn save(dir: &Path, model: &LstmAe, meta: &ModelMeta) -> Result<PathBuf, Det
         }
         std::fs::rename(&current, &previous).map_err(|e| io_error(&current, e))?;
     }
+    crate::crashpoint::crash_point("model-save");
     std::fs::rename(&staging, &current).map_err(|e| io_error(&current, e))?;
     // Make the renames durable too.
     if let Ok(handle) = std::fs::File::open(dir) {
@@ -129,10 +130,15 @@ pub fn save(dir: &Path, model: &LstmAe, meta: &ModelMeta) -> Result<PathBuf, Det
     Ok(current)
 }
 
-/// Loads `<dir>/current` (or a version directory given directly).
+/// Loads `<dir>/current` (or a version directory given directly). When a
+/// save was interrupted between moving `current` aside and putting the new
+/// one in place, there is only `previous`: that is the model in use.
 pub fn load(dir: &Path) -> Result<SavedModel, DetectError> {
-    let version_dir = if dir.join("current").is_dir() {
-        dir.join("current")
+    let (current, previous) = (dir.join("current"), dir.join("previous"));
+    let version_dir = if current.is_dir() {
+        current
+    } else if previous.is_dir() {
+        previous
     } else {
         dir.to_owned()
     };

@@ -202,6 +202,23 @@ impl History {
             .map_err(self.query_error("create the tables"))
     }
 
+    /// One INSERT in its own transaction; returns the new row's id. The
+    /// `history-write` crash point sits between the insert and the commit.
+    fn insert(
+        &self,
+        action: &'static str,
+        sql: &str,
+        values: impl rusqlite::Params,
+    ) -> Result<i64, HistoryError> {
+        let error = self.query_error(action);
+        let transaction = self.connection.unchecked_transaction().map_err(&error)?;
+        transaction.execute(sql, values).map_err(&error)?;
+        let id = transaction.last_insert_rowid();
+        crate::crashpoint::crash_point("history-write");
+        transaction.commit().map_err(&error)?;
+        Ok(id)
+    }
+
     /// Records the start of an anomaly event; returns its id.
     pub fn start_event(
         &self,
@@ -211,14 +228,12 @@ impl History {
         severity: &str,
         model_version: &str,
     ) -> Result<i64, HistoryError> {
-        self.connection
-            .execute(
-                "INSERT INTO anomaly_events (metric, start_ms, peak_score, severity, model_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![metric, start_ms, score, severity, model_version],
-            )
-            .map_err(self.query_error("record an anomaly event"))?;
-        Ok(self.connection.last_insert_rowid())
+        self.insert(
+            "record an anomaly event",
+            "INSERT INTO anomaly_events (metric, start_ms, peak_score, severity, model_version)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![metric, start_ms, score, severity, model_version],
+        )
     }
 
     /// Raises an open event's peak (and severity) when `score` is higher.
@@ -257,40 +272,36 @@ impl History {
 
     /// Records a training run; returns its id.
     pub fn record_training(&self, run: &TrainingRun) -> Result<i64, HistoryError> {
-        self.connection
-            .execute(
-                "INSERT INTO training_runs
-                 (started_ms, reason, rows, final_loss, duration_secs, device, status, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    run.started_ms,
-                    run.reason,
-                    run.rows,
-                    run.final_loss,
-                    run.duration_secs,
-                    run.device,
-                    run.status,
-                    run.error
-                ],
-            )
-            .map_err(self.query_error("record a training run"))?;
-        Ok(self.connection.last_insert_rowid())
+        self.insert(
+            "record a training run",
+            "INSERT INTO training_runs
+             (started_ms, reason, rows, final_loss, duration_secs, device, status, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                run.started_ms,
+                run.reason,
+                run.rows,
+                run.final_loss,
+                run.duration_secs,
+                run.device,
+                run.status,
+                run.error
+            ],
+        )
     }
 
-    /// Records a failed fetch.
+    /// Records a failed fetch; returns its id.
     pub fn record_fetch_failure(
         &self,
         at_ms: i64,
         reason: &str,
         message: &str,
-    ) -> Result<(), HistoryError> {
-        self.connection
-            .execute(
-                "INSERT INTO fetch_failures (at_ms, reason, message) VALUES (?1, ?2, ?3)",
-                params![at_ms, reason, message],
-            )
-            .map_err(self.query_error("record a fetch failure"))?;
-        Ok(())
+    ) -> Result<i64, HistoryError> {
+        self.insert(
+            "record a fetch failure",
+            "INSERT INTO fetch_failures (at_ms, reason, message) VALUES (?1, ?2, ?3)",
+            params![at_ms, reason, message],
+        )
     }
 
     /// Events that started at or after `since_ms`, or are still open, oldest

@@ -732,7 +732,9 @@ impl Engine {
         let result = self
             .history
             .record_fetch_failure(self.now_ms(), class, &reason);
-        self.recorded(result);
+        if let Some(id) = self.recorded(result) {
+            eprintln!("pulsewatch serve: history: fetch failure {id} committed");
+        }
         let mut shared = lock(&self.shared.snapshot);
         *shared.fetch_errors.entry(class.to_owned()).or_default() += 1;
         shared.last_error = Some(reason);

@@ -5,6 +5,8 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+#[cfg(unix)]
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,6 +30,16 @@ fn free_port() -> u16 {
 /// `pulsewatch --config CONFIG serve` on a free loopback port (plus `extra`),
 /// its history in `HOME/history.sqlite`, its stderr in `HOME/serve-PORT.log`.
 fn start_serve(home: &Path, config: &Path, extra: &[&str]) -> (KillOnDrop, u16) {
+    start_serve_with_env(home, config, extra, &[])
+}
+
+/// [`start_serve`] with extra environment variables.
+fn start_serve_with_env(
+    home: &Path,
+    config: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (KillOnDrop, u16) {
     let port = free_port();
     let log = std::fs::File::create(home.join(format!("serve-{port}.log"))).expect("log file");
     let child = Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
@@ -39,6 +51,7 @@ fn start_serve(home: &Path, config: &Path, extra: &[&str]) -> (KillOnDrop, u16) 
         ])
         .args(extra)
         .env("HOME", home)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -409,7 +422,7 @@ fn serve_sends_an_alert_to_a_real_alertmanager() {
 
 #[cfg(unix)]
 #[test]
-fn serve_stops_on_sigterm_and_survives_kill_9_mid_retrain() {
+fn serve_stops_on_sigterm_and_survives_kill_9_in_a_retrain_a_save_and_a_history_write() {
     let Ok(url) = std::env::var("PULSEWATCH_TEST_PROM_URL") else {
         panic!("PULSEWATCH_TEST_PROM_URL is not set: run the suite with `bash tests/run.sh`");
     };
@@ -442,6 +455,7 @@ fn serve_stops_on_sigterm_and_survives_kill_9_mid_retrain() {
     });
     let created = get_json(port, "/").expect("root")["model"]["loaded"]["created_at"].clone();
     let pid = first.0.id().to_string();
+    // SIGTERM: the daemon stops polling, closes the database, exits 0.
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -449,17 +463,7 @@ fn serve_stops_on_sigterm_and_survives_kill_9_mid_retrain() {
             .expect("kill")
             .success()
     );
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = first.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "serve ignored SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_exit(&mut first.0);
     assert!(status.success(), "exit status after SIGTERM: {status}");
     let log = std::fs::read_to_string(home.path().join(format!("serve-{port}.log"))).expect("log");
     assert!(log.contains("pulsewatch serve: stopped"), "{log}");
@@ -488,7 +492,7 @@ fn serve_stops_on_sigterm_and_survives_kill_9_mid_retrain() {
 
     // 3. After the crash: the previous model loads, the database is intact
     //    and still holds the committed training run.
-    let (_third, port) = start_serve(home.path(), &quick, &[]);
+    let (third, port) = start_serve(home.path(), &quick, &[]);
     wait_for("/", || {
         get_json(port, "/").is_some_and(|v| !v["model"]["loaded"].is_null())
     });
@@ -504,4 +508,86 @@ fn serve_stops_on_sigterm_and_survives_kill_9_mid_retrain() {
             .any(|l| l.starts_with("training,") && l.contains(",ok,\"no model yet; ")),
         "{csv}"
     );
+    drop(third);
+
+    // 4. Killed in the worst moment of a save: the old model moved aside,
+    //    the new one not yet in place. The previous model still loads.
+    let (mut fourth, port) = start_serve_with_env(
+        home.path(),
+        &quick,
+        &[],
+        &[("PULSEWATCH_CRASH_AT", "model-save")],
+    );
+    wait_for("/readyz", || {
+        http(port, "GET", "/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    let (status, body) = http(port, "POST", "/train").expect("train");
+    assert_eq!(status, 202, "{body}");
+    let status = wait_exit(&mut fourth.0);
+    assert_eq!(status.signal(), Some(9), "{status}");
+    assert!(!home.path().join("model/current").exists());
+    let (fifth, port) = start_serve(home.path(), &quick, &[]);
+    wait_for("/", || {
+        get_json(port, "/").is_some_and(|v| !v["model"]["loaded"].is_null())
+    });
+    let root = get_json(port, "/").expect("root");
+    assert_eq!(root["model"]["loaded"]["created_at"], created, "{root}");
+    drop(fifth);
+
+    // 5. Killed between a history insert and its commit: the database
+    //    passes the integrity check and holds every write committed before,
+    //    and not the one in flight.
+    let dead = home.path().join("dead.yml");
+    std::fs::write(
+        &dead,
+        std::fs::read_to_string(&quick)
+            .expect("quick")
+            .replace(&url, &format!("http://127.0.0.1:{}", free_port())),
+    )
+    .expect("dead config");
+    let (_, before) = history(home.path(), &["--csv"]);
+    let (mut sixth, port) = start_serve_with_env(
+        home.path(),
+        &dead,
+        &[],
+        &[("PULSEWATCH_CRASH_AT", "history-write:3")],
+    );
+    let status = wait_exit(&mut sixth.0);
+    assert_eq!(status.signal(), Some(9), "{status}");
+    let log = std::fs::read_to_string(home.path().join(format!("serve-{port}.log"))).expect("log");
+    let committed = log
+        .lines()
+        .filter(|l| {
+            l.starts_with("pulsewatch serve: history: fetch failure ") && l.ends_with(" committed")
+        })
+        .count();
+    assert_eq!(committed, 2, "{log}");
+    assert!(log.contains("crash point history-write reached"), "{log}");
+    let (ok, verdict) = history(home.path(), &["--check"]);
+    assert!(ok && verdict.trim() == "ok", "{verdict}");
+    let (_, after) = history(home.path(), &["--csv"]);
+    let failures = |csv: &str| {
+        csv.lines()
+            .filter(|l| l.starts_with("fetch_failure,"))
+            .count()
+    };
+    assert_eq!(failures(&after), failures(&before) + 2, "{after}");
+    for line in before.lines() {
+        assert!(after.contains(line), "lost after the crash: {line}");
+    }
+}
+
+/// Waits (up to 60 s) for a child to exit.
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the process did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
