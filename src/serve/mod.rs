@@ -228,10 +228,7 @@ fn update(
         // By timestamp: the window has slid since the forecast was made.
         let at = |i: usize| {
             let s = series?;
-            let at = s
-                .timestamps_ms
-                .binary_search(&frame.timestamps_ms()[i])
-                .ok()?;
+            let at = nearest_index(&s.timestamps_ms, frame.timestamps_ms()[i])?;
             Some((*s.yhat.get(at)?, *s.lower.get(at)?, *s.upper.get(at)?))
         };
         if let Some(last) = frame.len().checked_sub(1).and_then(at) {
@@ -267,6 +264,25 @@ fn update(
     shared.last_refresh_secs = Some(now_secs);
     shared.last_error = None;
     results
+}
+
+/// The index of the timestamp in `stamps` (sorted, evenly stepped) nearest
+/// to `t`, if it is within half a step: successive queries need not land on
+/// the same grid as the query the forecast was fitted on.
+fn nearest_index(stamps: &[i64], t: i64) -> Option<usize> {
+    let half_step = match stamps {
+        [a, b, ..] => (b - a).abs() / 2,
+        _ => 0,
+    };
+    let candidates = match stamps.binary_search(&t) {
+        Ok(i) => return Some(i),
+        Err(i) => [i.checked_sub(1), (i < stamps.len()).then_some(i)],
+    };
+    candidates
+        .into_iter()
+        .flatten()
+        .min_by_key(|&i| (stamps[i] - t).abs())
+        .filter(|&i| (stamps[i] - t).abs() <= half_step)
 }
 
 /// `/metrics/test`: the bundled sample data with spikes injected (seeded),
@@ -623,11 +639,13 @@ impl Engine {
             return;
         }
         let newest = frame.timestamps_ms().last().copied().unwrap_or(i64::MIN);
+        // A metric whose fit failed (too little history yet) is retried at
+        // every refresh until it has a forecast.
         let covered = self.forecast.as_ref().is_some_and(|f| {
-            f.series
-                .iter()
-                .filter_map(|s| s.as_ref().ok())
-                .all(|s| s.timestamps_ms.last().is_some_and(|t| *t >= newest))
+            f.series.iter().all(|s| {
+                s.as_ref()
+                    .is_ok_and(|s| s.timestamps_ms.last().is_some_and(|t| *t >= newest))
+            })
         });
         let now = self.now_ms();
         if covered && !self.forecast_schedule.due(now) {
@@ -855,6 +873,18 @@ pub fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_find_the_forecast_point_nearest_within_half_a_step() {
+        let stamps = [1_000, 3_000, 5_000];
+        assert_eq!(nearest_index(&stamps, 3_000), Some(1));
+        assert_eq!(nearest_index(&stamps, 3_900), Some(1));
+        assert_eq!(nearest_index(&stamps, 4_100), Some(2));
+        assert_eq!(nearest_index(&stamps, 6_000), Some(2));
+        assert_eq!(nearest_index(&stamps, 6_100), None);
+        assert_eq!(nearest_index(&stamps, -100), None);
+        assert_eq!(nearest_index(&[], 0), None);
+    }
 
     #[test]
     fn metrics_text_has_every_family_and_escapes_labels() {
