@@ -123,8 +123,7 @@ pub enum Command {
         /// starts, while it lasts, and when it ends.
         #[arg(long, value_name = "URL")]
         alertmanager: Option<String>,
-        /// The history database (default: history.sqlite in the platform
-        /// data dir).
+        /// The history database (default: `app.history_path`).
         #[arg(long, value_name = "FILE")]
         history: Option<PathBuf>,
     },
@@ -136,8 +135,7 @@ pub enum Command {
         /// CSV on stdout instead of tables.
         #[arg(long)]
         csv: bool,
-        /// The history database (default: history.sqlite in the platform
-        /// data dir).
+        /// The history database (default: `app.history_path`).
         #[arg(long, value_name = "FILE")]
         history: Option<PathBuf>,
         /// Run SQLite's integrity check instead; exits 1 unless it says ok.
@@ -395,7 +393,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let (config, _) = Config::load(cli.config.as_deref())?;
             crate::serve::signals::install().context("cannot install the SIGTERM handler")?;
-            let history_path = history.unwrap_or_else(crate::history::default_path);
+            let history_path = history.unwrap_or_else(|| crate::history::path_for(&config));
             eprintln!(
                 "pulsewatch serve: listening on http://{listen}; history in {}",
                 history_path.display()
@@ -420,7 +418,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             check,
         }) => {
             let since = duration_arg("--since", &since)?;
-            let path = history.unwrap_or_else(crate::history::default_path);
+            let path = match history {
+                Some(path) => path,
+                None => crate::history::path_for(&Config::load(cli.config.as_deref())?.0),
+            };
             history_cmd::run(&path, since, csv, check)
         }
         Some(Command::Eval {

@@ -110,6 +110,9 @@ pub struct AppConfig {
     /// IANA time-zone name (validated); forecast seasonality runs on this
     /// zone's wall clock, so a business-hours pattern survives DST changes.
     pub timezone: String,
+    /// The anomaly history database, as written (relative: under the
+    /// platform data dir; see [`resolve_data_path`]).
+    pub history_path: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -28,6 +28,7 @@ pub struct RawApp {
     pub version: Field<String>,
     pub mode: Field<String>,
     pub timezone: Field<String>,
+    pub history_path: Field<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -227,8 +227,16 @@ pub fn validate(raw: RawConfig, source_name: &str, os: Os) -> Result<Config, Con
             }
         },
     };
+    if let Some(spanned) = app_raw
+        .history_path
+        .as_ref()
+        .filter(|s| s.value.trim().is_empty())
+    {
+        return Err(ctx.err(spanned, "app.history_path", "must not be empty"));
+    }
     let app = AppConfig {
         timezone,
+        history_path: PathBuf::from(ctx.text(&app_raw.history_path, crate::history::FILE_NAME)),
         name: ctx.text(&app_raw.name, "PulseWatch"),
         version: ctx.text(&app_raw.version, env!("CARGO_PKG_VERSION")),
         mode: if mode == "development" {
@@ -655,6 +663,11 @@ pub fn describe(c: &Config) -> String {
             AppMode::Production => "production",
             AppMode::Development => "development",
         }
+    ));
+    line(format!("  timezone: {}", c.app.timezone));
+    line(format!(
+        "  history_path: {}",
+        super::resolve_data_path(&c.app.history_path).display()
     ));
     let p = &c.prometheus;
     line("prometheus:".into());

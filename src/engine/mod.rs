@@ -370,3 +370,94 @@ mod tests {
         assert!(append_window(&old, &other, 0).is_none());
     }
 }
+
+/// What the app asks of the history database.
+#[derive(Debug)]
+pub enum HistoryRequest {
+    /// Events the app found (upserted: a repeat updates the same row).
+    Record(Vec<crate::history::AnomalyEvent>),
+    /// A training run started from the app.
+    RecordTraining(crate::history::TrainingRun),
+    /// Events overlapping `[from_ms, to_ms]` (Long-term mode).
+    Load { from_ms: i64, to_ms: i64 },
+}
+
+/// What the history thread answers.
+#[derive(Debug)]
+pub enum HistoryReply {
+    Events {
+        from_ms: i64,
+        to_ms: i64,
+        events: Vec<crate::history::AnomalyEvent>,
+    },
+    /// A request failed: shown, then the app goes on without history.
+    Failed(String),
+}
+
+/// The history database's own thread, so a busy database (the daemon
+/// writing) never stalls the UI. The database is opened on first use;
+/// requests queue on a bounded channel, replies come back on another and
+/// `wake` runs after each.
+pub struct HistoryJob {
+    pub requests: std::sync::mpsc::SyncSender<HistoryRequest>,
+    pub replies: Receiver<HistoryReply>,
+}
+
+pub fn spawn_history(
+    path: PathBuf,
+    wake: impl Fn() + Send + 'static,
+) -> Result<HistoryJob, EngineError> {
+    let (requests, inbox) = sync_channel::<HistoryRequest>(32);
+    let (outbox, replies) = sync_channel(32);
+    std::thread::Builder::new()
+        .name("history".into())
+        .spawn(move || {
+            let mut history = None;
+            for request in inbox.iter() {
+                if history.is_none() {
+                    match crate::history::History::open(&path) {
+                        Ok(opened) => history = Some(opened),
+                        Err(error) => {
+                            let _ = outbox.send(HistoryReply::Failed(error.to_string()));
+                            wake();
+                            continue;
+                        }
+                    }
+                }
+                let Some(db) = &history else { continue };
+                let reply = match request {
+                    HistoryRequest::Record(events) => events
+                        .iter()
+                        .try_for_each(|e| db.upsert_event(e).map(|_| ()))
+                        .err()
+                        .map(|e| HistoryReply::Failed(e.to_string())),
+                    HistoryRequest::RecordTraining(run) => db
+                        .record_training(&run)
+                        .err()
+                        .map(|e| HistoryReply::Failed(e.to_string())),
+                    HistoryRequest::Load { from_ms, to_ms } => {
+                        Some(match db.events_between(from_ms, to_ms) {
+                            Ok(events) => HistoryReply::Events {
+                                from_ms,
+                                to_ms,
+                                events,
+                            },
+                            Err(error) => HistoryReply::Failed(error.to_string()),
+                        })
+                    }
+                };
+                if let Some(reply) = reply {
+                    // The window closed: nobody to tell.
+                    if outbox.send(reply).is_err() {
+                        return;
+                    }
+                    wake();
+                }
+            }
+        })
+        .map_err(|e| EngineError {
+            job: "history",
+            reason: e.to_string(),
+        })?;
+    Ok(HistoryJob { requests, replies })
+}

@@ -43,9 +43,10 @@ pub enum HistoryError {
     },
 }
 
-/// The default database path: `history.sqlite` in the platform data dir.
-pub fn default_path() -> PathBuf {
-    crate::config::resolve_data_path(Path::new(FILE_NAME))
+/// The database path `config` names (`app.history_path`, relative paths
+/// under the platform data dir).
+pub fn path_for(config: &crate::config::Config) -> PathBuf {
+    crate::config::resolve_data_path(&config.app.history_path)
 }
 
 /// One anomaly event: consecutive anomalous points of one metric.
@@ -56,6 +57,8 @@ pub struct AnomalyEvent {
     pub start_ms: i64,
     /// `None` while the event lasts.
     pub end_ms: Option<i64>,
+    /// The highest anomaly score in the event, 0 to 1 (the daemon's
+    /// likelihood; the app's 0–100 score divided by 100).
     pub peak_score: f64,
     pub severity: String,
     /// Which model judged it (e.g. the model's creation time, or "robust").
@@ -178,7 +181,8 @@ impl History {
                      severity TEXT NOT NULL,
                      model_version TEXT NOT NULL
                  );
-                 CREATE INDEX IF NOT EXISTS anomaly_events_start ON anomaly_events(start_ms);
+                 CREATE UNIQUE INDEX IF NOT EXISTS anomaly_events_key
+                     ON anomaly_events(metric, start_ms);
                  CREATE TABLE IF NOT EXISTS training_runs (
                      id INTEGER PRIMARY KEY,
                      started_ms INTEGER NOT NULL,
@@ -234,6 +238,44 @@ impl History {
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![metric, start_ms, score, severity, model_version],
         )
+    }
+
+    /// Records a whole event (the app, which sees events after the fact);
+    /// the same metric and start again updates it (a later end, a higher
+    /// peak) instead of adding a copy. Returns its id.
+    pub fn upsert_event(&self, event: &AnomalyEvent) -> Result<i64, HistoryError> {
+        self.insert(
+            "record an anomaly event",
+            "INSERT INTO anomaly_events
+                 (metric, start_ms, end_ms, peak_score, severity, model_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(metric, start_ms) DO UPDATE SET
+                 end_ms = MAX(COALESCE(end_ms, excluded.end_ms), excluded.end_ms),
+                 peak_score = MAX(peak_score, excluded.peak_score),
+                 severity = CASE WHEN excluded.peak_score > peak_score
+                                 THEN excluded.severity ELSE severity END",
+            params![
+                event.metric,
+                event.start_ms,
+                event.end_ms,
+                event.peak_score,
+                event.severity,
+                event.model_version
+            ],
+        )
+    }
+
+    /// Events that overlap `[from_ms, to_ms]`, oldest first.
+    pub fn events_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<AnomalyEvent>, HistoryError> {
+        Ok(self
+            .events_since(from_ms)?
+            .into_iter()
+            .filter(|e| e.start_ms <= to_ms)
+            .collect())
     }
 
     /// Raises an open event's peak (and severity) when `score` is higher.
@@ -495,6 +537,39 @@ mod tests {
         let failures = history.fetch_failures_since(0).unwrap();
         assert_eq!(failures[0].reason, "refused");
         assert_eq!(history.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn the_same_event_recorded_twice_is_one_row_with_the_later_end_and_higher_peak() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::open(&dir.path().join(FILE_NAME)).unwrap();
+        let mut event = AnomalyEvent {
+            id: 0,
+            metric: "cpu".into(),
+            start_ms: 1_000,
+            end_ms: Some(2_000),
+            peak_score: 0.7,
+            severity: "minor".into(),
+            model_version: "app".into(),
+        };
+        let id = history.upsert_event(&event).unwrap();
+        event.end_ms = Some(5_000);
+        event.peak_score = 0.9;
+        event.severity = "critical".into();
+        history.upsert_event(&event).unwrap();
+        // An older, smaller view of it changes nothing.
+        event.end_ms = Some(3_000);
+        event.peak_score = 0.8;
+        event.severity = "major".into();
+        history.upsert_event(&event).unwrap();
+        let events = history.events_between(0, 10_000).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].id, id);
+        assert_eq!(events[0].end_ms, Some(5_000));
+        assert_eq!(events[0].peak_score, 0.9);
+        assert_eq!(events[0].severity, "critical");
+        assert!(history.events_between(6_000, 10_000).unwrap().is_empty());
+        assert!(history.events_between(0, 500).unwrap().is_empty());
     }
 
     #[test]

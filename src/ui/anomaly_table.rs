@@ -1,5 +1,6 @@
 //! The bottom panel: anomaly events (runs of flagged points on one metric),
-//! newest first; clicking one zooms every plot to it.
+//! newest first, with past ones from the history database beside them;
+//! clicking one zooms every plot to it.
 
 use eframe::egui;
 
@@ -15,6 +16,26 @@ pub struct AnomalyEvent {
     /// 0–100, 50 at the threshold or the band's edge.
     pub peak_score: f64,
     pub points: usize,
+    pub source: EventSource,
+}
+
+/// Where an event in the table comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSource {
+    /// Found in the data in view, now.
+    Detected,
+    /// Read from the history database (found earlier, by the app or the
+    /// daemon).
+    History,
+}
+
+impl EventSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            EventSource::Detected => "detected",
+            EventSource::History => "history",
+        }
+    }
 }
 
 impl AnomalyEvent {
@@ -54,6 +75,7 @@ pub fn group_events(
                 metric: metric.to_owned(),
                 peak_score: score,
                 points: 1,
+                source: EventSource::Detected,
             }),
         }
         last_row = Some(row);
@@ -61,22 +83,45 @@ pub fn group_events(
     events
 }
 
+/// What the table says about the history database.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryNote {
+    /// Not consulted in this mode.
+    Unused,
+    /// Read: this many past events overlap the data in view.
+    Read(usize),
+    Failed(String),
+}
+
 pub fn anomaly_table_ui(
     ui: &mut egui::Ui,
     events: &[AnomalyEvent],
     session_total: usize,
+    history: &HistoryNote,
 ) -> Vec<UiCommand> {
     let mut commands = Vec::new();
     ui.horizontal(|ui| {
+        let detected = events
+            .iter()
+            .filter(|e| e.source == EventSource::Detected)
+            .count();
         ui.strong(format!(
-            "Anomalies: {} in view, {session_total} this session",
-            events.len()
+            "Anomalies: {detected} in view, {session_total} this session"
         ));
+        match history {
+            HistoryNote::Unused => {}
+            HistoryNote::Read(n) => {
+                ui.label(format!("· {n} from the history"));
+            }
+            HistoryNote::Failed(error) => {
+                ui.colored_label(theme::WARNING, format!("· history unavailable: {error}"));
+            }
+        }
         ui.label(egui::RichText::new("(click a row to zoom every plot to it)").color(theme::MUTED));
     });
-    let widths = [200.0, 200.0, 120.0, 80.0, 80.0];
+    let widths = [200.0, 200.0, 120.0, 80.0, 80.0, 80.0];
     let header = |ui: &mut egui::Ui| {
-        for (title, width) in ["start", "end", "metric", "peak score", "severity"]
+        for (title, width) in ["start", "end", "metric", "peak score", "severity", "source"]
             .iter()
             .zip(widths)
         {
@@ -116,6 +161,10 @@ pub fn anomaly_table_ui(
                         ),
                     );
                     ui.add_sized([widths[4], row_height], egui::Label::new(event.severity()));
+                    ui.add_sized(
+                        [widths[5], row_height],
+                        egui::Label::new(event.source.label()),
+                    );
                 });
             }
         });

@@ -27,7 +27,7 @@ use crate::engine::{self, LiveEvent, LiveJob, ModelLoad, TrainEvent, TrainingJob
 use crate::eval;
 use crate::forecast::{ForecastError, ForecastModel, ForecastSettings, FrameForecast};
 
-pub use anomaly_table::AnomalyEvent;
+pub use anomaly_table::{AnomalyEvent, EventSource, HistoryNote};
 pub use plot_panel::format_time_axis;
 use plot_panel::{BandOverlay, MetricSeries, RowDetails};
 use side_panel::{MetricRow, ModelPanel, TestSummary};
@@ -181,6 +181,15 @@ pub struct PulseWatchApp {
     /// Data shown before Live mode took over, to return to.
     offline: Option<LoadedData>,
     events: Vec<AnomalyEvent>,
+    /// The table's rows: `events` plus past events from the history.
+    table_events: Vec<AnomalyEvent>,
+    /// The history database's thread (None: it could not start).
+    history: Option<crate::engine::HistoryJob>,
+    /// Past events overlapping the data in view (Long-term mode).
+    history_events: Vec<AnomalyEvent>,
+    history_note: anomaly_table::HistoryNote,
+    /// Live events already written to the history (metric, start, end).
+    recorded: std::collections::HashSet<(String, i64, i64)>,
     /// Every event seen this session (metric, start), across refreshes and files.
     session_events: std::collections::HashSet<(String, i64)>,
     /// The model's per-row scores for hover labels (with a model).
@@ -239,6 +248,11 @@ impl PulseWatchApp {
             test_summary: None,
             offline: None,
             events: Vec::new(),
+            table_events: Vec::new(),
+            history: None,
+            history_events: Vec::new(),
+            history_note: anomaly_table::HistoryNote::Unused,
+            recorded: std::collections::HashSet::new(),
             session_events: std::collections::HashSet::new(),
             row_details: None,
             zoom_to: None,
@@ -248,6 +262,13 @@ impl PulseWatchApp {
             },
             settings: None,
         };
+        let wake = ctx.clone();
+        match crate::engine::spawn_history(crate::history::path_for(&app.config), move || {
+            wake.request_repaint()
+        }) {
+            Ok(job) => app.history = Some(job),
+            Err(error) => app.history_note = anomaly_table::HistoryNote::Failed(error.to_string()),
+        }
         app.set_data(loaded);
         if app.state.mode == Mode::Live {
             app.start_live();
@@ -271,6 +292,26 @@ impl PulseWatchApp {
     /// Anomaly events (runs of flagged points per metric), oldest first.
     pub fn anomaly_events(&self) -> &[AnomalyEvent] {
         &self.events
+    }
+
+    /// The anomaly table's rows: detected events plus past ones from the
+    /// history (Long-term mode), oldest first.
+    pub fn table_events(&self) -> &[AnomalyEvent] {
+        &self.table_events
+    }
+
+    /// Whether every metric has a forecast (none failed, none running).
+    pub fn forecast_ready(&self) -> bool {
+        matches!(self.forecast, ForecastStatus::Ready { .. })
+            && self
+                .forecast_data
+                .as_ref()
+                .is_some_and(|f| f.series.iter().all(Result::is_ok))
+    }
+
+    /// What the table says about the history database.
+    pub fn history_note(&self) -> &anomaly_table::HistoryNote {
+        &self.history_note
     }
 
     /// The span the plots were last asked to zoom to (Unix seconds).
@@ -424,6 +465,7 @@ impl PulseWatchApp {
             self.start_forecast();
         }
         self.start_scoring();
+        self.request_history();
     }
 
     /// Live mode keeps a forecast until its schedule says refit: half the
@@ -722,11 +764,146 @@ impl PulseWatchApp {
 
     /// Takes whatever the jobs have finished; never blocks.
     pub fn poll_jobs(&mut self) {
+        self.poll_history();
         self.poll_forecast();
         self.poll_model();
         self.poll_training();
         self.poll_files();
         self.poll_live();
+    }
+
+    /// Long-term mode shows past events that overlap the data in view:
+    /// asks the history thread for them (never waits for it).
+    fn request_history(&mut self) {
+        self.history_events.clear();
+        if self.state.mode != Mode::LongTerm {
+            self.history_note = anomaly_table::HistoryNote::Unused;
+            self.merge_table();
+            return;
+        }
+        let stamps = self.frame.timestamps_ms();
+        let (Some(&from_ms), Some(&to_ms), Some(job)) =
+            (stamps.first(), stamps.last(), &self.history)
+        else {
+            return;
+        };
+        // A full queue means the thread is busy; the next view asks again.
+        let _ = job
+            .requests
+            .try_send(crate::engine::HistoryRequest::Load { from_ms, to_ms });
+    }
+
+    fn poll_history(&mut self) {
+        let Some(job) = &self.history else {
+            return;
+        };
+        let mut changed = false;
+        while let Ok(reply) = job.replies.try_recv() {
+            match reply {
+                crate::engine::HistoryReply::Events {
+                    from_ms,
+                    to_ms,
+                    events,
+                } => {
+                    let stamps = self.frame.timestamps_ms();
+                    // An answer for data no longer in view is stale.
+                    if self.state.mode != Mode::LongTerm
+                        || stamps.first() != Some(&from_ms)
+                        || stamps.last() != Some(&to_ms)
+                    {
+                        continue;
+                    }
+                    self.history_note = anomaly_table::HistoryNote::Read(events.len());
+                    self.history_events = events
+                        .into_iter()
+                        .map(|e| AnomalyEvent {
+                            start_ms: e.start_ms,
+                            end_ms: e.end_ms.unwrap_or(to_ms),
+                            metric: e.metric,
+                            peak_score: e.peak_score * 100.0,
+                            points: 0,
+                            source: anomaly_table::EventSource::History,
+                        })
+                        .collect();
+                    changed = true;
+                }
+                crate::engine::HistoryReply::Failed(error) => {
+                    self.history_note = anomaly_table::HistoryNote::Failed(error);
+                }
+            }
+        }
+        if changed {
+            self.merge_table();
+        }
+    }
+
+    /// The table: events found now, plus past ones not found again.
+    fn merge_table(&mut self) {
+        let found: std::collections::HashSet<(&str, i64)> = self
+            .events
+            .iter()
+            .map(|e| (e.metric.as_str(), e.start_ms))
+            .collect();
+        let mut table: Vec<AnomalyEvent> = self.events.clone();
+        table.extend(
+            self.history_events
+                .iter()
+                .filter(|e| !found.contains(&(e.metric.as_str(), e.start_ms)))
+                .cloned(),
+        );
+        table.sort_by_key(|e| e.start_ms);
+        self.table_events = table;
+    }
+
+    /// Live mode writes the events it found to the history once they have
+    /// ended (an event still growing is written when it ends), so the
+    /// daemon, `pulsewatch history` and Long-term mode see them.
+    fn record_live_events(&mut self) {
+        let (Mode::Live, Some(job)) = (self.state.mode, &self.history) else {
+            return;
+        };
+        let Some(&newest) = self.frame.timestamps_ms().last() else {
+            return;
+        };
+        let model_version = match &self.model {
+            ModelStatus::Ready(model) => format!("app lstm {}", model.meta.created_at),
+            _ => "app forecast band".to_owned(),
+        };
+        let ended: Vec<crate::history::AnomalyEvent> = self
+            .events
+            .iter()
+            .filter(|e| e.end_ms < newest)
+            .filter(|e| {
+                !self
+                    .recorded
+                    .contains(&(e.metric.clone(), e.start_ms, e.end_ms))
+            })
+            .map(|e| crate::history::AnomalyEvent {
+                id: 0,
+                metric: e.metric.clone(),
+                start_ms: e.start_ms,
+                end_ms: Some(e.end_ms),
+                peak_score: e.peak_score / 100.0,
+                severity: e.severity().to_owned(),
+                model_version: model_version.clone(),
+            })
+            .collect();
+        if ended.is_empty() {
+            return;
+        }
+        let keys: Vec<(String, i64, i64)> = ended
+            .iter()
+            .map(|e| (e.metric.clone(), e.start_ms, e.end_ms.unwrap_or(e.start_ms)))
+            .collect();
+        // Only marked as recorded once queued: a full queue tries again at
+        // the next refresh.
+        if job
+            .requests
+            .try_send(crate::engine::HistoryRequest::Record(ended))
+            .is_ok()
+        {
+            self.recorded.extend(keys);
+        }
     }
 
     fn poll_forecast(&mut self) {
@@ -801,6 +978,26 @@ impl PulseWatchApp {
                     self.training = None;
                     match result {
                         Ok(trained) => {
+                            if let Some(job) = &self.history {
+                                let run = crate::history::TrainingRun {
+                                    id: 0,
+                                    started_ms: data::time::parse_timestamp_ms(
+                                        &trained.saved.meta.created_at,
+                                    )
+                                    .unwrap_or(0)
+                                        - trained.outcome.duration.as_millis() as i64,
+                                    reason: "manual (app)".into(),
+                                    rows: trained.saved.meta.training_rows as i64,
+                                    final_loss: Some(trained.outcome.final_loss),
+                                    duration_secs: trained.outcome.duration.as_secs_f64(),
+                                    device: trained.saved.meta.device.clone(),
+                                    status: "ok".into(),
+                                    error: None,
+                                };
+                                let _ = job
+                                    .requests
+                                    .try_send(crate::engine::HistoryRequest::RecordTraining(run));
+                            }
                             self.model = ModelStatus::Ready(Box::new(ActiveModel {
                                 // Trained (and scored) on the frame in view
                                 // when training started.
@@ -978,6 +1175,8 @@ impl PulseWatchApp {
             self.session_events
                 .insert((event.metric.clone(), event.start_ms));
         }
+        self.merge_table();
+        self.record_live_events();
         self.row_details = match &self.model {
             ModelStatus::Ready(model) => Some(RowDetails {
                 xs: self
@@ -1231,8 +1430,9 @@ impl eframe::App for PulseWatchApp {
             .show(ui, |ui| {
                 commands.extend(anomaly_table::anomaly_table_ui(
                     ui,
-                    &self.events,
+                    &self.table_events,
                     self.session_events.len(),
+                    &self.history_note,
                 ));
             });
         if let Some(form) = &mut self.settings

@@ -11,15 +11,18 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use pulsewatch::config::{Config, ConfigSource};
 use pulsewatch::data::{self, SampleSpec};
+use pulsewatch::history::{AnomalyEvent as HistoryEvent, History};
 use pulsewatch::ui::state::{Mode, State};
-use pulsewatch::ui::{LoadedData, PulseWatchApp, UiCommand};
+use pulsewatch::ui::{EventSource, HistoryNote, LoadedData, PulseWatchApp, UiCommand};
 
 /// A small, fast set-up: two days of sample data, a small model that trains
-/// in a second, models saved under `dir`.
+/// in a second, models saved under `dir`, the history in `dir/history.sqlite`.
 fn config(dir: &Path, extra: &str) -> Config {
     let yaml = format!(
-        "lstm_model:\n  epochs: 2\n  hidden_size: 8\n  sequence_length: 20\n  device: cpu\n  \
+        "app:\n  history_path: {}\n\
+         lstm_model:\n  epochs: 2\n  hidden_size: 8\n  sequence_length: 20\n  device: cpu\n  \
          save_path: {}\n{extra}",
+        dir.join("history.sqlite").display(),
         dir.join("model").display()
     );
     Config::from_yaml_str(&yaml, "dashboard-test.yml").expect("config")
@@ -69,7 +72,7 @@ fn quiet_state() -> State {
 fn wait_for(
     harness: &mut Harness<'static, PulseWatchApp>,
     what: &str,
-    done: impl Fn(&PulseWatchApp) -> bool,
+    mut done: impl FnMut(&PulseWatchApp) -> bool,
 ) {
     let started = Instant::now();
     while !done(harness.state()) {
@@ -307,6 +310,11 @@ fn live_mode_polls_the_test_prometheus() {
         app.data_label() == url && app.forecast_started().is_some() && app.is_idle()
     });
     harness.get_by_label_contains("connected, last refresh");
+    // A metric with too little history yet is refit at every refresh until
+    // its forecast succeeds; from then on the forecast is kept.
+    wait_for(&mut harness, "a forecast for every metric", |app| {
+        app.forecast_ready() && app.is_idle()
+    });
     let first_end = harness.state().frame().timestamps_ms().last().copied();
     let first_rows = harness.state().frame().len();
     let forecast_started = harness.state().forecast_started();
@@ -323,6 +331,107 @@ fn live_mode_polls_the_test_prometheus() {
         .apply(UiCommand::SetMode(Mode::LongTerm));
     harness.step();
     assert_eq!(harness.state().data_label(), "test sample");
+}
+
+#[test]
+fn long_term_mode_lists_past_events_from_the_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let loaded = sample(2_880);
+    let stamps = loaded.frame.timestamps_ms().to_vec();
+    let history = History::open(&dir.path().join("history.sqlite")).expect("history");
+    let event = |metric: &str, start_ms: i64, end_ms: i64| HistoryEvent {
+        id: 0,
+        metric: metric.into(),
+        start_ms,
+        end_ms: Some(end_ms),
+        peak_score: 0.9995,
+        severity: "critical".into(),
+        model_version: "robust".into(),
+    };
+    // One inside the data in view, one a day after it.
+    history
+        .upsert_event(&event("cpu_usage", stamps[100], stamps[104]))
+        .expect("insert");
+    let after = stamps[stamps.len() - 1] + 86_400_000;
+    history
+        .upsert_event(&event("cpu_usage", after, after + 60_000))
+        .expect("insert");
+    drop(history);
+
+    let mut harness = harness(config(dir.path(), ""), quiet_state(), None);
+    wait_for(&mut harness, "the history", |app| {
+        *app.history_note() == HistoryNote::Read(1)
+    });
+    let past: Vec<_> = harness
+        .state()
+        .table_events()
+        .iter()
+        .filter(|e| e.source == EventSource::History)
+        .cloned()
+        .collect();
+    assert_eq!(past.len(), 1, "{past:?}");
+    assert_eq!(past[0].start_ms, stamps[100]);
+    assert_eq!(past[0].end_ms, stamps[104]);
+    assert!((past[0].peak_score - 99.95).abs() < 1e-9);
+    assert_eq!(past[0].severity(), "critical");
+    harness.get_by_label_contains("1 from the history");
+    // Test mode is about injected spikes: no history there.
+    harness.state_mut().apply(UiCommand::SetMode(Mode::Test));
+    wait_for(&mut harness, "Test mode", PulseWatchApp::is_idle);
+    assert_eq!(*harness.state().history_note(), HistoryNote::Unused);
+    assert!(
+        harness
+            .state()
+            .table_events()
+            .iter()
+            .all(|e| e.source == EventSource::Detected)
+    );
+}
+
+#[test]
+fn live_mode_writes_ended_events_to_the_history() {
+    let Ok(url) = std::env::var("PULSEWATCH_TEST_PROM_URL") else {
+        panic!("PULSEWATCH_TEST_PROM_URL is not set: run the suite with `bash tests/run.sh`");
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A series at 1 with a 5-second pulse to 1001 a little after start-up:
+    // far outside the band of the forecast made before it.
+    let pulse_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 15;
+    let extra = format!(
+        "prometheus:\n  url: {url}\n  step: 1s\n  window: 2m\nmetrics:\n  \
+         pulse: \"vector(1) + ((time() > bool {pulse_at}) * (time() < bool {})) * 1000\"\n\
+         dashboard:\n  refresh_interval: 1\n",
+        pulse_at + 5
+    );
+    let mut harness = harness(config(dir.path(), &extra), State::default(), None);
+    wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
+    harness.state_mut().apply(UiCommand::SetMode(Mode::Live));
+    let path = dir.path().join("history.sqlite");
+    let mut recorded = Vec::new();
+    wait_for(&mut harness, "the pulse in the history", |_| {
+        recorded = History::open(&path)
+            .and_then(|h| h.events_since(0))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.metric == "pulse")
+            .collect();
+        !recorded.is_empty()
+    });
+    let pulse_ms = pulse_at as i64 * 1000;
+    let event = &recorded[0];
+    assert!(
+        (pulse_ms..pulse_ms + 6_000).contains(&event.start_ms),
+        "{event:?} vs pulse at {pulse_ms}"
+    );
+    assert!(
+        event.end_ms.is_some_and(|end| end < pulse_ms + 8_000),
+        "{event:?}"
+    );
+    assert!(event.model_version.starts_with("app"), "{event:?}");
 }
 
 #[test]
