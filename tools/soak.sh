@@ -86,14 +86,18 @@ first_warm, last = warm[0], warm[-1]
 gaps = [b - a for a, b in zip(refreshes, refreshes[1:])]
 missed = sum(1 for g in gaps if g > 2.5)
 log = open(f"{work}/serve.log").read()
-retrains = log.count("training (")
+import collections, re
+retrains = collections.Counter(
+    reason.split(":")[0] + " " + status
+    for reason, status in re.findall(r"training [(](.*?)[)] (ok|failed)", log))
 root = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5))
+last_error = root["model"]["last_error"]
 print(f"soak: {minutes:g} min at a 1 s refresh")
 print(f"  RSS after 1 min warm-up: {first_warm/1024:.1f} MB; at the end: {last/1024:.1f} MB; "
       f"growth {(last-first_warm)/1024:+.1f} MB; peak {max(kb for _, kb in samples)/1024:.1f} MB")
 print(f"  refreshes seen: {len(refreshes)}; largest gap {max(gaps):.2f} s; missed (gap > 2.5 s): {missed}")
 print(f"  fetch errors: {fetch_errors:g}; HTTP errors polling /metrics: {http_errors}")
-print(f"  retrains finished: {retrains}; last error: {root[\"model\"][\"last_error\"]}")
+print(f"  retrains finished: {dict(retrains)}; last error: {last_error}")
 ok = (last - first_warm) < 10 * 1024 and missed == 0 and fetch_errors == 0 and http_errors == 0
 print("  verdict:", "PASS" if ok else "FAIL")
 sys.exit(0 if ok else 1)

@@ -41,6 +41,17 @@ impl Default for RobustParams {
     }
 }
 
+/// One row's scores.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Scored {
+    /// How unlikely the row is, in [0, 1]: a row at [`ALARM_LEVEL`] or above
+    /// is anomalous (point-wise flags).
+    pub likelihood: f64,
+    /// The same, capped after an alarm: at most one alarm per event (what
+    /// pages a person, and what NAB scores).
+    pub alarm: f64,
+}
+
 /// The streaming state.
 #[derive(Debug, Clone)]
 pub struct RobustDetector {
@@ -66,10 +77,18 @@ impl RobustDetector {
         }
     }
 
-    /// Scores the next value (missing values score 0 and change nothing).
+    /// Scores the next value (missing values score 0 and change nothing):
+    /// the alarm score (see [`RobustDetector::update_scored`]).
     pub fn update(&mut self, value: f64) -> f64 {
+        self.update_scored(value).alarm
+    }
+
+    /// Scores the next value two ways: the row's likelihood, and the alarm
+    /// score (the likelihood capped under [`ALARM_LEVEL`] for `suppress`
+    /// rows after an alarm).
+    pub fn update_scored(&mut self, value: f64) -> Scored {
         if !value.is_finite() {
-            return 0.0;
+            return Scored::default();
         }
         let distance = self.distance(value);
         self.recent.push_back(value);
@@ -77,11 +96,11 @@ impl RobustDetector {
             self.recent.pop_front();
         }
         let Some(distance) = distance else {
-            return 0.0;
+            return Scored::default();
         };
         // The reference distribution is what came before this row.
         let n = self.distances.len();
-        let mut likelihood = if n < 20 {
+        let likelihood = if n < 20 {
             0.0
         } else {
             let mean = self.sum / n as f64;
@@ -96,9 +115,10 @@ impl RobustDetector {
                 / self.params.short as f64;
             likelihood_score(normal_tail((short - mean) / var.sqrt()))
         };
+        let mut alarm = likelihood;
         if self.quiet_rows > 0 {
             self.quiet_rows -= 1;
-            likelihood = likelihood.min(ALARM_LEVEL - 0.005);
+            alarm = likelihood.min(ALARM_LEVEL - 0.005);
         } else if likelihood >= ALARM_LEVEL {
             self.quiet_rows = self.params.suppress;
         }
@@ -111,7 +131,7 @@ impl RobustDetector {
             self.sum -= old;
             self.sum_sq -= old * old;
         }
-        likelihood
+        Scored { likelihood, alarm }
     }
 
     /// |value − median| / MAD over the recent rows (None while too few).
@@ -176,6 +196,25 @@ pub fn robust_scores(values: &[f64], params: RobustParams) -> Vec<f64> {
     values.iter().map(|v| detector.update(*v)).collect()
 }
 
+/// Per row, whether any metric's likelihood (not the alarm score) reached
+/// [`ALARM_LEVEL`]: every anomalous row, not one alarm per event.
+pub fn frame_row_flags(frame: &crate::data::MetricFrame) -> Vec<bool> {
+    let likelihoods: Vec<Vec<f64>> = frame
+        .columns()
+        .iter()
+        .map(|column| {
+            let mut detector = RobustDetector::new(RobustParams::default());
+            column
+                .iter()
+                .map(|v| detector.update_scored(*v).likelihood)
+                .collect()
+        })
+        .collect();
+    (0..frame.len())
+        .map(|row| likelihoods.iter().any(|column| column[row] >= ALARM_LEVEL))
+        .collect()
+}
+
 /// Every metric of `frame` scored online, and per row whether any metric
 /// reached [`ALARM_LEVEL`].
 pub fn frame_alarms(frame: &crate::data::MetricFrame) -> (Vec<Vec<f64>>, Vec<bool>) {
@@ -211,6 +250,12 @@ mod tests {
         assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)));
         // The second spike, two rows later, is suppressed: one alarm per event.
         assert!(scores[1502] < ALARM_LEVEL, "{}", scores[1502]);
+        // Its likelihood is not: as a row, it is anomalous.
+        let mut detector = RobustDetector::new(RobustParams::default());
+        let scored: Vec<Scored> = values.iter().map(|v| detector.update_scored(*v)).collect();
+        assert!(scored[1502].likelihood >= ALARM_LEVEL, "{:?}", scored[1502]);
+        assert_eq!(scored[1500].alarm, scored[1500].likelihood);
+        assert!(scored.iter().all(|s| s.alarm <= s.likelihood));
     }
 
     #[test]

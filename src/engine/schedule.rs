@@ -147,6 +147,25 @@ pub fn drift(recent_errors: &[f32], model: &SavedModel) -> Option<String> {
     })
 }
 
+/// The errors of the windows (over rows with timestamps `stamps`) whose last
+/// row is newer than the model's training data: what the drift rule judges.
+pub fn errors_since_training(errors: &[f32], stamps: &[i64], model: &SavedModel) -> Vec<f32> {
+    let trained_until =
+        crate::data::time::parse_timestamp_ms(&model.meta.training_span.1).unwrap_or(i64::MIN);
+    let length = model.meta.config.sequence_length;
+    // Window i covers rows i .. i + length.
+    errors
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            stamps
+                .get(i + length - 1)
+                .is_some_and(|t| *t > trained_until)
+        })
+        .map(|(_, e)| *e)
+        .collect()
+}
+
 /// A training job as `GET /train/{id}` shows it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct TrainJobState {

@@ -515,6 +515,10 @@ struct Engine {
     history: History,
     clock: Arc<dyn Clock>,
     forecast: Option<FrameForecast>,
+    /// A refit in progress on the `forecast` worker thread: the refresh
+    /// loop never waits for a fit (a long horizon at a fine step takes
+    /// seconds of simulation).
+    forecast_job: Option<std::sync::mpsc::Receiver<Result<FrameForecast, forecast::ForecastError>>>,
     forecast_schedule: Schedule,
     alert_state: alerts::AlertState,
     alert_sender: Option<std::sync::mpsc::SyncSender<Vec<serde_json::Value>>>,
@@ -613,29 +617,38 @@ impl Engine {
         let Ok(scores) = crate::detect::score(&model, frame) else {
             return Vec::new();
         };
-        let trained_until =
-            crate::data::time::parse_timestamp_ms(&model.meta.training_span.1).unwrap_or(i64::MIN);
-        let length = model.meta.config.sequence_length;
-        let stamps = frame.timestamps_ms();
-        // Window i covers rows i .. i + length; it is new when its last row is.
-        scores
-            .window_errors
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| {
-                stamps
-                    .get(i + length - 1)
-                    .is_some_and(|t| *t > trained_until)
-            })
-            .map(|(_, e)| *e)
-            .collect()
+        crate::engine::schedule::errors_since_training(
+            &scores.window_errors,
+            frame.timestamps_ms(),
+            &model,
+        )
     }
 
-    /// Refits the forecast when its schedule says so or when the newest row
-    /// has run past it; otherwise rows are judged by the forecast made
-    /// before they arrived.
+    /// Takes a finished refit, if any.
+    fn poll_forecast(&mut self) {
+        let Some(job) = &self.forecast_job else {
+            return;
+        };
+        match job.try_recv() {
+            Ok(Ok(fitted)) => {
+                self.forecast = Some(fitted);
+                self.forecast_job = None;
+            }
+            Ok(Err(error)) => {
+                lock(&self.shared.snapshot).last_error = Some(error.to_string());
+                self.forecast_job = None;
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => self.forecast_job = None,
+        }
+    }
+
+    /// Starts a refit (on a worker thread) when the schedule says so or when
+    /// the newest row has run past the forecast; meanwhile rows are judged
+    /// by the forecast made before they arrived.
     fn refresh_forecast(&mut self, frame: &MetricFrame) {
-        if !self.config.prophet.enabled {
+        self.poll_forecast();
+        if !self.config.prophet.enabled || self.forecast_job.is_some() {
             return;
         }
         let newest = frame.timestamps_ms().last().copied().unwrap_or(i64::MIN);
@@ -652,9 +665,9 @@ impl Engine {
             return;
         }
         let settings = ForecastSettings::from_config(&self.config, ForecastModel::Prophet);
-        match forecast::forecast_frame(frame, &settings) {
-            Ok(fitted) => {
-                self.forecast = Some(fitted);
+        match engine::spawn_forecast(frame.clone(), settings, || {}) {
+            Ok(job) => {
+                self.forecast_job = Some(job);
                 self.forecast_schedule.mark(now);
             }
             Err(error) => lock(&self.shared.snapshot).last_error = Some(error.to_string()),
@@ -821,6 +834,7 @@ pub fn serve(
         history,
         clock: Arc::clone(&options.clock),
         forecast: None,
+        forecast_job: None,
         alert_state: alerts::AlertState::default(),
         alert_sender,
         generator_url: format!("http://{listen}/metrics/live-short"),
@@ -839,6 +853,7 @@ pub fn serve(
                     Err(_) => {}
                 }
                 engine.poll_training();
+                engine.poll_forecast();
             }
             engine.shutdown();
         })

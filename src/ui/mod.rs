@@ -136,6 +136,8 @@ struct ActiveModel {
 struct Training {
     job: TrainingJob,
     last: Option<TrainProgress>,
+    /// Why it runs ("manual", "scheduled", "drift: …"), for the history.
+    reason: String,
 }
 
 /// Live mode's connection state, for the top bar.
@@ -188,6 +190,9 @@ pub struct PulseWatchApp {
     /// Past events overlapping the data in view (Long-term mode).
     history_events: Vec<AnomalyEvent>,
     history_note: anomaly_table::HistoryNote,
+    /// When Live mode last retrained by itself: a failed automatic retrain
+    /// waits out the drift cool-down before the next try.
+    last_auto_retrain: Option<std::time::Instant>,
     /// Live events already written to the history (metric, start, end).
     recorded: std::collections::HashSet<(String, i64, i64)>,
     /// Every event seen this session (metric, start), across refreshes and files.
@@ -253,6 +258,7 @@ impl PulseWatchApp {
             history_events: Vec::new(),
             history_note: anomaly_table::HistoryNote::Unused,
             recorded: std::collections::HashSet::new(),
+            last_auto_retrain: None,
             session_events: std::collections::HashSet::new(),
             row_details: None,
             zoom_to: None,
@@ -724,7 +730,14 @@ impl PulseWatchApp {
     }
 
     fn start_training(&mut self) {
-        if self.training.is_some() || !self.config.dashboard.retrain_button_enabled {
+        if !self.config.dashboard.retrain_button_enabled {
+            return;
+        }
+        self.start_training_because("manual".into());
+    }
+
+    fn start_training_because(&mut self, reason: String) {
+        if self.training.is_some() {
             return;
         }
         self.model_error = None;
@@ -734,8 +747,56 @@ impl PulseWatchApp {
             self.model_dir(),
             self.wake(),
         ) {
-            Ok(job) => self.training = Some(Training { job, last: None }),
+            Ok(job) => {
+                self.training = Some(Training {
+                    job,
+                    last: None,
+                    reason,
+                })
+            }
             Err(error) => self.model_error = Some(error.to_string()),
+        }
+    }
+
+    /// Live mode keeps the model fresh like the daemon: a retrain when the
+    /// model is `lstm_model.retrain_interval` old, or early when the drift
+    /// rule fires on the windows scored since it was trained (at most one
+    /// drift retrain per cool-down). Without a model it waits for Train.
+    fn maybe_retrain_live(&mut self) {
+        use crate::engine::schedule;
+        if self.state.mode != Mode::Live || self.training.is_some() || !self.config.lstm.enabled {
+            return;
+        }
+        let ModelStatus::Ready(model) = &self.model else {
+            return;
+        };
+        let scores_current = model.scores.rows.error.len() == self.frame.len()
+            && model
+                .frame_start_ms
+                .is_none_or(|start| self.frame.timestamps_ms().first() == Some(&start));
+        let cooled = self
+            .last_auto_retrain
+            .is_none_or(|at| at.elapsed().as_millis() as i64 >= schedule::DRIFT_COOLDOWN_MS);
+        if !scores_current || !cooled {
+            return;
+        }
+        let now_ms = schedule::Clock::now_ms(&schedule::SystemClock);
+        let age_ms = data::time::parse_timestamp_ms(&model.meta.created_at).map(|c| now_ms - c);
+        let reason = if age_ms
+            .is_some_and(|age| age >= self.config.lstm.retrain_interval.as_millis() as i64)
+        {
+            Some("scheduled".to_owned())
+        } else {
+            let recent = schedule::errors_since_training(
+                &model.scores.window_errors,
+                self.frame.timestamps_ms(),
+                &model.saved,
+            );
+            schedule::drift(&recent, &model.saved).map(|why| format!("drift: {why}"))
+        };
+        if let Some(reason) = reason {
+            self.last_auto_retrain = Some(std::time::Instant::now());
+            self.start_training_because(reason);
         }
     }
 
@@ -975,6 +1036,7 @@ impl PulseWatchApp {
             match training.job.events.try_recv() {
                 Ok(TrainEvent::Progress(progress)) => training.last = Some(progress),
                 Ok(TrainEvent::Finished(result)) => {
+                    let training_reason = std::mem::take(&mut training.reason);
                     self.training = None;
                     match result {
                         Ok(trained) => {
@@ -986,7 +1048,7 @@ impl PulseWatchApp {
                                     )
                                     .unwrap_or(0)
                                         - trained.outcome.duration.as_millis() as i64,
-                                    reason: "manual (app)".into(),
+                                    reason: format!("{} (app)", training_reason),
                                     rows: trained.saved.meta.training_rows as i64,
                                     final_loss: Some(trained.outcome.final_loss),
                                     duration_secs: trained.outcome.duration.as_secs_f64(),
@@ -1177,6 +1239,7 @@ impl PulseWatchApp {
         }
         self.merge_table();
         self.record_live_events();
+        self.maybe_retrain_live();
         self.row_details = match &self.model {
             ModelStatus::Ready(model) => Some(RowDetails {
                 xs: self
