@@ -279,6 +279,11 @@ pub enum EvalWhat {
 pub enum MethodArg {
     /// Distance from the rolling median in MADs, as an anomaly likelihood.
     Robust,
+    /// The LSTM autoencoder trained on the probationary rows; window errors
+    /// as a likelihood.
+    Lstm,
+    /// The larger of the two likelihoods, then one alarm per event.
+    Ensemble,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

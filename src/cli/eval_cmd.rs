@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::data::rng::Rng;
+use crate::detect::stream::ALARM_LEVEL;
 use crate::eval::nab::{self, FileSweep, NabError, ProfileScore};
 
 fn as_slices(values: &[Vec<f64>]) -> Vec<&[f64]> {
@@ -92,13 +93,38 @@ fn scores(path: &Path, data_timestamps: &[i64]) -> Result<Vec<f64>, NabError> {
 
 /// Runs the detector online over `rel`'s values and writes
 /// `timestamp,anomaly_score` (timestamps as the data file writes them).
-fn write_detector_scores(data_file: &Path, out_file: &Path) -> anyhow::Result<()> {
+fn write_detector_scores(
+    data_file: &Path,
+    out_file: &Path,
+    method: super::MethodArg,
+) -> anyhow::Result<()> {
+    use crate::detect::stream;
     let stamps = nab::read_column(data_file, "timestamp")?;
     let values: Vec<f64> = nab::read_column(data_file, "value")?
         .iter()
         .map(|v| v.parse::<f64>().unwrap_or(f64::NAN))
         .collect();
-    let scores = crate::detect::stream::robust_scores(&values, Default::default());
+    let params = stream::RobustParams::default();
+    // NAB's probationary period: the first 15 % of each file.
+    let probation = (values.len() as f64 * 0.15) as usize;
+    let mut lstm = crate::config::Config::builtin()?.lstm;
+    lstm.device = crate::config::DevicePreference::Cpu;
+    let scores = match method {
+        super::MethodArg::Robust => stream::robust_scores(&values, params),
+        super::MethodArg::Lstm => stream::alarms_from(
+            &stream::lstm_likelihoods(&values, probation, &lstm)
+                .unwrap_or_else(|| vec![0.0; values.len()]),
+            params.suppress,
+        ),
+        super::MethodArg::Ensemble => {
+            let robust = stream::robust_likelihoods(&values, params);
+            let combined = match stream::lstm_likelihoods(&values, probation, &lstm) {
+                Some(lstm) => robust.iter().zip(&lstm).map(|(a, b)| a.max(*b)).collect(),
+                None => robust,
+            };
+            stream::alarms_from(&combined, params.suppress)
+        }
+    };
     let mut text = String::from("timestamp,anomaly_score\n");
     for (t, s) in stamps.iter().zip(&scores) {
         text.push_str(&format!("{t},{s}\n"));
@@ -125,10 +151,10 @@ pub(super) fn eval_nab(
     let windows = nab::parse_windows(&text, windows_path)?;
     let all: Vec<String> = windows.keys().cloned().collect();
     let chosen = select(&all, files)?;
-    if method.is_some() {
+    if let Some(method) = method {
         let started = std::time::Instant::now();
         for rel in &chosen {
-            write_detector_scores(&locate(data, rel), &scores_dir.join(rel))?;
+            write_detector_scores(&locate(data, rel), &scores_dir.join(rel), method)?;
         }
         eprintln!(
             "scored {} files online in {:.2} s into {}",
@@ -202,7 +228,8 @@ pub(super) fn eval_labelled(
     method: super::MethodArg,
     json: bool,
 ) -> anyhow::Result<()> {
-    let super::MethodArg::Robust = method;
+    let mut lstm = crate::config::Config::builtin()?.lstm;
+    lstm.device = crate::config::DevicePreference::Cpu;
     let mut rows_out = Vec::new();
     for file in files {
         let frame = crate::data::read_csv(file)?.frame;
@@ -217,7 +244,18 @@ pub(super) fn eval_labelled(
         for (kind, flags) in [
             ("row flags", {
                 let started = std::time::Instant::now();
-                let flags = crate::detect::stream::frame_row_flags(&frame);
+                let flags = match method {
+                    super::MethodArg::Robust => crate::detect::stream::frame_row_flags(&frame),
+                    super::MethodArg::Lstm => {
+                        let probation = (frame.len() as f64 * 0.15) as usize;
+                        crate::detect::stream::lstm_frame_likelihoods(&frame, probation, &lstm)
+                            .map(|l| l.iter().map(|v| *v >= ALARM_LEVEL).collect())
+                            .unwrap_or_else(|| vec![false; frame.len()])
+                    }
+                    super::MethodArg::Ensemble => {
+                        crate::detect::stream::frame_ensemble_flags(&frame, &lstm)
+                    }
+                };
                 (flags, started.elapsed().as_secs_f64())
             }),
             ("alarms", {
@@ -225,7 +263,11 @@ pub(super) fn eval_labelled(
                 let (_, flags) = crate::detect::stream::frame_alarms(&frame);
                 (flags, started.elapsed().as_secs_f64())
             }),
-        ] {
+        ]
+        .into_iter()
+        // Alarms (one per event) are the robust detector's.
+        .filter(|(kind, _)| *kind == "row flags" || matches!(method, super::MethodArg::Robust))
+        {
             let (flags, seconds) = flags;
             let points = crate::eval::point_metrics(&flags, labels);
             let events = crate::eval::event_metrics(&flags, labels);

@@ -196,6 +196,25 @@ pub fn robust_scores(values: &[f64], params: RobustParams) -> Vec<f64> {
     values.iter().map(|v| detector.update(*v)).collect()
 }
 
+/// [`frame_row_flags`] of the ensemble: a row is flagged when the robust
+/// detector flags it or the autoencoder (trained on the first 15 % of the
+/// rows) reaches [`ALARM_LEVEL`] on the window ending there.
+pub fn frame_ensemble_flags(
+    frame: &crate::data::MetricFrame,
+    lstm: &crate::config::LstmConfig,
+) -> Vec<bool> {
+    let probation = (frame.len() as f64 * 0.15) as usize;
+    let robust = frame_row_flags(frame);
+    match lstm_frame_likelihoods(frame, probation, lstm) {
+        Some(lstm) => robust
+            .iter()
+            .zip(&lstm)
+            .map(|(r, l)| *r || *l >= ALARM_LEVEL)
+            .collect(),
+        None => robust,
+    }
+}
+
 /// Per row, whether any metric's likelihood (not the alarm score) reached
 /// [`ALARM_LEVEL`]: every anomalous row, not one alarm per event.
 pub fn frame_row_flags(frame: &crate::data::MetricFrame) -> Vec<bool> {
@@ -259,6 +278,51 @@ mod tests {
     }
 
     #[test]
+    fn the_autoencoder_online_flags_a_planted_anomaly_and_never_looks_ahead() {
+        let mut rng = Rng::new(11);
+        let mut values: Vec<f64> = (0..1200)
+            .map(|i| 10.0 + 3.0 * (i as f64 * 0.2).sin() + 0.1 * rng.normal())
+            .collect();
+        // A burst far outside anything seen, after the probationary rows.
+        for v in &mut values[900..903] {
+            *v = 25.0;
+        }
+        let mut lstm = crate::config::Config::builtin().unwrap().lstm;
+        lstm.sequence_length = 10;
+        lstm.hidden_size = 8;
+        lstm.epochs = 20;
+        lstm.device = crate::config::DevicePreference::Cpu;
+        let probation = 300;
+        let full = lstm_likelihoods(&values, probation, &lstm).unwrap();
+        assert!(full[..probation].iter().all(|l| *l == 0.0));
+        let peak = full[900..915].iter().copied().fold(0.0, f64::max);
+        assert!(peak >= ALARM_LEVEL, "{peak}");
+        let false_alarms = full[probation..890]
+            .iter()
+            .filter(|l| **l >= ALARM_LEVEL)
+            .count();
+        assert!(
+            false_alarms <= 5,
+            "{false_alarms} alarms before the anomaly"
+        );
+        // Row t's score does not depend on rows after t.
+        let prefix = lstm_likelihoods(&values[..950], probation, &lstm).unwrap();
+        assert_eq!(&full[..950], &prefix[..]);
+        // Too short to train: no scores rather than made-up ones.
+        assert!(lstm_likelihoods(&values[..20], 15, &lstm).is_none());
+    }
+
+    #[test]
+    fn alarms_from_caps_after_an_alarm() {
+        let likelihoods = [0.5, 0.999, 0.999, 0.3, 0.999, 0.5, 0.999];
+        let alarms = alarms_from(&likelihoods, 3);
+        assert_eq!(alarms[1], 0.999);
+        assert!(alarms[2] < ALARM_LEVEL && alarms[4] < ALARM_LEVEL);
+        assert_eq!(alarms[3], 0.3);
+        assert_eq!(alarms[6], 0.999);
+    }
+
+    #[test]
     fn scores_never_look_ahead() {
         let mut rng = Rng::new(9);
         let values: Vec<f64> = (0..600).map(|_| rng.normal()).collect();
@@ -273,4 +337,146 @@ mod tests {
         assert!((normal_cdf(1.959_964) - 0.975).abs() < 1e-6);
         assert!((normal_cdf(-1.0) - 0.158_655_25).abs() < 1e-6);
     }
+}
+
+/// The tail-probability likelihood of a stream of non-negative distances
+/// (the construction the robust detector uses, over any error stream): the
+/// short-term mean of the latest distances against the mean and spread of
+/// the `history` before them.
+#[derive(Debug, Clone)]
+pub struct TailLikelihood {
+    history: usize,
+    short: usize,
+    distances: VecDeque<f64>,
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl TailLikelihood {
+    pub fn new(history: usize, short: usize) -> Self {
+        Self {
+            history,
+            short: short.max(1),
+            distances: VecDeque::with_capacity(history + 1),
+            sum: 0.0,
+            sum_sq: 0.0,
+        }
+    }
+
+    /// The likelihood of `distance` given what came before; then remembers it.
+    pub fn update(&mut self, distance: f64) -> f64 {
+        let n = self.distances.len();
+        let likelihood = if n < 20 {
+            0.0
+        } else {
+            let mean = self.sum / n as f64;
+            let var = (self.sum_sq / n as f64 - mean * mean).max(1e-12);
+            let short: f64 = self
+                .distances
+                .iter()
+                .rev()
+                .take(self.short - 1)
+                .chain(std::iter::once(&distance))
+                .sum::<f64>()
+                / self.short as f64;
+            likelihood_score(normal_tail((short - mean) / var.sqrt()))
+        };
+        self.distances.push_back(distance);
+        self.sum += distance;
+        self.sum_sq += distance * distance;
+        if self.distances.len() > self.history
+            && let Some(old) = self.distances.pop_front()
+        {
+            self.sum -= old;
+            self.sum_sq -= old * old;
+        }
+        likelihood
+    }
+}
+
+/// Alarm scores from row likelihoods: capped just under [`ALARM_LEVEL`] for
+/// `suppress` rows after an alarm (one alarm per event).
+pub fn alarms_from(likelihoods: &[f64], suppress: usize) -> Vec<f64> {
+    let mut quiet_rows = 0;
+    likelihoods
+        .iter()
+        .map(|&l| {
+            if quiet_rows > 0 {
+                quiet_rows -= 1;
+                l.min(ALARM_LEVEL - 0.005)
+            } else {
+                if l >= ALARM_LEVEL {
+                    quiet_rows = suppress;
+                }
+                l
+            }
+        })
+        .collect()
+}
+
+/// The robust detector's row likelihoods for one series.
+pub fn robust_likelihoods(values: &[f64], params: RobustParams) -> Vec<f64> {
+    let mut detector = RobustDetector::new(params);
+    values
+        .iter()
+        .map(|v| detector.update_scored(*v).likelihood)
+        .collect()
+}
+
+/// The autoencoder as an online detector of one series: trained on the
+/// first `probation` rows only (all a monitor has seen when it starts
+/// judging), then row t is scored by the error of the window ending at t,
+/// turned into a likelihood against the errors before it. Rows before the
+/// end of probation score 0. `None` when the series is too short to train.
+pub fn lstm_likelihoods(
+    values: &[f64],
+    probation: usize,
+    lstm: &crate::config::LstmConfig,
+) -> Option<Vec<f64>> {
+    let stamps: Vec<i64> = (0..values.len() as i64).map(|i| i * 60_000).collect();
+    let frame =
+        crate::data::MetricFrame::new(stamps, vec!["value".into()], vec![values.to_vec()], None)
+            .ok()?;
+    lstm_frame_likelihoods(&frame, probation, lstm)
+}
+
+/// [`lstm_likelihoods`] over every metric of `frame` at once (one model,
+/// one likelihood per row).
+pub fn lstm_frame_likelihoods(
+    frame: &crate::data::MetricFrame,
+    probation: usize,
+    lstm: &crate::config::LstmConfig,
+) -> Option<Vec<f64>> {
+    let length = lstm.sequence_length;
+    if probation < length + 16 || frame.len() <= probation {
+        return None;
+    }
+    let head = crate::data::MetricFrame::new(
+        frame.timestamps_ms()[..probation].to_vec(),
+        frame.names().to_vec(),
+        frame
+            .columns()
+            .iter()
+            .map(|c| c[..probation].to_vec())
+            .collect(),
+        None,
+    )
+    .ok()?;
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let (model, _) = crate::detect::train(&head, lstm, &mut |_| {}, &cancel).ok()?;
+    let scores = crate::detect::score(&model, frame).ok()?;
+    if scores.skipped_windows > 0 {
+        return None;
+    }
+    let mut tail = TailLikelihood::new(5000, 2);
+    let mut out = vec![0.0; frame.len()];
+    // Window w covers rows w .. w + length: it ends at row w + length - 1.
+    for (w, error) in scores.window_errors.iter().enumerate() {
+        let row = w + length - 1;
+        let likelihood = tail.update(f64::from(*error));
+        if row >= probation {
+            out[row] = likelihood;
+        }
+    }
+    Some(out)
 }

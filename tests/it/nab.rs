@@ -219,3 +219,43 @@ fn eval_labelled_reports_points_and_events() {
         stderr(&output)
     );
 }
+
+#[test]
+fn eval_nab_runs_each_online_detector_and_writes_one_score_file_per_data_file() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let relpaths = nab_layout(&home.path().join("data"));
+    let mut standard = Vec::new();
+    for method in ["robust", "lstm", "ensemble"] {
+        let scores = home.path().join(format!("scores-{method}"));
+        let output = eval_nab(home.path(), &scores, &["--method", method, "--json"]);
+        assert!(output.status.success(), "{method}: {}", stderr(&output));
+        for rel in &relpaths {
+            let data_rows = std::fs::read_to_string(home.path().join("data").join(rel))
+                .expect("data")
+                .lines()
+                .count();
+            let written = std::fs::read_to_string(scores.join(rel)).expect("score file");
+            assert_eq!(written.lines().count(), data_rows, "{method} {rel}");
+            assert!(
+                written
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| l.rsplit(',').next()?.parse::<f64>().ok())
+                    .all(|s| (0.0..=1.0).contains(&s)),
+                "{method} {rel}: scores outside [0, 1]"
+            );
+        }
+        let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+        assert_eq!(report["profiles"][0]["profile"], "standard");
+        let score = report["profiles"][0]["score"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no standard score in {report}"));
+        standard.push(score);
+    }
+    // Three detectors, three different results: the ensemble is not a copy
+    // of either part.
+    assert!(
+        standard[0] != standard[2] && standard[1] != standard[2],
+        "{standard:?}"
+    );
+}
