@@ -214,6 +214,33 @@ pub struct Config {
     pub lstm: LstmConfig,
     pub prophet: ProphetConfig,
     pub dashboard: DashboardConfig,
+    pub detection: DetectionConfig,
+}
+
+/// Which online detector scores live data (`detection.method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectionMethod {
+    /// Distance from the rolling median in MADs, as a likelihood.
+    Robust,
+    /// The autoencoder's window errors, as a likelihood.
+    Lstm,
+    /// The larger of the two likelihoods.
+    Ensemble,
+}
+
+impl DetectionMethod {
+    pub fn key(self) -> &'static str {
+        match self {
+            DetectionMethod::Robust => "robust",
+            DetectionMethod::Lstm => "lstm",
+            DetectionMethod::Ensemble => "ensemble",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectionConfig {
+    pub method: DetectionMethod,
 }
 
 /// Where the loaded configuration came from.

@@ -19,6 +19,13 @@ pub struct RawConfig {
     pub lstm_model: Option<RawLstm>,
     pub prophet_model: Option<RawProphet>,
     pub dashboard: Option<RawDashboard>,
+    pub detection: Option<RawDetection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDetection {
+    pub method: Field<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

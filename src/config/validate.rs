@@ -10,9 +10,9 @@ use super::duration::{format_duration, parse_duration};
 use super::locate::{did_you_mean, explain_type_error, explain_unknown_key, key_path_at};
 use super::raw::{Field, NumberOrText, OS_KEYS, RawConfig, RawQuery};
 use super::{
-    AppConfig, AppMode, BasicAuth, Config, ConfigError, DashboardConfig, DevicePreference,
-    LstmConfig, MetricQuery, Os, PrometheusConfig, ProphetConfig, SeasonalityMode, ThresholdRule,
-    TlsConfig,
+    AppConfig, AppMode, BasicAuth, Config, ConfigError, DashboardConfig, DetectionConfig,
+    DetectionMethod, DevicePreference, LstmConfig, MetricQuery, Os, PrometheusConfig,
+    ProphetConfig, SeasonalityMode, ThresholdRule, TlsConfig,
 };
 
 pub fn parse_raw(text: &str, source_name: &str) -> Result<RawConfig, ConfigError> {
@@ -398,6 +398,21 @@ pub fn validate(raw: RawConfig, source_name: &str, os: Os) -> Result<Config, Con
         retrain_button_enabled: dashboard_raw.retrain_button_enabled.is_none_or(|s| s.value),
     };
 
+    let detection_raw = raw.detection.unwrap_or_default();
+    let method = ctx.choice(
+        &detection_raw.method,
+        "detection.method",
+        "ensemble",
+        &["robust", "lstm", "ensemble"],
+    )?;
+    let detection = DetectionConfig {
+        method: match method {
+            "robust" => DetectionMethod::Robust,
+            "lstm" => DetectionMethod::Lstm,
+            _ => DetectionMethod::Ensemble,
+        },
+    };
+
     Ok(Config {
         app,
         prometheus,
@@ -405,6 +420,7 @@ pub fn validate(raw: RawConfig, source_name: &str, os: Os) -> Result<Config, Con
         lstm,
         prophet,
         dashboard,
+        detection,
     })
 }
 
@@ -780,6 +796,8 @@ pub fn describe(c: &Config) -> String {
         "  retrain_button_enabled: {}",
         d.retrain_button_enabled
     ));
+    line("detection:".into());
+    line(format!("  method: {}", c.detection.method.key()));
     out
 }
 

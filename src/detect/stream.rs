@@ -465,17 +465,31 @@ pub fn lstm_frame_likelihoods(
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let (model, _) = crate::detect::train(&head, lstm, &mut |_| {}, &cancel).ok()?;
     let scores = crate::detect::score(&model, frame).ok()?;
+    let mut out = window_likelihoods(&scores, frame.len(), length)?;
+    out[..probation].fill(0.0);
+    Some(out)
+}
+
+/// Row likelihoods from an autoencoder's scores of a frame of `rows` rows:
+/// row t gets the likelihood of the error of the window ending at t
+/// against the errors of the windows before it (rows before the first
+/// window: 0). `None` when windows were skipped for missing values (the
+/// window ↔ row mapping is then not positional).
+pub fn window_likelihoods(
+    scores: &crate::detect::Scores,
+    rows: usize,
+    length: usize,
+) -> Option<Vec<f64>> {
     if scores.skipped_windows > 0 {
         return None;
     }
     let mut tail = TailLikelihood::new(5000, 2);
-    let mut out = vec![0.0; frame.len()];
+    let mut out = vec![0.0; rows];
     // Window w covers rows w .. w + length: it ends at row w + length - 1.
     for (w, error) in scores.window_errors.iter().enumerate() {
-        let row = w + length - 1;
         let likelihood = tail.update(f64::from(*error));
-        if row >= probation {
-            out[row] = likelihood;
+        if let Some(slot) = out.get_mut(w + length - 1) {
+            *slot = likelihood;
         }
     }
     Some(out)

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::data::MetricFrame;
-use crate::detect::stream::{ALARM_LEVEL, RobustParams, robust_scores};
+use crate::detect::stream::{ALARM_LEVEL, RobustParams, alarms_from, robust_likelihoods};
 use crate::engine::schedule::{Clock, ModelKeeper, RetrainReason, Schedule, StartError};
 use crate::engine::{self, LiveEvent};
 use crate::forecast::{self, ForecastModel, ForecastSettings, FrameForecast};
@@ -207,12 +207,71 @@ fn reason_class(message: &str) -> &'static str {
 /// expected range.
 type MetricResult = (String, Vec<f64>, f64, Option<(f64, f64)>);
 
+/// The autoencoder's view of a window: per row, the likelihood of the
+/// window ending there and the metric that contributes most to it.
+struct LstmRows {
+    likelihood: Vec<f64>,
+    top_metric: Vec<Option<String>>,
+}
+
+impl LstmRows {
+    fn new(scores: &crate::detect::Scores, rows: usize, length: usize) -> Option<Self> {
+        Some(Self {
+            likelihood: crate::detect::stream::window_likelihoods(scores, rows, length)?,
+            top_metric: (0..rows)
+                .map(|row| scores.top_metric(row).map(str::to_owned))
+                .collect(),
+        })
+    }
+
+    /// `metric`'s share: the row's likelihood where it is the top metric.
+    fn for_metric(&self, metric: &str) -> Vec<f64> {
+        self.likelihood
+            .iter()
+            .zip(&self.top_metric)
+            .map(|(l, top)| {
+                if top.as_deref() == Some(metric) {
+                    *l
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+}
+
+/// Per row alarm scores of one metric by `detection.method`: the robust
+/// likelihood, the autoencoder's (where this metric drives the error), or
+/// the larger of the two; then one alarm per event. Without a model, `lstm`
+/// and `ensemble` fall back to the robust detector.
+fn metric_scores(
+    name: &str,
+    column: &[f64],
+    lstm: Option<&LstmRows>,
+    method: crate::config::DetectionMethod,
+) -> Vec<f64> {
+    use crate::config::DetectionMethod;
+    let params = RobustParams::default();
+    let likelihoods = match (method, lstm) {
+        (DetectionMethod::Robust, _) | (_, None) => robust_likelihoods(column, params),
+        (DetectionMethod::Lstm, Some(lstm)) => lstm.for_metric(name),
+        (DetectionMethod::Ensemble, Some(lstm)) => robust_likelihoods(column, params)
+            .iter()
+            .zip(lstm.for_metric(name))
+            .map(|(a, b)| a.max(b))
+            .collect(),
+    };
+    alarms_from(&likelihoods, params.suppress)
+}
+
 /// Folds a fetched window into the snapshot: online scores and the band of
 /// `forecast` (made before the newest rows were seen) at each row.
 fn update(
     snapshot: &Mutex<Snapshot>,
     frame: &MetricFrame,
     forecast: Option<&FrameForecast>,
+    lstm: Option<&LstmRows>,
+    method: crate::config::DetectionMethod,
     now_secs: f64,
 ) -> Vec<MetricResult> {
     let mut results = Vec::new();
@@ -220,7 +279,7 @@ fn update(
     let mut forecasts = BTreeMap::new();
     let mut window = BTreeMap::new();
     for (name, column) in frame.names().iter().zip(frame.columns()) {
-        let row_scores = robust_scores(column, RobustParams::default());
+        let row_scores = metric_scores(name, column, lstm, method);
         if let Some(score) = row_scores.last() {
             scores.insert(name.clone(), *score);
         }
@@ -483,6 +542,7 @@ fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
                 "ready": shared.last_refresh_secs.is_some(),
                 "model_age_seconds": shared.model_age_secs,
                 "model": shared.model,
+                "detection": config.detection.method.key(),
             })
             .to_string(),
         ),
@@ -608,20 +668,23 @@ impl Engine {
         snapshot.training_secs = secs;
     }
 
-    /// The autoencoder's errors on the windows of `frame` it has not trained
-    /// on (the input of the drift rule); empty without a usable model.
-    fn recent_errors(&self, frame: &MetricFrame) -> Vec<f32> {
+    /// The autoencoder's scores of `frame`: its rows for the detector, and
+    /// its errors on the windows it has not trained on (the drift rule's
+    /// input); nothing without a usable model.
+    fn score_lstm(&self, frame: &MetricFrame) -> (Option<LstmRows>, Vec<f32>) {
         let Some(model) = lock(&self.shared.keeper).model().cloned() else {
-            return Vec::new();
+            return (None, Vec::new());
         };
         let Ok(scores) = crate::detect::score(&model, frame) else {
-            return Vec::new();
+            return (None, Vec::new());
         };
-        crate::engine::schedule::errors_since_training(
+        let recent = crate::engine::schedule::errors_since_training(
             &scores.window_errors,
             frame.timestamps_ms(),
             &model,
-        )
+        );
+        let rows = LstmRows::new(&scores, frame.len(), model.meta.config.sequence_length);
+        (rows, recent)
     }
 
     /// Takes a finished refit, if any.
@@ -675,7 +738,7 @@ impl Engine {
     }
 
     fn on_frame(&mut self, frame: MetricFrame) {
-        let recent = self.recent_errors(&frame);
+        let (lstm_rows, recent) = self.score_lstm(&frame);
         let due = {
             let keeper = lock(&self.shared.keeper);
             keeper
@@ -696,6 +759,8 @@ impl Engine {
             &self.shared.snapshot,
             &frame,
             self.forecast.as_ref(),
+            lstm_rows.as_ref(),
+            self.config.detection.method,
             now_ms as f64 / 1000.0,
         );
         let statuses: Vec<alerts::MetricStatus<'_>> = results
@@ -735,7 +800,7 @@ impl Engine {
                         state.start_ms,
                         state.peak,
                         state.severity,
-                        "robust",
+                        &self.model_version(),
                     );
                     if let Some(id) = self.recorded(result) {
                         eprintln!("pulsewatch serve: history: event {id} ({metric}) committed");
@@ -755,6 +820,17 @@ impl Engine {
             if self.recorded(result).is_some() {
                 self.open_events.remove(&metric);
             }
+        }
+    }
+
+    /// What judged the events: the detector, and the model it used.
+    fn model_version(&self) -> String {
+        let method = self.config.detection.method;
+        match lock(&self.shared.keeper).model() {
+            Some(model) if method != crate::config::DetectionMethod::Robust => {
+                format!("{} (lstm {})", method.key(), model.meta.created_at)
+            }
+            _ => "robust".to_owned(),
         }
     }
 
@@ -888,6 +964,39 @@ pub fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_detection_method_picks_the_likelihoods_behind_a_metrics_scores() {
+        use crate::config::DetectionMethod;
+        let mut rng = crate::data::rng::Rng::new(3);
+        let column: Vec<f64> = (0..400).map(|_| 10.0 + rng.normal()).collect();
+        // The autoencoder sees something at row 300 and blames "cpu".
+        let mut likelihood = vec![0.1; 400];
+        likelihood[300] = 0.9999;
+        let mut top_metric = vec![Some("cpu".to_owned()); 400];
+        top_metric[200] = Some("memory".to_owned());
+        likelihood[200] = 0.9999;
+        let lstm = LstmRows {
+            likelihood,
+            top_metric,
+        };
+        let robust = metric_scores("cpu", &column, Some(&lstm), DetectionMethod::Robust);
+        let only_lstm = metric_scores("cpu", &column, Some(&lstm), DetectionMethod::Lstm);
+        let ensemble = metric_scores("cpu", &column, Some(&lstm), DetectionMethod::Ensemble);
+        assert!(robust[300] < ALARM_LEVEL, "{}", robust[300]);
+        assert!(only_lstm[300] >= ALARM_LEVEL && ensemble[300] >= ALARM_LEVEL);
+        // Row 200 is memory's, not cpu's.
+        assert!(only_lstm[200] < ALARM_LEVEL);
+        assert!(
+            ensemble
+                .iter()
+                .zip(&robust)
+                .all(|(e, r)| e >= r || *r >= ALARM_LEVEL)
+        );
+        // Without a model every method is the robust detector.
+        let fallback = metric_scores("cpu", &column, None, DetectionMethod::Ensemble);
+        assert_eq!(fallback, robust);
+    }
 
     #[test]
     fn rows_find_the_forecast_point_nearest_within_half_a_step() {
