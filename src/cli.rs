@@ -284,6 +284,9 @@ pub enum MethodArg {
     Lstm,
     /// The larger of the two likelihoods, then one alarm per event.
     Ensemble,
+    /// The Prophet band, refitted as the data arrive: distance from the
+    /// forecast made before each row, in band half-widths, as a likelihood.
+    Band,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

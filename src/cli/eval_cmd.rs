@@ -124,6 +124,19 @@ fn write_detector_scores(
             };
             stream::alarms_from(&combined, params.suppress)
         }
+        super::MethodArg::Band => {
+            let stamps_ms = timestamps(data_file)?;
+            let config = crate::config::Config::builtin()?;
+            let settings = crate::forecast::ForecastSettings::from_config(
+                &config,
+                crate::forecast::ForecastModel::Prophet,
+            );
+            stream::alarms_from(
+                &stream::band_likelihoods(&stamps_ms, &values, probation, probation, &settings)
+                    .unwrap_or_else(|| vec![0.0; values.len()]),
+                params.suppress,
+            )
+        }
     };
     let mut text = String::from("timestamp,anomaly_score\n");
     for (t, s) in stamps.iter().zip(&scores) {
@@ -254,6 +267,29 @@ pub(super) fn eval_labelled(
                     }
                     super::MethodArg::Ensemble => {
                         crate::detect::stream::frame_ensemble_flags(&frame, &lstm)
+                    }
+                    super::MethodArg::Band => {
+                        let probation = (frame.len() as f64 * 0.15) as usize;
+                        let settings = crate::forecast::ForecastSettings::from_config(
+                            &crate::config::Config::builtin()?,
+                            crate::forecast::ForecastModel::Prophet,
+                        );
+                        let columns: Vec<Vec<f64>> = frame
+                            .columns()
+                            .iter()
+                            .filter_map(|column| {
+                                crate::detect::stream::band_likelihoods(
+                                    frame.timestamps_ms(),
+                                    column,
+                                    probation,
+                                    probation,
+                                    &settings,
+                                )
+                            })
+                            .collect();
+                        (0..frame.len())
+                            .map(|row| columns.iter().any(|c| c[row] >= ALARM_LEVEL))
+                            .collect()
                     }
                 };
                 (flags, started.elapsed().as_secs_f64())

@@ -287,6 +287,25 @@ pub fn forecast_frame(
     })
 }
 
+/// The index of the timestamp in `stamps` (sorted, evenly stepped) nearest
+/// to `t`, if it is within half a step: successive queries need not land on
+/// the same grid as the query the forecast was fitted on.
+pub fn nearest_index(stamps: &[i64], t: i64) -> Option<usize> {
+    let half_step = match stamps {
+        [a, b, ..] => (b - a).abs() / 2,
+        _ => 0,
+    };
+    let candidates = match stamps.binary_search(&t) {
+        Ok(i) => return Some(i),
+        Err(i) => [i.checked_sub(1), (i < stamps.len()).then_some(i)],
+    };
+    candidates
+        .into_iter()
+        .flatten()
+        .min_by_key(|&i| (stamps[i] - t).abs())
+        .filter(|&i| (stamps[i] - t).abs() <= half_step)
+}
+
 /// Looks up an IANA zone.
 pub(crate) fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, ForecastError> {
     jiff::tz::TimeZone::get(name).map_err(|e| ForecastError::TimeZone {

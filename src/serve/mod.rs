@@ -287,7 +287,7 @@ fn update(
         // By timestamp: the window has slid since the forecast was made.
         let at = |i: usize| {
             let s = series?;
-            let at = nearest_index(&s.timestamps_ms, frame.timestamps_ms()[i])?;
+            let at = forecast::nearest_index(&s.timestamps_ms, frame.timestamps_ms()[i])?;
             Some((*s.yhat.get(at)?, *s.lower.get(at)?, *s.upper.get(at)?))
         };
         if let Some(last) = frame.len().checked_sub(1).and_then(at) {
@@ -323,25 +323,6 @@ fn update(
     shared.last_refresh_secs = Some(now_secs);
     shared.last_error = None;
     results
-}
-
-/// The index of the timestamp in `stamps` (sorted, evenly stepped) nearest
-/// to `t`, if it is within half a step: successive queries need not land on
-/// the same grid as the query the forecast was fitted on.
-fn nearest_index(stamps: &[i64], t: i64) -> Option<usize> {
-    let half_step = match stamps {
-        [a, b, ..] => (b - a).abs() / 2,
-        _ => 0,
-    };
-    let candidates = match stamps.binary_search(&t) {
-        Ok(i) => return Some(i),
-        Err(i) => [i.checked_sub(1), (i < stamps.len()).then_some(i)],
-    };
-    candidates
-        .into_iter()
-        .flatten()
-        .min_by_key(|&i| (stamps[i] - t).abs())
-        .filter(|&i| (stamps[i] - t).abs() <= half_step)
 }
 
 /// `/metrics/test`: the bundled sample data with spikes injected (seeded),
@@ -1001,13 +982,13 @@ mod tests {
     #[test]
     fn rows_find_the_forecast_point_nearest_within_half_a_step() {
         let stamps = [1_000, 3_000, 5_000];
-        assert_eq!(nearest_index(&stamps, 3_000), Some(1));
-        assert_eq!(nearest_index(&stamps, 3_900), Some(1));
-        assert_eq!(nearest_index(&stamps, 4_100), Some(2));
-        assert_eq!(nearest_index(&stamps, 6_000), Some(2));
-        assert_eq!(nearest_index(&stamps, 6_100), None);
-        assert_eq!(nearest_index(&stamps, -100), None);
-        assert_eq!(nearest_index(&[], 0), None);
+        assert_eq!(forecast::nearest_index(&stamps, 3_000), Some(1));
+        assert_eq!(forecast::nearest_index(&stamps, 3_900), Some(1));
+        assert_eq!(forecast::nearest_index(&stamps, 4_100), Some(2));
+        assert_eq!(forecast::nearest_index(&stamps, 6_000), Some(2));
+        assert_eq!(forecast::nearest_index(&stamps, 6_100), None);
+        assert_eq!(forecast::nearest_index(&stamps, -100), None);
+        assert_eq!(forecast::nearest_index(&[], 0), None);
     }
 
     #[test]

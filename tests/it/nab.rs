@@ -225,7 +225,7 @@ fn eval_nab_runs_each_online_detector_and_writes_one_score_file_per_data_file() 
     let home = tempfile::tempdir().expect("tempdir");
     let relpaths = nab_layout(&home.path().join("data"));
     let mut standard = Vec::new();
-    for method in ["robust", "lstm", "ensemble"] {
+    for method in ["robust", "lstm", "ensemble", "band"] {
         let scores = home.path().join(format!("scores-{method}"));
         let output = eval_nab(home.path(), &scores, &["--method", method, "--json"]);
         assert!(output.status.success(), "{method}: {}", stderr(&output));
