@@ -57,10 +57,8 @@ pub struct Scored {
 pub struct RobustDetector {
     params: RobustParams,
     recent: VecDeque<f64>,
-    distances: VecDeque<f64>,
-    /// Running sums over `distances` for its mean and variance.
-    sum: f64,
-    sum_sq: f64,
+    /// The distances' likelihood.
+    tail: TailLikelihood,
     /// Rows left in the current suppression.
     quiet_rows: usize,
 }
@@ -70,9 +68,7 @@ impl RobustDetector {
         Self {
             params,
             recent: VecDeque::with_capacity(params.window + 1),
-            distances: VecDeque::with_capacity(params.history + 1),
-            sum: 0.0,
-            sum_sq: 0.0,
+            tail: TailLikelihood::new(params.history, params.short),
             quiet_rows: 0,
         }
     }
@@ -99,37 +95,13 @@ impl RobustDetector {
             return Scored::default();
         };
         // The reference distribution is what came before this row.
-        let n = self.distances.len();
-        let likelihood = if n < 20 {
-            0.0
-        } else {
-            let mean = self.sum / n as f64;
-            let var = (self.sum_sq / n as f64 - mean * mean).max(1e-12);
-            let short: f64 = self
-                .distances
-                .iter()
-                .rev()
-                .take(self.params.short - 1)
-                .chain(std::iter::once(&distance))
-                .sum::<f64>()
-                / self.params.short as f64;
-            likelihood_score(normal_tail((short - mean) / var.sqrt()))
-        };
+        let likelihood = self.tail.update(distance);
         let mut alarm = likelihood;
         if self.quiet_rows > 0 {
             self.quiet_rows -= 1;
             alarm = likelihood.min(ALARM_LEVEL - 0.005);
         } else if likelihood >= ALARM_LEVEL {
             self.quiet_rows = self.params.suppress;
-        }
-        self.distances.push_back(distance);
-        self.sum += distance;
-        self.sum_sq += distance * distance;
-        if self.distances.len() > self.params.history
-            && let Some(old) = self.distances.pop_front()
-        {
-            self.sum -= old;
-            self.sum_sq -= old * old;
         }
         Scored { likelihood, alarm }
     }
