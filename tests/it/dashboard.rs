@@ -435,6 +435,58 @@ fn live_mode_writes_ended_events_to_the_history() {
 }
 
 #[test]
+fn live_mode_retrains_a_model_older_than_its_interval() {
+    let Ok(url) = std::env::var("PULSEWATCH_TEST_PROM_URL") else {
+        panic!("PULSEWATCH_TEST_PROM_URL is not set: run the suite with `bash tests/run.sh`");
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = format!(
+        "app:\n  history_path: {}\nprometheus:\n  url: {url}\n  step: 1s\n  window: 2m\n\
+         metrics:\n  up: sum(up)\n  samples: sum(prometheus_tsdb_head_samples_appended_total)\n\
+         dashboard:\n  refresh_interval: 1\nprophet_model:\n  enabled: false\n\
+         lstm_model:\n  epochs: 2\n  hidden_size: 8\n  sequence_length: 10\n  device: cpu\n  \
+         retrain_interval: 5s\n  save_path: {}\n",
+        dir.path().join("history.sqlite").display(),
+        dir.path().join("model").display()
+    );
+    let config = Config::from_yaml_str(&yaml, "retrain-test.yml").expect("config");
+    let mut harness = harness(config, quiet_state(), None);
+    wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
+    harness.state_mut().apply(UiCommand::SetMode(Mode::Live));
+    // Enough complete rows to train on (the test Prometheus may have started
+    // only seconds ago: the start of the window is empty).
+    wait_for(&mut harness, "live data", |app| {
+        let frame = app.frame();
+        let complete = (0..frame.len())
+            .filter(|&row| frame.columns().iter().all(|c| c[row].is_finite()))
+            .count();
+        frame.names().len() == 2 && complete > 40 && app.is_idle()
+    });
+    harness.get_by_label("Train model").click();
+    wait_for(&mut harness, "the first model", |app| {
+        app.model_created_at().is_some() && !app.is_training()
+    });
+    let first = harness.state().model_created_at().map(str::to_owned);
+    // Five seconds later the model is due: Live mode retrains by itself.
+    wait_for(&mut harness, "a scheduled retrain", |app| {
+        app.model_created_at().map(str::to_owned) != first && !app.is_training()
+    });
+    let path = dir.path().join("history.sqlite");
+    let mut reasons = Vec::new();
+    wait_for(&mut harness, "both runs in the history", |_| {
+        reasons = History::open(&path)
+            .and_then(|h| h.trainings_since(0))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|run| run.reason)
+            .collect();
+        reasons.len() >= 2
+    });
+    assert_eq!(reasons[0], "manual (app)", "{reasons:?}");
+    assert_eq!(reasons[1], "scheduled (app)", "{reasons:?}");
+}
+
+#[test]
 fn live_mode_with_prometheus_down_keeps_the_app_working() {
     let dir = tempfile::tempdir().expect("tempdir");
     // A port nothing listens on.
