@@ -2,8 +2,8 @@
 //! refresh interval (the same live job as the app), scores every metric
 //! online, keeps a forecast, and publishes the results over HTTP: `/metrics`
 //! in Prometheus text format 0.0.4, `/healthz`, `/readyz` and `/` (JSON).
-//! The HTTP side is a small blocking server on its own thread: a handful of
-//! GET routes need no framework.
+//! The HTTP side is a small blocking server: one thread per request (at most
+//! 16 at once), as a handful of routes need no framework.
 
 pub mod alerts;
 pub mod signals;
@@ -25,6 +25,9 @@ use crate::forecast::{self, ForecastModel, ForecastSettings, FrameForecast};
 use crate::history::History;
 
 pub use crate::engine::schedule::TrainJobState;
+
+/// Requests answered at once; more get a 503.
+const MAX_REQUEST_THREADS: usize = 16;
 
 /// How long a stopping daemon waits for a training save to finish.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
@@ -923,11 +926,38 @@ pub fn serve(
             address: listen,
             source,
         })?;
+    let config = Arc::new(config);
+    // Requests are answered on their own threads, so a slow one
+    // (`/metrics/test` scores a day of data) never holds up a scrape; at
+    // most `MAX_REQUEST_THREADS` at once, beyond that a 503.
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     while !stop.load(Ordering::Relaxed) && !signals::stop_requested() {
         match listener.accept() {
-            Ok((stream, _)) => {
+            Ok((mut stream, _)) => {
                 let _ = stream.set_nonblocking(false);
-                handle(stream, &state, &config);
+                if busy.fetch_add(1, Ordering::SeqCst) >= MAX_REQUEST_THREADS {
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    respond(
+                        &mut stream,
+                        "503 Service Unavailable",
+                        "application/json",
+                        &serde_json::json!({"error": "too many requests at once; try again"})
+                            .to_string(),
+                    );
+                    continue;
+                }
+                let (state, config, done) =
+                    (Arc::clone(&state), Arc::clone(&config), Arc::clone(&busy));
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("serve-http".into())
+                        .spawn(move || {
+                            handle(stream, &state, &config);
+                            done.fetch_sub(1, Ordering::SeqCst);
+                        });
+                if spawned.is_err() {
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                }
             }
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(20));

@@ -250,6 +250,18 @@ fn serve_publishes_metrics_that_a_real_prometheus_scrapes() {
     assert!(body.contains("no route /nowhere"), "{body}");
     let (status, _) = http(port, "POST", "/metrics").expect("405");
     assert_eq!(status, 405);
+    // A client that connects and says nothing does not hold up others
+    // (each request has its own thread; that one times out after 5 s).
+    let _stalled = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    std::thread::sleep(Duration::from_millis(100));
+    let asked = Instant::now();
+    let (status, _) = http(port, "GET", "/healthz").expect("healthz beside a stalled client");
+    assert_eq!(status, 200);
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "/healthz waited {:?} behind a stalled client",
+        asked.elapsed()
+    );
 
     // A second Prometheus scrapes serve every second.
     let prom_port = free_port();
