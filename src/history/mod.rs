@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 /// The database's file name under the platform data dir.
 pub const FILE_NAME: &str = "history.sqlite";
@@ -140,10 +140,6 @@ impl History {
         };
         history.migrate()?;
         Ok(history)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn query_error(&self, action: &'static str) -> impl Fn(rusqlite::Error) -> HistoryError {
@@ -346,20 +342,30 @@ impl History {
         )
     }
 
+    /// Every row `sql` selects with `values`, each made by `map`.
+    fn select<T>(
+        &self,
+        action: &'static str,
+        sql: &str,
+        values: impl rusqlite::Params,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, HistoryError> {
+        let error = self.query_error(action);
+        let mut statement = self.connection.prepare(sql).map_err(&error)?;
+        let rows = statement.query_map(values, map).map_err(&error)?;
+        rows.collect::<Result<_, _>>().map_err(&error)
+    }
+
     /// Events that started at or after `since_ms`, or are still open, oldest
     /// first.
     pub fn events_since(&self, since_ms: i64) -> Result<Vec<AnomalyEvent>, HistoryError> {
-        let error = self.query_error("read anomaly events");
-        let mut statement = self
-            .connection
-            .prepare(
-                "SELECT id, metric, start_ms, end_ms, peak_score, severity, model_version
-                 FROM anomaly_events WHERE start_ms >= ?1 OR end_ms IS NULL OR end_ms >= ?1
-                 ORDER BY start_ms, id",
-            )
-            .map_err(&error)?;
-        let rows = statement
-            .query_map(params![since_ms], |row| {
+        self.select(
+            "read anomaly events",
+            "SELECT id, metric, start_ms, end_ms, peak_score, severity, model_version
+             FROM anomaly_events WHERE start_ms >= ?1 OR end_ms IS NULL OR end_ms >= ?1
+             ORDER BY start_ms, id",
+            params![since_ms],
+            |row| {
                 Ok(AnomalyEvent {
                     id: row.get(0)?,
                     metric: row.get(1)?,
@@ -369,23 +375,18 @@ impl History {
                     severity: row.get(5)?,
                     model_version: row.get(6)?,
                 })
-            })
-            .map_err(&error)?;
-        rows.collect::<Result<_, _>>().map_err(&error)
+            },
+        )
     }
 
     /// Training runs started at or after `since_ms`, oldest first.
     pub fn trainings_since(&self, since_ms: i64) -> Result<Vec<TrainingRun>, HistoryError> {
-        let error = self.query_error("read training runs");
-        let mut statement = self
-            .connection
-            .prepare(
-                "SELECT id, started_ms, reason, rows, final_loss, duration_secs, device, status, error
-                 FROM training_runs WHERE started_ms >= ?1 ORDER BY started_ms, id",
-            )
-            .map_err(&error)?;
-        let rows = statement
-            .query_map(params![since_ms], |row| {
+        self.select(
+            "read training runs",
+            "SELECT id, started_ms, reason, rows, final_loss, duration_secs, device, status, error
+             FROM training_runs WHERE started_ms >= ?1 ORDER BY started_ms, id",
+            params![since_ms],
+            |row| {
                 Ok(TrainingRun {
                     id: row.get(0)?,
                     started_ms: row.get(1)?,
@@ -397,80 +398,34 @@ impl History {
                     status: row.get(7)?,
                     error: row.get(8)?,
                 })
-            })
-            .map_err(&error)?;
-        rows.collect::<Result<_, _>>().map_err(&error)
+            },
+        )
     }
 
     /// Fetch failures at or after `since_ms`, oldest first.
     pub fn fetch_failures_since(&self, since_ms: i64) -> Result<Vec<FetchFailure>, HistoryError> {
-        let error = self.query_error("read fetch failures");
-        let mut statement = self
-            .connection
-            .prepare(
-                "SELECT id, at_ms, reason, message FROM fetch_failures
-                 WHERE at_ms >= ?1 ORDER BY at_ms, id",
-            )
-            .map_err(&error)?;
-        let rows = statement
-            .query_map(params![since_ms], |row| {
+        self.select(
+            "read fetch failures",
+            "SELECT id, at_ms, reason, message FROM fetch_failures
+             WHERE at_ms >= ?1 ORDER BY at_ms, id",
+            params![since_ms],
+            |row| {
                 Ok(FetchFailure {
                     id: row.get(0)?,
                     at_ms: row.get(1)?,
                     reason: row.get(2)?,
                     message: row.get(3)?,
                 })
-            })
-            .map_err(&error)?;
-        rows.collect::<Result<_, _>>().map_err(&error)
-    }
-
-    /// The latest successful training run, if any.
-    pub fn last_training(&self) -> Result<Option<TrainingRun>, HistoryError> {
-        Ok(self
-            .trainings_since(i64::MIN)?
-            .into_iter()
-            .rev()
-            .find(|run| run.status == "ok"))
+            },
+        )
     }
 
     /// `PRAGMA integrity_check`: "ok" or SQLite's list of problems.
     pub fn integrity_check(&self) -> Result<String, HistoryError> {
-        let error = self.query_error("check integrity");
-        let mut statement = self
-            .connection
-            .prepare("PRAGMA integrity_check")
-            .map_err(&error)?;
-        let lines = statement
-            .query_map([], |row| row.get::<_, String>(0))
-            .map_err(&error)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&error)?;
+        let lines = self.select("check integrity", "PRAGMA integrity_check", [], |row| {
+            row.get::<_, String>(0)
+        })?;
         Ok(lines.join("\n"))
-    }
-
-    /// The id of the newest open event of `metric`, if any.
-    pub fn open_event(&self, metric: &str) -> Result<Option<i64>, HistoryError> {
-        self.connection
-            .query_row(
-                "SELECT id FROM anomaly_events WHERE metric = ?1 AND end_ms IS NULL
-                 ORDER BY start_ms DESC LIMIT 1",
-                params![metric],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(self.query_error("find an open event"))
-    }
-}
-
-/// Severity words for a score in [0, 1] (shared by alerts and history).
-pub fn severity(score: f64) -> &'static str {
-    if score >= 0.9999 {
-        "critical"
-    } else if score >= 0.999 {
-        "major"
-    } else {
-        "minor"
     }
 }
 
@@ -503,9 +458,10 @@ mod tests {
         history.raise_peak(id, 0.9995, "major").unwrap();
         // A lower score never lowers the peak.
         history.raise_peak(id, 0.997, "minor").unwrap();
-        assert_eq!(history.open_event("cpu").unwrap(), Some(id));
+        let open = history.events_since(0).unwrap();
+        assert_eq!((open[0].id, open[0].end_ms), (id, None));
         history.end_event(id, 5_000).unwrap();
-        assert_eq!(history.open_event("cpu").unwrap(), None);
+        assert_eq!(history.events_since(0).unwrap()[0].end_ms, Some(5_000));
         let other = history
             .start_event("latency", 9_000, 0.999, "major", "m1")
             .unwrap();
@@ -533,7 +489,7 @@ mod tests {
         let runs = history.trainings_since(0).unwrap();
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[1].error.as_deref(), Some("disk full"));
-        assert_eq!(history.last_training().unwrap().unwrap().started_ms, 2_000);
+        assert_eq!((runs[0].status.as_str(), runs[0].started_ms), ("ok", 2_000));
         let failures = history.fetch_failures_since(0).unwrap();
         assert_eq!(failures[0].reason, "refused");
         assert_eq!(history.integrity_check().unwrap(), "ok");
