@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use crate::data::rng::Rng;
-use crate::detect::stream::ALARM_LEVEL;
 use crate::eval::nab::{self, FileSweep, NabError, ProfileScore};
 
 fn as_slices(values: &[Vec<f64>]) -> Vec<&[f64]> {
@@ -91,12 +90,35 @@ fn scores(path: &Path, data_timestamps: &[i64]) -> Result<Vec<f64>, NabError> {
         .collect()
 }
 
+/// The settings of the detectors that fit models: the built-in config's
+/// autoencoder (on the CPU) and Prophet. The same for every file.
+struct OnlineSettings {
+    lstm: crate::config::LstmConfig,
+    forecast: crate::forecast::ForecastSettings,
+}
+
+impl OnlineSettings {
+    fn builtin() -> anyhow::Result<Self> {
+        let config = crate::config::Config::builtin()?;
+        let mut lstm = config.lstm.clone();
+        lstm.device = crate::config::DevicePreference::Cpu;
+        Ok(Self {
+            lstm,
+            forecast: crate::forecast::ForecastSettings::from_config(
+                &config,
+                crate::forecast::ForecastModel::Prophet,
+            ),
+        })
+    }
+}
+
 /// Runs the detector online over `rel`'s values and writes
 /// `timestamp,anomaly_score` (timestamps as the data file writes them).
 fn write_detector_scores(
     data_file: &Path,
     out_file: &Path,
     method: super::MethodArg,
+    settings: &OnlineSettings,
 ) -> anyhow::Result<()> {
     use crate::detect::stream;
     let stamps = nab::read_column(data_file, "timestamp")?;
@@ -105,20 +127,18 @@ fn write_detector_scores(
         .map(|v| v.parse::<f64>().unwrap_or(f64::NAN))
         .collect();
     let params = stream::RobustParams::default();
-    // NAB's probationary period: the first 15 % of each file.
-    let probation = (values.len() as f64 * 0.15) as usize;
-    let mut lstm = crate::config::Config::builtin()?.lstm;
-    lstm.device = crate::config::DevicePreference::Cpu;
+    let probation = stream::probation_rows(values.len());
+    let lstm = &settings.lstm;
     let scores = match method {
         super::MethodArg::Robust => stream::robust_scores(&values, params),
         super::MethodArg::Lstm => stream::alarms_from(
-            &stream::lstm_likelihoods(&values, probation, &lstm)
+            &stream::lstm_likelihoods(&values, probation, lstm)
                 .unwrap_or_else(|| vec![0.0; values.len()]),
             params.suppress,
         ),
         super::MethodArg::Ensemble => {
             let robust = stream::robust_likelihoods(&values, params);
-            let combined = match stream::lstm_likelihoods(&values, probation, &lstm) {
+            let combined = match stream::lstm_likelihoods(&values, probation, lstm) {
                 Some(lstm) => robust.iter().zip(&lstm).map(|(a, b)| a.max(*b)).collect(),
                 None => robust,
             };
@@ -126,14 +146,15 @@ fn write_detector_scores(
         }
         super::MethodArg::Band => {
             let stamps_ms = timestamps(data_file)?;
-            let config = crate::config::Config::builtin()?;
-            let settings = crate::forecast::ForecastSettings::from_config(
-                &config,
-                crate::forecast::ForecastModel::Prophet,
-            );
             stream::alarms_from(
-                &stream::band_likelihoods(&stamps_ms, &values, probation, probation, &settings)
-                    .unwrap_or_else(|| vec![0.0; values.len()]),
+                &stream::band_likelihoods(
+                    &stamps_ms,
+                    &values,
+                    probation,
+                    probation,
+                    &settings.forecast,
+                )
+                .unwrap_or_else(|| vec![0.0; values.len()]),
                 params.suppress,
             )
         }
@@ -166,8 +187,9 @@ pub(super) fn eval_nab(
     let chosen = select(&all, files)?;
     if let Some(method) = method {
         let started = std::time::Instant::now();
+        let settings = OnlineSettings::builtin()?;
         for rel in &chosen {
-            write_detector_scores(&locate(data, rel), &scores_dir.join(rel), method)?;
+            write_detector_scores(&locate(data, rel), &scores_dir.join(rel), method, &settings)?;
         }
         eprintln!(
             "scored {} files online in {:.2} s into {}",
@@ -236,13 +258,45 @@ fn print_row(p: &ProfileScore, random: &ProfileScore) {
     );
 }
 
+/// Per row, whether `method` flags it (every anomalous row, online).
+fn row_flags(
+    frame: &crate::data::MetricFrame,
+    method: super::MethodArg,
+    settings: &OnlineSettings,
+) -> Vec<bool> {
+    use crate::detect::stream;
+    let probation = stream::probation_rows(frame.len());
+    match method {
+        super::MethodArg::Robust => stream::frame_row_flags(frame),
+        super::MethodArg::Lstm => stream::lstm_frame_likelihoods(frame, probation, &settings.lstm)
+            .map(|l| stream::rows_at_alarm_level(&[l], frame.len()))
+            .unwrap_or_else(|| vec![false; frame.len()]),
+        super::MethodArg::Ensemble => stream::frame_ensemble_flags(frame, &settings.lstm),
+        super::MethodArg::Band => {
+            let columns: Vec<Vec<f64>> = frame
+                .columns()
+                .iter()
+                .filter_map(|column| {
+                    stream::band_likelihoods(
+                        frame.timestamps_ms(),
+                        column,
+                        probation,
+                        probation,
+                        &settings.forecast,
+                    )
+                })
+                .collect();
+            stream::rows_at_alarm_level(&columns, frame.len())
+        }
+    }
+}
+
 pub(super) fn eval_labelled(
     files: &[PathBuf],
     method: super::MethodArg,
     json: bool,
 ) -> anyhow::Result<()> {
-    let mut lstm = crate::config::Config::builtin()?.lstm;
-    lstm.device = crate::config::DevicePreference::Cpu;
+    let settings = OnlineSettings::builtin()?;
     let mut rows_out = Vec::new();
     for file in files {
         let frame = crate::data::read_csv(file)?.frame;
@@ -252,58 +306,21 @@ pub(super) fn eval_labelled(
                 file.display()
             );
         };
-        // Row flags (every anomalous row) for the point-wise numbers; the
-        // alarms (one per event) for the same detector as NAB scores it.
-        for (kind, flags) in [
-            ("row flags", {
-                let started = std::time::Instant::now();
-                let flags = match method {
-                    super::MethodArg::Robust => crate::detect::stream::frame_row_flags(&frame),
-                    super::MethodArg::Lstm => {
-                        let probation = (frame.len() as f64 * 0.15) as usize;
-                        crate::detect::stream::lstm_frame_likelihoods(&frame, probation, &lstm)
-                            .map(|l| l.iter().map(|v| *v >= ALARM_LEVEL).collect())
-                            .unwrap_or_else(|| vec![false; frame.len()])
-                    }
-                    super::MethodArg::Ensemble => {
-                        crate::detect::stream::frame_ensemble_flags(&frame, &lstm)
-                    }
-                    super::MethodArg::Band => {
-                        let probation = (frame.len() as f64 * 0.15) as usize;
-                        let settings = crate::forecast::ForecastSettings::from_config(
-                            &crate::config::Config::builtin()?,
-                            crate::forecast::ForecastModel::Prophet,
-                        );
-                        let columns: Vec<Vec<f64>> = frame
-                            .columns()
-                            .iter()
-                            .filter_map(|column| {
-                                crate::detect::stream::band_likelihoods(
-                                    frame.timestamps_ms(),
-                                    column,
-                                    probation,
-                                    probation,
-                                    &settings,
-                                )
-                            })
-                            .collect();
-                        (0..frame.len())
-                            .map(|row| columns.iter().any(|c| c[row] >= ALARM_LEVEL))
-                            .collect()
-                    }
-                };
-                (flags, started.elapsed().as_secs_f64())
-            }),
-            ("alarms", {
-                let started = std::time::Instant::now();
-                let (_, flags) = crate::detect::stream::frame_alarms(&frame);
-                (flags, started.elapsed().as_secs_f64())
-            }),
-        ]
-        .into_iter()
-        // Alarms (one per event) are the robust detector's.
-        .filter(|(kind, _)| *kind == "row flags" || matches!(method, super::MethodArg::Robust))
-        {
+        let timed = |flag: &dyn Fn() -> Vec<bool>| {
+            let started = std::time::Instant::now();
+            (flag(), started.elapsed().as_secs_f64())
+        };
+        // Row flags (every anomalous row) for the point-wise numbers; for
+        // the robust detector also its alarms (one per event), as NAB
+        // scores it.
+        let mut kinds = vec![("row flags", timed(&|| row_flags(&frame, method, &settings)))];
+        if matches!(method, super::MethodArg::Robust) {
+            kinds.push((
+                "alarms",
+                timed(&|| crate::detect::stream::frame_alarms(&frame).1),
+            ));
+        }
+        for (kind, flags) in kinds {
             let (flags, seconds) = flags;
             let points = crate::eval::point_metrics(&flags, labels);
             let events = crate::eval::event_metrics(&flags, labels);

@@ -190,12 +190,7 @@ impl MetricFrame {
 
     /// The median gap between consecutive timestamps: the frame's step.
     pub fn step_ms(&self) -> Option<i64> {
-        let mut gaps: Vec<i64> = self.timestamps_ms.windows(2).map(|w| w[1] - w[0]).collect();
-        if gaps.is_empty() {
-            return None;
-        }
-        let middle = gaps.len() / 2;
-        Some(*gaps.select_nth_unstable(middle).1)
+        median_step_ms(&self.timestamps_ms)
     }
 
     /// Missing (NaN) values per column.
@@ -205,6 +200,17 @@ impl MetricFrame {
             .map(|c| c.iter().filter(|v| v.is_nan()).count())
             .collect()
     }
+}
+
+/// The median gap between consecutive `timestamps_ms` (None with fewer than
+/// two).
+pub fn median_step_ms(timestamps_ms: &[i64]) -> Option<i64> {
+    let mut gaps: Vec<i64> = timestamps_ms.windows(2).map(|w| w[1] - w[0]).collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    let middle = gaps.len() / 2;
+    Some(*gaps.select_nth_unstable(middle).1)
 }
 
 #[cfg(test)]

@@ -59,8 +59,38 @@ pub struct RobustDetector {
     recent: VecDeque<f64>,
     /// The distances' likelihood.
     tail: TailLikelihood,
+    suppressor: Suppressor,
+}
+
+/// One alarm per event: after a likelihood at [`ALARM_LEVEL`] or above, the
+/// next `rows` rows are capped just under it.
+#[derive(Debug, Clone, Copy)]
+pub struct Suppressor {
+    rows: usize,
     /// Rows left in the current suppression.
     quiet_rows: usize,
+}
+
+impl Suppressor {
+    pub fn new(rows: usize) -> Self {
+        Self {
+            rows,
+            quiet_rows: 0,
+        }
+    }
+
+    /// The alarm score for the next row's likelihood.
+    pub fn alarm(&mut self, likelihood: f64) -> f64 {
+        if self.quiet_rows > 0 {
+            self.quiet_rows -= 1;
+            likelihood.min(ALARM_LEVEL - 0.005)
+        } else {
+            if likelihood >= ALARM_LEVEL {
+                self.quiet_rows = self.rows;
+            }
+            likelihood
+        }
+    }
 }
 
 impl RobustDetector {
@@ -69,7 +99,7 @@ impl RobustDetector {
             params,
             recent: VecDeque::with_capacity(params.window + 1),
             tail: TailLikelihood::new(params.history, params.short),
-            quiet_rows: 0,
+            suppressor: Suppressor::new(params.suppress),
         }
     }
 
@@ -96,13 +126,7 @@ impl RobustDetector {
         };
         // The reference distribution is what came before this row.
         let likelihood = self.tail.update(distance);
-        let mut alarm = likelihood;
-        if self.quiet_rows > 0 {
-            self.quiet_rows -= 1;
-            alarm = likelihood.min(ALARM_LEVEL - 0.005);
-        } else if likelihood >= ALARM_LEVEL {
-            self.quiet_rows = self.params.suppress;
-        }
+        let alarm = self.suppressor.alarm(likelihood);
         Scored { likelihood, alarm }
     }
 
@@ -168,6 +192,20 @@ pub fn robust_scores(values: &[f64], params: RobustParams) -> Vec<f64> {
     values.iter().map(|v| detector.update(*v)).collect()
 }
 
+/// NAB's probationary period, used by every online detector that trains:
+/// the first 15 % of the rows.
+pub fn probation_rows(rows: usize) -> usize {
+    (rows as f64 * 0.15) as usize
+}
+
+/// Per row, whether any of `columns` (per-metric scores, `rows` each) is at
+/// [`ALARM_LEVEL`] or above.
+pub fn rows_at_alarm_level(columns: &[Vec<f64>], rows: usize) -> Vec<bool> {
+    (0..rows)
+        .map(|row| columns.iter().any(|column| column[row] >= ALARM_LEVEL))
+        .collect()
+}
+
 /// [`frame_row_flags`] of the ensemble: a row is flagged when the robust
 /// detector flags it or the autoencoder (trained on the first 15 % of the
 /// rows) reaches [`ALARM_LEVEL`] on the window ending there.
@@ -175,7 +213,7 @@ pub fn frame_ensemble_flags(
     frame: &crate::data::MetricFrame,
     lstm: &crate::config::LstmConfig,
 ) -> Vec<bool> {
-    let probation = (frame.len() as f64 * 0.15) as usize;
+    let probation = probation_rows(frame.len());
     let robust = frame_row_flags(frame);
     match lstm_frame_likelihoods(frame, probation, lstm) {
         Some(lstm) => robust
@@ -193,17 +231,9 @@ pub fn frame_row_flags(frame: &crate::data::MetricFrame) -> Vec<bool> {
     let likelihoods: Vec<Vec<f64>> = frame
         .columns()
         .iter()
-        .map(|column| {
-            let mut detector = RobustDetector::new(RobustParams::default());
-            column
-                .iter()
-                .map(|v| detector.update_scored(*v).likelihood)
-                .collect()
-        })
+        .map(|column| robust_likelihoods(column, RobustParams::default()))
         .collect();
-    (0..frame.len())
-        .map(|row| likelihoods.iter().any(|column| column[row] >= ALARM_LEVEL))
-        .collect()
+    rows_at_alarm_level(&likelihoods, frame.len())
 }
 
 /// Every metric of `frame` scored online, and per row whether any metric
@@ -214,9 +244,7 @@ pub fn frame_alarms(frame: &crate::data::MetricFrame) -> (Vec<Vec<f64>>, Vec<boo
         .iter()
         .map(|column| robust_scores(column, RobustParams::default()))
         .collect();
-    let flags = (0..frame.len())
-        .map(|row| scores.iter().any(|column| column[row] >= ALARM_LEVEL))
-        .collect();
+    let flags = rows_at_alarm_level(&scores, frame.len());
     (scores, flags)
 }
 
@@ -395,21 +423,8 @@ impl TailLikelihood {
 /// Alarm scores from row likelihoods: capped just under [`ALARM_LEVEL`] for
 /// `suppress` rows after an alarm (one alarm per event).
 pub fn alarms_from(likelihoods: &[f64], suppress: usize) -> Vec<f64> {
-    let mut quiet_rows = 0;
-    likelihoods
-        .iter()
-        .map(|&l| {
-            if quiet_rows > 0 {
-                quiet_rows -= 1;
-                l.min(ALARM_LEVEL - 0.005)
-            } else {
-                if l >= ALARM_LEVEL {
-                    quiet_rows = suppress;
-                }
-                l
-            }
-        })
-        .collect()
+    let mut suppressor = Suppressor::new(suppress);
+    likelihoods.iter().map(|&l| suppressor.alarm(l)).collect()
 }
 
 /// The robust detector's row likelihoods for one series.
@@ -511,8 +526,7 @@ pub fn band_likelihoods(
     if probation < 20 || n <= probation || refit_rows == 0 {
         return None;
     }
-    let mut steps: Vec<i64> = stamps_ms.windows(2).map(|w| w[1] - w[0]).collect();
-    let step_ms = median_in_place_i64(&mut steps).max(1);
+    let step_ms = crate::data::median_step_ms(&stamps_ms[..n])?.max(1);
     let mut settings = settings.clone();
     // The horizon's simulated band is not used: one sample keeps it cheap.
     settings.uncertainty_samples = 1;
@@ -553,7 +567,7 @@ pub fn band_likelihoods(
             }
             let horizon_stamps = &forecast.timestamps_ms[h..];
             for row in fit_end..next {
-                let at = nearest_position(horizon_stamps, stamps_ms[row]);
+                let at = crate::forecast::nearest_position(horizon_stamps, stamps_ms[row]);
                 let yhat = at.and_then(|i| forecast.yhat.get(h + i)).copied();
                 if let (Some(yhat), true) = (yhat, values[row].is_finite()) {
                     out[row] = tail.update((values[row] - yhat).abs() / half_width);
@@ -563,23 +577,4 @@ pub fn band_likelihoods(
         fit_end = next;
     }
     Some(out)
-}
-
-/// The index of the element of sorted `stamps` nearest to `t`.
-fn nearest_position(stamps: &[i64], t: i64) -> Option<usize> {
-    match stamps.binary_search(&t) {
-        Ok(i) => Some(i),
-        Err(i) => [i.checked_sub(1), (i < stamps.len()).then_some(i)]
-            .into_iter()
-            .flatten()
-            .min_by_key(|&j| (stamps[j] - t).abs()),
-    }
-}
-
-fn median_in_place_i64(values: &mut [i64]) -> i64 {
-    if values.is_empty() {
-        return 0;
-    }
-    let middle = values.len() / 2;
-    *values.select_nth_unstable(middle).1
 }

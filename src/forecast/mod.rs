@@ -149,6 +149,16 @@ pub struct FrameForecast {
 }
 
 impl FrameForecast {
+    /// Whether every metric has a forecast reaching `newest_ms`: a metric
+    /// whose fit failed (too little history yet) makes it not current, so
+    /// it is refit at the next refresh rather than after the schedule.
+    pub fn covers(&self, newest_ms: i64) -> bool {
+        self.series.iter().all(|s| {
+            s.as_ref()
+                .is_ok_and(|s| s.timestamps_ms.last().is_some_and(|t| *t >= newest_ms))
+        })
+    }
+
     /// The forecast for `metric`, if it succeeded.
     pub fn get(&self, metric: &str) -> Option<&SeriesForecast> {
         self.series
@@ -295,15 +305,18 @@ pub fn nearest_index(stamps: &[i64], t: i64) -> Option<usize> {
         [a, b, ..] => (b - a).abs() / 2,
         _ => 0,
     };
-    let candidates = match stamps.binary_search(&t) {
-        Ok(i) => return Some(i),
-        Err(i) => [i.checked_sub(1), (i < stamps.len()).then_some(i)],
-    };
-    candidates
-        .into_iter()
-        .flatten()
-        .min_by_key(|&i| (stamps[i] - t).abs())
-        .filter(|&i| (stamps[i] - t).abs() <= half_step)
+    nearest_position(stamps, t).filter(|&i| (stamps[i] - t).abs() <= half_step)
+}
+
+/// The index of the element of sorted `stamps` nearest to `t`, however far.
+pub fn nearest_position(stamps: &[i64], t: i64) -> Option<usize> {
+    match stamps.binary_search(&t) {
+        Ok(i) => Some(i),
+        Err(i) => [i.checked_sub(1), (i < stamps.len()).then_some(i)]
+            .into_iter()
+            .flatten()
+            .min_by_key(|&j| (stamps[j] - t).abs()),
+    }
 }
 
 /// Looks up an IANA zone.

@@ -699,14 +699,7 @@ impl Engine {
             return;
         }
         let newest = frame.timestamps_ms().last().copied().unwrap_or(i64::MIN);
-        // A metric whose fit failed (too little history yet) is retried at
-        // every refresh until it has a forecast.
-        let covered = self.forecast.as_ref().is_some_and(|f| {
-            f.series.iter().all(|s| {
-                s.as_ref()
-                    .is_ok_and(|s| s.timestamps_ms.last().is_some_and(|t| *t >= newest))
-            })
-        });
+        let covered = self.forecast.as_ref().is_some_and(|f| f.covers(newest));
         let now = self.now_ms();
         if covered && !self.forecast_schedule.due(now) {
             return;

@@ -489,13 +489,7 @@ impl PulseWatchApp {
         let every =
             (self.config.prophet.forecast_horizon / 2).min(self.config.prophet.retrain_interval);
         let newest = self.frame.timestamps_ms().last().copied().unwrap_or(0);
-        // A metric whose fit failed (too little history yet) is retried at
-        // the next refresh, not after the whole schedule.
-        let covered = forecast.series.iter().all(|s| {
-            s.as_ref()
-                .is_ok_and(|s| s.timestamps_ms.last().is_some_and(|t| *t >= newest))
-        });
-        started.elapsed() < every && covered
+        started.elapsed() < every && forecast.covers(newest)
     }
 
     /// Draws `forecast` over the data in view.
