@@ -2,7 +2,9 @@
 //! initial weights, same batches) in burn on wgpu, trained with burn's
 //! autodiff and Adam. Adapters are found with wgpu directly, so PulseWatch
 //! can say which card it uses and treat software rasterisers (llvmpipe,
-//! lavapipe) as "no GPU" for `device: auto`.
+//! lavapipe) as "no GPU" for `device: gpu`. Only `device: gpu` takes this
+//! path: on a real card it is slower than the CPU path for this model (see
+//! `resolve_device`).
 
 use std::sync::atomic::AtomicBool;
 
