@@ -279,14 +279,36 @@ pub enum EvalWhat {
 pub enum MethodArg {
     /// Distance from the rolling median in MADs, as an anomaly likelihood.
     Robust,
+    /// The same on the mean of the last 24 rows (sustained shifts).
+    Level,
+    /// The same on the value minus the same moment of the last three
+    /// periods (period found in the probationary rows; silent without one).
+    Seasonal,
     /// The LSTM autoencoder trained on the probationary rows; window errors
     /// as a likelihood.
     Lstm,
-    /// The larger of the two likelihoods, then one alarm per event.
+    /// The largest of the robust, level, seasonal and autoencoder
+    /// likelihoods, then one alarm per event.
     Ensemble,
     /// The Prophet band, refitted as the data arrive: distance from the
     /// forecast made before each row, in band half-widths, as a likelihood.
     Band,
+}
+
+impl MethodArg {
+    /// The `detection.method` this names; None for the forecast band, which
+    /// only the evaluation runs (it refits Prophet as rows arrive).
+    fn detection(self) -> Option<crate::config::DetectionMethod> {
+        use crate::config::DetectionMethod;
+        match self {
+            MethodArg::Robust => Some(DetectionMethod::Robust),
+            MethodArg::Level => Some(DetectionMethod::Level),
+            MethodArg::Seasonal => Some(DetectionMethod::Seasonal),
+            MethodArg::Lstm => Some(DetectionMethod::Lstm),
+            MethodArg::Ensemble => Some(DetectionMethod::Ensemble),
+            MethodArg::Band => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config::DetectionMethod;
 use crate::data::rng::Rng;
 use crate::eval::nab::{self, FileSweep, NabError, ProfileScore};
 
@@ -128,37 +129,27 @@ fn write_detector_scores(
         .collect();
     let params = stream::RobustParams::default();
     let probation = stream::probation_rows(values.len());
-    let lstm = &settings.lstm;
-    let scores = match method {
-        super::MethodArg::Robust => stream::robust_scores(&values, params),
-        super::MethodArg::Lstm => stream::alarms_from(
-            &stream::lstm_likelihoods(&values, probation, lstm)
-                .unwrap_or_else(|| vec![0.0; values.len()]),
-            params.suppress,
+    let likelihoods = match method.detection() {
+        Some(detection) => {
+            // Trained only where the method uses it: it is the slow part.
+            let lstm = matches!(detection, DetectionMethod::Lstm | DetectionMethod::Ensemble)
+                .then(|| stream::lstm_likelihoods(&values, probation, &settings.lstm))
+                .flatten();
+            stream::method_likelihoods(detection, &values, probation, lstm.as_deref())
+        }
+        None => stream::band_likelihoods(
+            &timestamps(data_file)?,
+            &values,
+            probation,
+            probation,
+            &settings.forecast,
         ),
-        super::MethodArg::Ensemble => {
-            let robust = stream::robust_likelihoods(&values, params);
-            let combined = match stream::lstm_likelihoods(&values, probation, lstm) {
-                Some(lstm) => robust.iter().zip(&lstm).map(|(a, b)| a.max(*b)).collect(),
-                None => robust,
-            };
-            stream::alarms_from(&combined, params.suppress)
-        }
-        super::MethodArg::Band => {
-            let stamps_ms = timestamps(data_file)?;
-            stream::alarms_from(
-                &stream::band_likelihoods(
-                    &stamps_ms,
-                    &values,
-                    probation,
-                    probation,
-                    &settings.forecast,
-                )
-                .unwrap_or_else(|| vec![0.0; values.len()]),
-                params.suppress,
-            )
-        }
     };
+    // A detector with nothing to say (no period, too short to train) is silent.
+    let scores = stream::alarms_from(
+        &likelihoods.unwrap_or_else(|| vec![0.0; values.len()]),
+        params.suppress,
+    );
     let mut text = String::from("timestamp,anomaly_score\n");
     for (t, s) in stamps.iter().zip(&scores) {
         text.push_str(&format!("{t},{s}\n"));
@@ -266,28 +257,37 @@ fn row_flags(
 ) -> Vec<bool> {
     use crate::detect::stream;
     let probation = stream::probation_rows(frame.len());
-    match method {
-        super::MethodArg::Robust => stream::frame_row_flags(frame),
-        super::MethodArg::Lstm => stream::lstm_frame_likelihoods(frame, probation, &settings.lstm)
+    let Some(detection) = method.detection() else {
+        let columns: Vec<Vec<f64>> = frame
+            .columns()
+            .iter()
+            .filter_map(|column| {
+                stream::band_likelihoods(
+                    frame.timestamps_ms(),
+                    column,
+                    probation,
+                    probation,
+                    &settings.forecast,
+                )
+            })
+            .collect();
+        return stream::rows_at_alarm_level(&columns, frame.len());
+    };
+    match detection {
+        DetectionMethod::Robust => stream::frame_row_flags(frame),
+        DetectionMethod::Level => stream::frame_series_flags(frame, |values, _, params| {
+            stream::level_likelihoods(values, params)
+        }),
+        DetectionMethod::Seasonal => {
+            stream::frame_series_flags(frame, |values, probation, params| {
+                stream::seasonal_likelihoods(values, probation, params)
+                    .unwrap_or_else(|| vec![0.0; values.len()])
+            })
+        }
+        DetectionMethod::Lstm => stream::lstm_frame_likelihoods(frame, probation, &settings.lstm)
             .map(|l| stream::rows_at_alarm_level(&[l], frame.len()))
             .unwrap_or_else(|| vec![false; frame.len()]),
-        super::MethodArg::Ensemble => stream::frame_ensemble_flags(frame, &settings.lstm),
-        super::MethodArg::Band => {
-            let columns: Vec<Vec<f64>> = frame
-                .columns()
-                .iter()
-                .filter_map(|column| {
-                    stream::band_likelihoods(
-                        frame.timestamps_ms(),
-                        column,
-                        probation,
-                        probation,
-                        &settings.forecast,
-                    )
-                })
-                .collect();
-            stream::rows_at_alarm_level(&columns, frame.len())
-        }
+        DetectionMethod::Ensemble => stream::frame_ensemble_flags(frame, &settings.lstm),
     }
 }
 

@@ -222,9 +222,14 @@ pub struct Config {
 pub enum DetectionMethod {
     /// Distance from the rolling median in MADs, as a likelihood.
     Robust,
+    /// The same on the mean of the last rows: sustained shifts.
+    Level,
+    /// The same on the value minus the same moment of earlier periods:
+    /// contextual anomalies in seasonal series.
+    Seasonal,
     /// The autoencoder's window errors, as a likelihood.
     Lstm,
-    /// The larger of the two likelihoods.
+    /// The largest of the four likelihoods.
     Ensemble,
 }
 
@@ -232,6 +237,8 @@ impl DetectionMethod {
     pub fn key(self) -> &'static str {
         match self {
             DetectionMethod::Robust => "robust",
+            DetectionMethod::Level => "level",
+            DetectionMethod::Seasonal => "seasonal",
             DetectionMethod::Lstm => "lstm",
             DetectionMethod::Ensemble => "ensemble",
         }
@@ -409,6 +416,34 @@ mod tests {
         assert_eq!(c.dashboard.refresh_interval, Duration::from_secs(5));
         assert_eq!(c.dashboard.max_points, 500);
         assert!(c.dashboard.show_predictions && c.dashboard.retrain_button_enabled);
+    }
+
+    #[test]
+    fn every_detection_method_parses_and_a_typo_names_them_all() {
+        for method in [
+            DetectionMethod::Robust,
+            DetectionMethod::Level,
+            DetectionMethod::Seasonal,
+            DetectionMethod::Lstm,
+            DetectionMethod::Ensemble,
+        ] {
+            let text = format!("detection:\n  method: {}\n", method.key());
+            let c = Config::from_yaml_str(&text, "t.yml").unwrap();
+            assert_eq!(c.detection.method, method);
+        }
+        assert_eq!(
+            Config::builtin().unwrap().detection.method,
+            DetectionMethod::Ensemble
+        );
+        let err = Config::from_yaml_str("detection:\n  method: seasonl\n", "t.yml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.yml")
+                && err.contains("detection.method")
+                && err.contains("robust, level, seasonal, lstm, ensemble"),
+            "{err}"
+        );
     }
 
     #[test]

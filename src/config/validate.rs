@@ -403,11 +403,13 @@ pub fn validate(raw: RawConfig, source_name: &str, os: Os) -> Result<Config, Con
         &detection_raw.method,
         "detection.method",
         "ensemble",
-        &["robust", "lstm", "ensemble"],
+        &["robust", "level", "seasonal", "lstm", "ensemble"],
     )?;
     let detection = DetectionConfig {
         method: match method {
             "robust" => DetectionMethod::Robust,
+            "level" => DetectionMethod::Level,
+            "seasonal" => DetectionMethod::Seasonal,
             "lstm" => DetectionMethod::Lstm,
             _ => DetectionMethod::Ensemble,
         },

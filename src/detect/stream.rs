@@ -206,23 +206,36 @@ pub fn rows_at_alarm_level(columns: &[Vec<f64>], rows: usize) -> Vec<bool> {
         .collect()
 }
 
-/// [`frame_row_flags`] of the ensemble: a row is flagged when the robust
-/// detector flags it or the autoencoder (trained on the first 15 % of the
-/// rows) reaches [`ALARM_LEVEL`] on the window ending there.
+/// [`frame_row_flags`] of the ensemble: a row is flagged when any metric's
+/// [`statistical_likelihoods`] or the autoencoder (trained on the first
+/// 15 % of the rows, on the window ending there) reaches [`ALARM_LEVEL`].
 pub fn frame_ensemble_flags(
     frame: &crate::data::MetricFrame,
     lstm: &crate::config::LstmConfig,
 ) -> Vec<bool> {
     let probation = probation_rows(frame.len());
-    let robust = frame_row_flags(frame);
-    match lstm_frame_likelihoods(frame, probation, lstm) {
-        Some(lstm) => robust
-            .iter()
-            .zip(&lstm)
-            .map(|(r, l)| *r || *l >= ALARM_LEVEL)
-            .collect(),
-        None => robust,
-    }
+    let mut columns: Vec<Vec<f64>> = frame
+        .columns()
+        .iter()
+        .map(|column| statistical_likelihoods(column, probation, RobustParams::default()))
+        .collect();
+    columns.extend(lstm_frame_likelihoods(frame, probation, lstm));
+    rows_at_alarm_level(&columns, frame.len())
+}
+
+/// Per row, whether any metric's likelihood by `detector` (one of the
+/// per-series detectors) reached [`ALARM_LEVEL`].
+pub fn frame_series_flags(
+    frame: &crate::data::MetricFrame,
+    detector: fn(&[f64], usize, RobustParams) -> Vec<f64>,
+) -> Vec<bool> {
+    let probation = probation_rows(frame.len());
+    let columns: Vec<Vec<f64>> = frame
+        .columns()
+        .iter()
+        .map(|column| detector(column, probation, RobustParams::default()))
+        .collect();
+    rows_at_alarm_level(&columns, frame.len())
 }
 
 /// Per row, whether any metric's likelihood (not the alarm score) reached
@@ -577,4 +590,329 @@ pub fn band_likelihoods(
         fit_end = next;
     }
     Some(out)
+}
+
+/// Rows the level detector averages: short enough to catch a shift within
+/// hours at NAB's 5-minute step, long enough to average noise away (a sweep
+/// of 6, 12, 24, 48 and 96 on NAB, docs/evaluation.md).
+pub const LEVEL_ROWS: usize = 24;
+
+/// The seasonal detector needs the autocorrelation at the period to be at
+/// least this: below it the "usual value at this time" is mostly noise.
+pub const SEASONAL_MIN_ACF: f64 = 0.5;
+
+/// Periods back the seasonal detector looks for what this moment usually
+/// looks like.
+pub const SEASONAL_LAGS: usize = 3;
+
+/// The period of a series' strongest repeating pattern, from its first
+/// rows: the lag in `4..=rows/2` with the highest autocorrelation that is a
+/// local peak, when that autocorrelation is at least `min_acf`. None for
+/// series with gaps, flat series and series without such a peak.
+pub fn dominant_period(values: &[f64], min_acf: f64) -> Option<usize> {
+    let n = values.len();
+    if n < 16 || values.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let centred: Vec<f64> = values.iter().map(|v| v - mean).collect();
+    let var: f64 = centred.iter().map(|v| v * v).sum();
+    if var <= 0.0 {
+        return None;
+    }
+    let max_lag = n / 2;
+    let acf: Vec<f64> = (0..=max_lag + 1)
+        .map(|lag| {
+            centred[..n - lag]
+                .iter()
+                .zip(&centred[lag..])
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+                / var
+        })
+        .collect();
+    (4..=max_lag)
+        .filter(|&lag| acf[lag] >= acf[lag - 1] && acf[lag] >= acf[lag + 1])
+        .max_by(|a, b| acf[*a].total_cmp(&acf[*b]))
+        .filter(|&lag| acf[lag] >= min_acf)
+}
+
+/// The seasonal detector: each value minus what this moment usually looks
+/// like (the median of the values one, two and three periods before it;
+/// the mean while only two are known), scored by the robust detector.
+/// Catches contextual anomalies that are ordinary values overall: a daily
+/// peak that does not come, a flat stretch where the day should rise.
+#[derive(Debug, Clone)]
+pub struct SeasonalDetector {
+    period: usize,
+    lags: usize,
+    past: VecDeque<f64>,
+    robust: RobustDetector,
+}
+
+impl SeasonalDetector {
+    pub fn new(period: usize, lags: usize, params: RobustParams) -> Self {
+        let (period, lags) = (period.max(1), lags.max(1));
+        Self {
+            period,
+            lags,
+            past: VecDeque::with_capacity(period * lags + 1),
+            robust: RobustDetector::new(params),
+        }
+    }
+
+    /// Scores the next value (0 until one period has been seen, and for
+    /// missing values).
+    pub fn update_scored(&mut self, value: f64) -> Scored {
+        let n = self.past.len();
+        let mut references: Vec<f64> = (1..=self.lags)
+            .filter_map(|k| n.checked_sub(k * self.period))
+            .filter_map(|i| self.past.get(i).copied())
+            .filter(|v| v.is_finite())
+            .collect();
+        self.past.push_back(value);
+        if self.past.len() > self.period * self.lags {
+            self.past.pop_front();
+        }
+        if references.is_empty() || !value.is_finite() {
+            return Scored::default();
+        }
+        let usual = if references.len() == 2 {
+            (references[0] + references[1]) / 2.0
+        } else {
+            median_in_place(&mut references)
+        };
+        self.robust.update_scored(value - usual)
+    }
+}
+
+/// The seasonal detector's row likelihoods for one series, with the period
+/// found in the first `probation` rows (rows before `probation` score 0).
+/// None when those rows show no clear period.
+pub fn seasonal_likelihoods(
+    values: &[f64],
+    probation: usize,
+    params: RobustParams,
+) -> Option<Vec<f64>> {
+    let probation = probation.min(values.len());
+    let period = dominant_period(&values[..probation], SEASONAL_MIN_ACF)?;
+    let mut detector = SeasonalDetector::new(period, SEASONAL_LAGS, params);
+    let mut out: Vec<f64> = values
+        .iter()
+        .map(|v| detector.update_scored(*v).likelihood)
+        .collect();
+    out[..probation].fill(0.0);
+    Some(out)
+}
+
+/// The level detector: the mean of the last `rows` values scored by the
+/// robust detector. A shift too small to stand out row by row stands out
+/// in the mean, whose noise is √rows times smaller.
+#[derive(Debug, Clone)]
+pub struct LevelDetector {
+    rows: usize,
+    recent: VecDeque<f64>,
+    sum: f64,
+    /// Values added since the sum was last recomputed.
+    since_exact: usize,
+    robust: RobustDetector,
+}
+
+impl LevelDetector {
+    pub fn new(rows: usize, params: RobustParams) -> Self {
+        let rows = rows.max(1);
+        Self {
+            rows,
+            recent: VecDeque::with_capacity(rows + 1),
+            sum: 0.0,
+            since_exact: 0,
+            robust: RobustDetector::new(params),
+        }
+    }
+
+    /// Scores the next value (missing values score 0 and change nothing).
+    pub fn update_scored(&mut self, value: f64) -> Scored {
+        if !value.is_finite() {
+            return Scored::default();
+        }
+        self.recent.push_back(value);
+        self.sum += value;
+        if self.recent.len() > self.rows
+            && let Some(old) = self.recent.pop_front()
+        {
+            self.sum -= old;
+        }
+        // Recomputed now and then so rounding in the running sum cannot drift.
+        self.since_exact += 1;
+        if self.since_exact >= 4096 {
+            self.sum = self.recent.iter().sum();
+            self.since_exact = 0;
+        }
+        self.robust
+            .update_scored(self.sum / self.recent.len() as f64)
+    }
+}
+
+/// The level detector's row likelihoods for one series.
+pub fn level_likelihoods(values: &[f64], params: RobustParams) -> Vec<f64> {
+    let mut detector = LevelDetector::new(LEVEL_ROWS, params);
+    values
+        .iter()
+        .map(|v| detector.update_scored(*v).likelihood)
+        .collect()
+}
+
+/// The statistical detectors of one series together: per row the largest of
+/// the robust, level and seasonal likelihoods (the seasonal one where the
+/// first `probation` rows show a period).
+pub fn statistical_likelihoods(values: &[f64], probation: usize, params: RobustParams) -> Vec<f64> {
+    let mut out = robust_likelihoods(values, params);
+    let level = level_likelihoods(values, params);
+    let seasonal = seasonal_likelihoods(values, probation, params);
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = slot
+            .max(level[i])
+            .max(seasonal.as_ref().map_or(0.0, |s| s[i]));
+    }
+    out
+}
+
+/// One series' row likelihoods by `method`, the autoencoder's likelihoods
+/// for this series (if a model scored it) given as `lstm`. None when the
+/// chosen detector has nothing to say: `seasonal` on rows without a clear
+/// period in the first `probation` rows, `lstm` without a model.
+pub fn method_likelihoods(
+    method: crate::config::DetectionMethod,
+    values: &[f64],
+    probation: usize,
+    lstm: Option<&[f64]>,
+) -> Option<Vec<f64>> {
+    use crate::config::DetectionMethod;
+    let params = RobustParams::default();
+    match method {
+        DetectionMethod::Robust => Some(robust_likelihoods(values, params)),
+        DetectionMethod::Level => Some(level_likelihoods(values, params)),
+        DetectionMethod::Seasonal => seasonal_likelihoods(values, probation, params),
+        DetectionMethod::Lstm => lstm.map(<[f64]>::to_vec),
+        DetectionMethod::Ensemble => {
+            let mut out = statistical_likelihoods(values, probation, params);
+            if let Some(lstm) = lstm {
+                for (slot, l) in out.iter_mut().zip(lstm) {
+                    *slot = slot.max(*l);
+                }
+            }
+            Some(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod context_tests {
+    use super::*;
+    use crate::data::rng::Rng;
+
+    /// A daily-like cycle of `period` rows with noise.
+    fn cycle(rows: usize, period: usize, seed: u64) -> Vec<f64> {
+        let mut rng = Rng::new(seed);
+        (0..rows)
+            .map(|i| {
+                let phase = (i % period) as f64 / period as f64;
+                50.0 + 20.0 * (std::f64::consts::TAU * phase).sin() + 0.5 * rng.normal()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_period_is_found_and_noise_has_none() {
+        let values = cycle(600, 96, 3);
+        assert_eq!(dominant_period(&values, SEASONAL_MIN_ACF), Some(96));
+        let mut rng = Rng::new(4);
+        let noise: Vec<f64> = (0..600).map(|_| rng.normal()).collect();
+        assert_eq!(dominant_period(&noise, SEASONAL_MIN_ACF), None);
+        assert_eq!(dominant_period(&[1.0; 200], SEASONAL_MIN_ACF), None);
+        let mut gap = values.clone();
+        gap[10] = f64::NAN;
+        assert_eq!(dominant_period(&gap, SEASONAL_MIN_ACF), None);
+    }
+
+    #[test]
+    fn a_missing_peak_is_seasonal_and_invisible_to_the_robust_detector() {
+        let period = 96;
+        let mut values = cycle(period * 12, period, 5);
+        // One cycle's peak does not come: the values stay at the mean, which
+        // is the most ordinary value of the series overall.
+        let start = period * 9;
+        for v in &mut values[start..start + period / 2] {
+            *v = 50.0;
+        }
+        let probation = period * 4;
+        let seasonal = seasonal_likelihoods(&values, probation, RobustParams::default())
+            .expect("a clear period");
+        let robust = robust_likelihoods(&values, RobustParams::default());
+        let window = start..start + period / 2;
+        let peak = |l: &[f64]| l[window.clone()].iter().copied().fold(0.0, f64::max);
+        assert!(peak(&seasonal) >= ALARM_LEVEL, "{}", peak(&seasonal));
+        assert!(peak(&robust) < ALARM_LEVEL, "{}", peak(&robust));
+        let before = seasonal[probation..start]
+            .iter()
+            .filter(|l| **l >= ALARM_LEVEL)
+            .count();
+        assert!(before <= 2, "{before} alarms before the missing peak");
+        assert!(seasonal[..probation].iter().all(|l| *l == 0.0));
+        // Row t's score does not depend on rows after t.
+        let prefix =
+            seasonal_likelihoods(&values[..start + 10], probation, RobustParams::default())
+                .expect("a clear period");
+        assert_eq!(&seasonal[..start + 10], &prefix[..]);
+    }
+
+    #[test]
+    fn a_small_sustained_shift_stands_out_in_the_level_and_not_row_by_row() {
+        let mut rng = Rng::new(8);
+        let mut values: Vec<f64> = (0..3000).map(|_| 10.0 + rng.normal()).collect();
+        // One and a half standard deviations up for 100 rows.
+        for v in &mut values[2500..2600] {
+            *v += 1.5;
+        }
+        let level = level_likelihoods(&values, RobustParams::default());
+        let robust = robust_likelihoods(&values, RobustParams::default());
+        let flagged = |l: &[f64]| l[2500..2600].iter().filter(|v| **v >= ALARM_LEVEL).count();
+        assert!(flagged(&level) >= 50, "level flagged {}", flagged(&level));
+        assert!(flagged(&robust) <= 5, "robust flagged {}", flagged(&robust));
+        let false_alarms = level[200..2500]
+            .iter()
+            .filter(|v| **v >= ALARM_LEVEL)
+            .count();
+        assert!(false_alarms <= 10, "{false_alarms}");
+        let prefix = level_likelihoods(&values[..2550], RobustParams::default());
+        assert_eq!(&level[..2550], &prefix[..]);
+    }
+
+    #[test]
+    fn the_ensemble_is_the_largest_of_its_parts() {
+        let values = cycle(1200, 48, 9);
+        let probation = probation_rows(values.len());
+        let params = RobustParams::default();
+        let lstm: Vec<f64> = (0..values.len()).map(|i| (i % 7) as f64 / 7.0).collect();
+        let ensemble = method_likelihoods(
+            crate::config::DetectionMethod::Ensemble,
+            &values,
+            probation,
+            Some(&lstm),
+        )
+        .expect("always scores");
+        let robust = robust_likelihoods(&values, params);
+        let level = level_likelihoods(&values, params);
+        let seasonal = seasonal_likelihoods(&values, probation, params).expect("period");
+        for i in 0..values.len() {
+            let expected = robust[i].max(level[i]).max(seasonal[i]).max(lstm[i]);
+            assert_eq!(ensemble[i], expected, "row {i}");
+        }
+        // Without a period or a model, those detectors have nothing to say.
+        let mut rng = Rng::new(1);
+        let noise: Vec<f64> = (0..600).map(|_| rng.normal()).collect();
+        use crate::config::DetectionMethod;
+        assert!(method_likelihoods(DetectionMethod::Seasonal, &noise, 90, None).is_none());
+        assert!(method_likelihoods(DetectionMethod::Lstm, &noise, 90, None).is_none());
+    }
 }

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::data::MetricFrame;
-use crate::detect::stream::{ALARM_LEVEL, RobustParams, alarms_from, robust_likelihoods};
+use crate::detect::stream::{
+    ALARM_LEVEL, RobustParams, alarms_from, method_likelihoods, probation_rows, robust_likelihoods,
+};
 use crate::engine::schedule::{Clock, ModelKeeper, RetrainReason, Schedule, StartError};
 use crate::engine::{self, LiveEvent};
 use crate::forecast::{self, ForecastModel, ForecastSettings, FrameForecast};
@@ -243,27 +245,22 @@ impl LstmRows {
     }
 }
 
-/// Per row alarm scores of one metric by `detection.method`: the robust
-/// likelihood, the autoencoder's (where this metric drives the error), or
-/// the larger of the two; then one alarm per event. Without a model, `lstm`
-/// and `ensemble` fall back to the robust detector.
+/// Per row alarm scores of one metric by `detection.method`
+/// ([`method_likelihoods`]; the autoencoder's likelihood counts where this
+/// metric drives the error), then one alarm per event. Where the chosen
+/// detector has nothing to say (`lstm` without a model, `seasonal` without a
+/// period in the window's first 15 %), the robust detector scores instead.
 fn metric_scores(
     name: &str,
     column: &[f64],
     lstm: Option<&LstmRows>,
     method: crate::config::DetectionMethod,
 ) -> Vec<f64> {
-    use crate::config::DetectionMethod;
     let params = RobustParams::default();
-    let likelihoods = match (method, lstm) {
-        (DetectionMethod::Robust, _) | (_, None) => robust_likelihoods(column, params),
-        (DetectionMethod::Lstm, Some(lstm)) => lstm.for_metric(name),
-        (DetectionMethod::Ensemble, Some(lstm)) => robust_likelihoods(column, params)
-            .iter()
-            .zip(lstm.for_metric(name))
-            .map(|(a, b)| a.max(b))
-            .collect(),
-    };
+    let lstm = lstm.map(|rows| rows.for_metric(name));
+    let probation = probation_rows(column.len());
+    let likelihoods = method_likelihoods(method, column, probation, lstm.as_deref())
+        .unwrap_or_else(|| robust_likelihoods(column, params));
     alarms_from(&likelihoods, params.suppress)
 }
 
@@ -997,9 +994,21 @@ mod tests {
                 .zip(&robust)
                 .all(|(e, r)| e >= r || *r >= ALARM_LEVEL)
         );
-        // Without a model every method is the robust detector.
-        let fallback = metric_scores("cpu", &column, None, DetectionMethod::Ensemble);
+        // Without a model `lstm` falls back to the robust detector, and the
+        // ensemble is the statistical detectors (here robust and level: no
+        // period in noise).
+        let fallback = metric_scores("cpu", &column, None, DetectionMethod::Lstm);
         assert_eq!(fallback, robust);
+        let params = RobustParams::default();
+        let statistical: Vec<f64> = robust_likelihoods(&column, params)
+            .iter()
+            .zip(crate::detect::stream::level_likelihoods(&column, params))
+            .map(|(r, l)| r.max(l))
+            .collect();
+        assert_eq!(
+            metric_scores("cpu", &column, None, DetectionMethod::Ensemble),
+            alarms_from(&statistical, params.suppress)
+        );
     }
 
     #[test]
