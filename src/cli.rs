@@ -284,10 +284,13 @@ pub enum MethodArg {
     /// The same on the value minus the same moment of the last three
     /// periods (period found in the probationary rows; silent without one).
     Seasonal,
+    /// Contextual novelty in the manner of CAD OSE: patterns of binned values
+    /// never seen before.
+    Context,
     /// The LSTM autoencoder trained on the probationary rows; window errors
     /// as a likelihood.
     Lstm,
-    /// The largest of the robust, level, seasonal and autoencoder
+    /// The largest of the robust, level, seasonal, context and autoencoder
     /// likelihoods, then one alarm per event.
     Ensemble,
     /// The Prophet band, refitted as the data arrive: distance from the
@@ -304,6 +307,7 @@ impl MethodArg {
             MethodArg::Robust => Some(DetectionMethod::Robust),
             MethodArg::Level => Some(DetectionMethod::Level),
             MethodArg::Seasonal => Some(DetectionMethod::Seasonal),
+            MethodArg::Context => Some(DetectionMethod::Context),
             MethodArg::Lstm => Some(DetectionMethod::Lstm),
             MethodArg::Ensemble => Some(DetectionMethod::Ensemble),
             MethodArg::Band => None,

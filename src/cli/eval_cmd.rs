@@ -284,6 +284,10 @@ fn row_flags(
                     .unwrap_or_else(|| vec![0.0; values.len()])
             })
         }
+        DetectionMethod::Context => stream::frame_series_flags(frame, |values, probation, _| {
+            stream::context_likelihoods(values, probation)
+                .unwrap_or_else(|| vec![0.0; values.len()])
+        }),
         DetectionMethod::Lstm => stream::lstm_frame_likelihoods(frame, probation, &settings.lstm)
             .map(|l| stream::rows_at_alarm_level(&[l], frame.len()))
             .unwrap_or_else(|| vec![false; frame.len()]),

@@ -227,9 +227,12 @@ pub enum DetectionMethod {
     /// The same on the value minus the same moment of earlier periods:
     /// contextual anomalies in seasonal series.
     Seasonal,
+    /// Contextual novelty (CAD OSE's construction): patterns of binned
+    /// values never seen before.
+    Context,
     /// The autoencoder's window errors, as a likelihood.
     Lstm,
-    /// The largest of the four likelihoods.
+    /// The largest of the five likelihoods.
     Ensemble,
 }
 
@@ -239,6 +242,7 @@ impl DetectionMethod {
             DetectionMethod::Robust => "robust",
             DetectionMethod::Level => "level",
             DetectionMethod::Seasonal => "seasonal",
+            DetectionMethod::Context => "context",
             DetectionMethod::Lstm => "lstm",
             DetectionMethod::Ensemble => "ensemble",
         }
@@ -424,6 +428,7 @@ mod tests {
             DetectionMethod::Robust,
             DetectionMethod::Level,
             DetectionMethod::Seasonal,
+            DetectionMethod::Context,
             DetectionMethod::Lstm,
             DetectionMethod::Ensemble,
         ] {
@@ -441,7 +446,7 @@ mod tests {
         assert!(
             err.contains("t.yml")
                 && err.contains("detection.method")
-                && err.contains("robust, level, seasonal, lstm, ensemble"),
+                && err.contains("robust, level, seasonal, context, lstm, ensemble"),
             "{err}"
         );
     }

@@ -403,13 +403,14 @@ pub fn validate(raw: RawConfig, source_name: &str, os: Os) -> Result<Config, Con
         &detection_raw.method,
         "detection.method",
         "ensemble",
-        &["robust", "level", "seasonal", "lstm", "ensemble"],
+        &["robust", "level", "seasonal", "context", "lstm", "ensemble"],
     )?;
     let detection = DetectionConfig {
         method: match method {
             "robust" => DetectionMethod::Robust,
             "level" => DetectionMethod::Level,
             "seasonal" => DetectionMethod::Seasonal,
+            "context" => DetectionMethod::Context,
             "lstm" => DetectionMethod::Lstm,
             _ => DetectionMethod::Ensemble,
         },

@@ -2,6 +2,7 @@
 //! definition for every path), training as a job with progress and cancel,
 //! thresholds, per-row scores, and persistence.
 
+pub mod context;
 pub mod cpu;
 pub mod gpu;
 pub mod model;

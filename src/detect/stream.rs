@@ -207,7 +207,7 @@ pub fn rows_at_alarm_level(columns: &[Vec<f64>], rows: usize) -> Vec<bool> {
 }
 
 /// [`frame_row_flags`] of the ensemble: a row is flagged when any metric's
-/// [`statistical_likelihoods`] or the autoencoder (trained on the first
+/// statistical or contextual likelihood or the autoencoder (trained on the first
 /// 15 % of the rows, on the window ending there) reaches [`ALARM_LEVEL`].
 pub fn frame_ensemble_flags(
     frame: &crate::data::MetricFrame,
@@ -217,7 +217,14 @@ pub fn frame_ensemble_flags(
     let mut columns: Vec<Vec<f64>> = frame
         .columns()
         .iter()
-        .map(|column| statistical_likelihoods(column, probation, RobustParams::default()))
+        .filter_map(|column| {
+            method_likelihoods(
+                crate::config::DetectionMethod::Ensemble,
+                column,
+                probation,
+                None,
+            )
+        })
         .collect();
     columns.extend(lstm_frame_likelihoods(frame, probation, lstm));
     rows_at_alarm_level(&columns, frame.len())
@@ -793,11 +800,13 @@ pub fn method_likelihoods(
         DetectionMethod::Robust => Some(robust_likelihoods(values, params)),
         DetectionMethod::Level => Some(level_likelihoods(values, params)),
         DetectionMethod::Seasonal => seasonal_likelihoods(values, probation, params),
+        DetectionMethod::Context => context_likelihoods(values, probation),
         DetectionMethod::Lstm => lstm.map(<[f64]>::to_vec),
         DetectionMethod::Ensemble => {
             let mut out = statistical_likelihoods(values, probation, params);
-            if let Some(lstm) = lstm {
-                for (slot, l) in out.iter_mut().zip(lstm) {
+            let context = context_likelihoods(values, probation);
+            for part in [context.as_deref(), lstm].into_iter().flatten() {
+                for (slot, l) in out.iter_mut().zip(part) {
                     *slot = slot.max(*l);
                 }
             }
@@ -889,6 +898,27 @@ mod context_tests {
     }
 
     #[test]
+    fn the_contextual_likelihood_alarms_on_a_new_pattern_after_probation() {
+        // A repeating cycle, then three values where it never goes.
+        let cycle = [1.0, 2.0, 3.0, 5.0, 3.0, 2.0];
+        let mut values: Vec<f64> = (0..1500).map(|i| cycle[i % 6]).collect();
+        values[1300..1303].fill(40.0);
+        let probation = probation_rows(values.len());
+        let likelihoods = context_likelihoods(&values, probation).expect("values");
+        assert!(likelihoods[..probation].iter().all(|l| *l == 0.0));
+        // Once the jump's own facts are the left half, nothing can fire.
+        let peak = likelihoods[1300..1303].iter().copied().fold(0.0, f64::max);
+        assert!(peak >= ALARM_LEVEL, "{:?}", &likelihoods[1298..1306]);
+        let before = likelihoods[probation..1300]
+            .iter()
+            .filter(|l| **l >= ALARM_LEVEL)
+            .count();
+        assert_eq!(before, 0, "alarms on the learned ramp");
+        assert!(likelihoods.iter().all(|l| (0.0..=1.0).contains(l)));
+        assert!(context_likelihoods(&[f64::NAN; 50], 20).is_none());
+    }
+
+    #[test]
     fn the_ensemble_is_the_largest_of_its_parts() {
         let values = cycle(1200, 48, 9);
         let probation = probation_rows(values.len());
@@ -904,8 +934,13 @@ mod context_tests {
         let robust = robust_likelihoods(&values, params);
         let level = level_likelihoods(&values, params);
         let seasonal = seasonal_likelihoods(&values, probation, params).expect("period");
+        let context = context_likelihoods(&values, probation).expect("values");
         for i in 0..values.len() {
-            let expected = robust[i].max(level[i]).max(seasonal[i]).max(lstm[i]);
+            let expected = robust[i]
+                .max(level[i])
+                .max(seasonal[i])
+                .max(context[i])
+                .max(lstm[i]);
             assert_eq!(ensemble[i], expected, "row {i}");
         }
         // Without a period or a model, those detectors have nothing to say.
@@ -915,4 +950,51 @@ mod context_tests {
         assert!(method_likelihoods(DetectionMethod::Seasonal, &noise, 90, None).is_none());
         assert!(method_likelihoods(DetectionMethod::Lstm, &noise, 90, None).is_none());
     }
+}
+
+/// The contextual detector's bins span the probationary rows' range widened
+/// by this many widths on each side: values beyond that become facts never
+/// seen before, while ordinary variation falls into a few bins (0.5, 1, 2
+/// and 4 were tried on NAB, docs/evaluation.md).
+pub const CONTEXT_RANGE_MARGIN: f64 = 1.0;
+
+/// The contextual score (a share of contexts, already the same scale on
+/// every metric) that maps to [`ALARM_LEVEL`].
+pub const CONTEXT_ALARM_SCORE: f64 = 0.9;
+
+/// The contextual detector ([`crate::detect::context`]) over one series:
+/// it learns from the start, with bins over the first `probation` rows'
+/// range (widened by [`CONTEXT_RANGE_MARGIN`]) and CAD's rest period of a
+/// fifth of the probation; rows before `probation` score 0. Its score is
+/// mapped linearly onto the likelihood scale, [`CONTEXT_ALARM_SCORE`] at
+/// [`ALARM_LEVEL`] and 1 at 1. None when the probationary rows hold no
+/// value.
+pub fn context_likelihoods(values: &[f64], probation: usize) -> Option<Vec<f64>> {
+    use crate::detect::context::{ContextDetector, ContextParams};
+    let probation = probation.min(values.len());
+    let head = values[..probation]
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite());
+    let min = head.clone().fold(f64::INFINITY, f64::min);
+    let max = head.fold(f64::NEG_INFINITY, f64::max);
+    if !(min.is_finite() && max.is_finite()) {
+        return None;
+    }
+    let pad = CONTEXT_RANGE_MARGIN * (max - min);
+    let params = ContextParams {
+        rest_rows: probation / 5,
+        ..ContextParams::default()
+    };
+    let mut detector = ContextDetector::new(params).with_range(min - pad, max + pad);
+    let scale = (1.0 - ALARM_LEVEL) / (1.0 - CONTEXT_ALARM_SCORE);
+    let mut out: Vec<f64> = values
+        .iter()
+        .map(|v| {
+            let score = detector.update(*v);
+            (ALARM_LEVEL + (score - CONTEXT_ALARM_SCORE) * scale).clamp(0.0, 1.0)
+        })
+        .collect();
+    out[..probation].fill(0.0);
+    Some(out)
 }

@@ -995,15 +995,19 @@ mod tests {
                 .all(|(e, r)| e >= r || *r >= ALARM_LEVEL)
         );
         // Without a model `lstm` falls back to the robust detector, and the
-        // ensemble is the statistical detectors (here robust and level: no
-        // period in noise).
+        // ensemble is the other detectors (here robust, level and context:
+        // no period in noise).
         let fallback = metric_scores("cpu", &column, None, DetectionMethod::Lstm);
         assert_eq!(fallback, robust);
         let params = RobustParams::default();
+        let context =
+            crate::detect::stream::context_likelihoods(&column, probation_rows(column.len()))
+                .expect("values");
         let statistical: Vec<f64> = robust_likelihoods(&column, params)
             .iter()
             .zip(crate::detect::stream::level_likelihoods(&column, params))
-            .map(|(r, l)| r.max(l))
+            .zip(context)
+            .map(|((r, l), c)| r.max(l).max(c))
             .collect();
         assert_eq!(
             metric_scores("cpu", &column, None, DetectionMethod::Ensemble),

@@ -225,7 +225,9 @@ fn eval_nab_runs_each_online_detector_and_writes_one_score_file_per_data_file() 
     let home = tempfile::tempdir().expect("tempdir");
     let relpaths = nab_layout(&home.path().join("data"));
     let mut standard = Vec::new();
-    let methods = ["robust", "level", "seasonal", "lstm", "ensemble", "band"];
+    let methods = [
+        "robust", "level", "seasonal", "context", "lstm", "ensemble", "band",
+    ];
     for method in methods {
         let scores = home.path().join(format!("scores-{method}"));
         let output = eval_nab(home.path(), &scores, &["--method", method, "--json"]);
@@ -254,9 +256,9 @@ fn eval_nab_runs_each_online_detector_and_writes_one_score_file_per_data_file() 
         standard.push(score);
     }
     // The ensemble is not a copy of any of its parts.
-    let ensemble = standard[4];
+    let ensemble = standard[5];
     assert!(
-        standard[..4].iter().all(|part| *part != ensemble),
+        standard[..5].iter().all(|part| *part != ensemble),
         "{methods:?}: {standard:?}"
     );
 }

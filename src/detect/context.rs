@@ -1,0 +1,407 @@
+//! The contextual novelty detector: a streaming detector in the manner of
+//! CAD OSE (Smirnov and Ruban's Contextual Anomaly Detector, open-source
+//! edition, one of the strongest published NAB detectors), written from its
+//! description. Each value becomes a few discrete facts (the bits of its
+//! bin in the range seen so far); a context joins the facts of the previous
+//! step (its values and the contexts that fired then) with the facts of the
+//! current one. A row is anomalous when the contexts that should have fired
+//! did not and the step had to create new ones: a pattern never seen before,
+//! rather than a value far from the median. Patterns that recur (daily
+//! spikes, a load balancer's bursts) stop being new.
+
+use std::collections::HashMap;
+
+/// Parameters (the same for every series).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContextParams {
+    /// Bits of a value's bin: 2^bits − 1 bins over the value range.
+    pub value_bits: u32,
+    /// Contexts (strongest first) that become facts of the next step.
+    pub max_active_contexts: usize,
+    /// Longest left part a new context may be built from.
+    pub max_left_facts: usize,
+    /// A score at or above this silences the next `rest_rows` rows.
+    pub base_threshold: f64,
+    pub rest_rows: usize,
+}
+
+impl Default for ContextParams {
+    fn default() -> Self {
+        Self {
+            value_bits: 3,
+            max_active_contexts: 15,
+            max_left_facts: 7,
+            base_threshold: 0.75,
+            rest_rows: 30,
+        }
+    }
+}
+
+type Facts = Vec<u32>;
+
+/// A half of a context: a set of facts, with how many of them matched the
+/// current step.
+#[derive(Debug, Clone, Default)]
+struct Semi {
+    size: usize,
+    matched: Facts,
+    /// Left halves only: right half id → context id.
+    contexts: HashMap<usize, usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Context {
+    hits: u64,
+    /// Made from a whole step (left facts → next step's facts), not from
+    /// a partial match.
+    zero_level: bool,
+    left: usize,
+    right: usize,
+}
+
+/// Which half: left (the previous step) or right (the current step).
+const LEFT: usize = 0;
+const RIGHT: usize = 1;
+
+#[derive(Debug, Clone, Default)]
+struct Memory {
+    semi_ids: [HashMap<Facts, usize>; 2],
+    semis: [Vec<Semi>; 2],
+    /// Fact → the semi-contexts holding it.
+    by_fact: [HashMap<u32, Vec<usize>>; 2],
+    /// Semi-contexts with at least one fact matched in the last crossing.
+    crossed: [Vec<usize>; 2],
+    contexts: Vec<Context>,
+    /// The zero-level context created in this step (it cannot fire yet).
+    new_context: Option<usize>,
+}
+
+impl Memory {
+    fn semi_id(&mut self, side: usize, facts: &Facts) -> usize {
+        if let Some(id) = self.semi_ids[side].get(facts) {
+            return *id;
+        }
+        let id = self.semis[side].len();
+        self.semi_ids[side].insert(facts.clone(), id);
+        self.semis[side].push(Semi {
+            size: facts.len(),
+            ..Semi::default()
+        });
+        for fact in facts {
+            self.by_fact[side].entry(*fact).or_default().push(id);
+        }
+        id
+    }
+
+    /// Stores the contexts not yet known; returns how many were new. For a
+    /// zero-level context, whether it was new (and marks a known one as
+    /// zero-level).
+    fn add_contexts(&mut self, candidates: &[(Facts, Facts)], zero_level: bool) -> usize {
+        let mut added = 0;
+        for (left_facts, right_facts) in candidates {
+            let left = self.semi_id(LEFT, left_facts);
+            let right = self.semi_id(RIGHT, right_facts);
+            let next = self.contexts.len();
+            let id = *self.semis[LEFT][left].contexts.entry(right).or_insert(next);
+            if id == next {
+                added += 1;
+                self.contexts.push(Context {
+                    hits: 0,
+                    zero_level,
+                    left,
+                    right,
+                });
+                if zero_level {
+                    self.new_context = Some(id);
+                    return 1;
+                }
+            } else if zero_level {
+                self.contexts[id].zero_level = true;
+                return 0;
+            }
+        }
+        added
+    }
+
+    /// Matches `facts` against every semi-context of `side`.
+    fn cross(&mut self, side: usize, facts: &Facts) {
+        for id in std::mem::take(&mut self.crossed[side]) {
+            self.semis[side][id].matched.clear();
+        }
+        let mut crossed = Vec::new();
+        for fact in facts {
+            if let Some(ids) = self.by_fact[side].get(fact) {
+                for id in ids {
+                    let semi = &mut self.semis[side][*id];
+                    if semi.matched.is_empty() {
+                        crossed.push(*id);
+                    }
+                    semi.matched.push(*fact);
+                }
+            }
+        }
+        self.crossed[side] = crossed;
+    }
+
+    /// After crossing the right side with the current facts: the contexts
+    /// whose both halves match fire; partial matches of contexts that once
+    /// followed a whole step become candidates for new contexts.
+    /// Returns (fired context ids, contexts whose left half matched,
+    /// candidates).
+    fn fire(
+        &mut self,
+        new_zero_level: bool,
+        max_left: usize,
+    ) -> (Vec<usize>, usize, Vec<(Facts, Facts)>) {
+        let mut fired = Vec::new();
+        let mut selected = 0;
+        let mut candidates = Vec::new();
+        for &left in &self.crossed[LEFT] {
+            let left_semi = &self.semis[LEFT][left];
+            let left_whole = left_semi.matched.len() == left_semi.size;
+            for (&right, &id) in &left_semi.contexts {
+                if Some(id) == self.new_context {
+                    continue;
+                }
+                let right_semi = &self.semis[RIGHT][right];
+                let right_matched = right_semi.matched.len();
+                let context = &self.contexts[id];
+                if left_whole {
+                    selected += 1;
+                    if right_matched > 0 {
+                        if right_matched == right_semi.size {
+                            fired.push(id);
+                        } else if context.zero_level && right_matched < max_left {
+                            candidates
+                                .push((left_semi.matched.clone(), right_semi.matched.clone()));
+                        }
+                    }
+                } else if context.zero_level
+                    && new_zero_level
+                    && left_semi.matched.len() <= max_left
+                {
+                    candidates.push((left_semi.matched.clone(), right_semi.matched.clone()));
+                }
+            }
+        }
+        for id in &fired {
+            self.contexts[*id].hits += 1;
+        }
+        self.new_context = None;
+        (fired, selected, candidates)
+    }
+}
+
+/// The streaming state for one series.
+#[derive(Debug, Clone)]
+pub struct ContextDetector {
+    params: ContextParams,
+    /// The value range the bins span (grows with the data seen).
+    range: Option<(f64, f64)>,
+    memory: Memory,
+    left_facts: Facts,
+    /// Rows since the last high score.
+    rows_since_high: usize,
+}
+
+impl ContextDetector {
+    pub fn new(params: ContextParams) -> Self {
+        Self {
+            params,
+            range: None,
+            memory: Memory::default(),
+            left_facts: Vec::new(),
+            rows_since_high: 0,
+        }
+    }
+
+    /// Fixes the value range (e.g. to the probationary rows'); values
+    /// outside it become facts never seen before.
+    pub fn with_range(mut self, min: f64, max: f64) -> Self {
+        self.range = Some((min, max));
+        self
+    }
+
+    /// Research: widen the range to include `value`.
+    pub fn expand_range(&mut self, value: f64) {
+        let (min, max) = self.range.get_or_insert((value, value));
+        *min = min.min(value);
+        *max = max.max(value);
+    }
+
+    /// The facts of a value: for each bit of its bin number, one fact
+    /// saying which bit and whether it is set. Bins past the range give
+    /// more bits (new facts); below it, a fact of its own.
+    fn value_facts(&mut self, value: f64) -> Facts {
+        let (min, max) = *self.range.get_or_insert((value, value));
+        let bins = f64::from((1u32 << self.params.value_bits) - 1);
+        let span = if max > min { max - min } else { bins };
+        let step = span / bins;
+        let position = (value - min) / step;
+        if position < 0.0 {
+            return vec![u32::MAX - 1];
+        }
+        let bin = position.min(f64::from(u32::MAX >> 8)) as u32;
+        let bits = (32 - bin.leading_zeros()).max(self.params.value_bits);
+        (0..bits).map(|b| b * 2 + ((bin >> b) & 1)).collect()
+    }
+
+    /// Scores the next value in [0, 1] (missing values score 0 and change
+    /// nothing): the mean of the share of expected contexts that did not
+    /// fire and the share of candidate contexts that were new.
+    pub fn update(&mut self, value: f64) -> f64 {
+        if !value.is_finite() {
+            return 0.0;
+        }
+        let current = self.value_facts(value);
+        let max_left = self.params.max_left_facts;
+        let mut new_zero_level = false;
+        let mut zero_level = None;
+        if !self.left_facts.is_empty() {
+            let candidate = (self.left_facts.clone(), current.clone());
+            new_zero_level = self
+                .memory
+                .add_contexts(std::slice::from_ref(&candidate), true)
+                > 0;
+            zero_level = Some(candidate);
+        }
+        self.memory.cross(RIGHT, &current);
+        let (fired, selected, mut candidates) = self.memory.fire(new_zero_level, max_left);
+        let active_share = if selected > 0 {
+            fired.len() as f64 / selected as f64
+        } else {
+            0.0
+        };
+        candidates.sort();
+        candidates.dedup();
+        let unique = candidates.len()
+            + usize::from(
+                zero_level
+                    .as_ref()
+                    .is_some_and(|z| candidates.binary_search(z).is_err()),
+            );
+        // The strongest contexts that fired become facts of the next step.
+        let mut strongest: Vec<usize> = fired;
+        strongest.sort_by_key(|id| {
+            let c = &self.memory.contexts[*id];
+            (c.hits, c.left, c.right)
+        });
+        let keep = strongest
+            .len()
+            .saturating_sub(self.params.max_active_contexts);
+        let mut left: Facts = current;
+        left.extend(strongest[keep..].iter().map(|id| (1u32 << 31) + *id as u32));
+        left.sort_unstable();
+        left.dedup();
+        let added = self.memory.add_contexts(&candidates, false) + usize::from(new_zero_level);
+        self.memory.cross(LEFT, &left);
+        self.left_facts = left;
+        let new_share = if added > 0 && unique > 0 {
+            added as f64 / unique as f64
+        } else {
+            0.0
+        };
+        let score = (1.0 - active_share + new_share) / 2.0;
+        // Silenced while any of the last `rest_rows` scores (the start
+        // counts as one) was high, whether or not it was reported.
+        let resting = self.rows_since_high < self.params.rest_rows;
+        if score >= self.params.base_threshold {
+            self.rows_since_high = 0;
+        } else {
+            self.rows_since_high += 1;
+        }
+        if resting { 0.0 } else { score }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detector() -> ContextDetector {
+        ContextDetector::new(ContextParams {
+            rest_rows: 10,
+            ..ContextParams::default()
+        })
+        .with_range(0.0, 7.0)
+    }
+
+    #[test]
+    fn a_value_is_the_bits_of_its_bin() {
+        let mut d = detector();
+        // Seven bins over 0..7: 5.2 is bin 5 = 0b101.
+        assert_eq!(d.value_facts(5.2), vec![1, 2, 5]);
+        assert_eq!(d.value_facts(0.0), vec![0, 2, 4]);
+        // Past the range: a fourth bit, facts never seen inside it.
+        assert_eq!(d.value_facts(9.0), vec![1, 2, 4, 7]);
+        assert_eq!(d.value_facts(-1.0), vec![u32::MAX - 1]);
+    }
+
+    #[test]
+    fn a_learned_pattern_is_quiet_and_a_new_one_is_not() {
+        let pattern = [1.0, 2.0, 3.0, 5.0, 3.0, 2.0];
+        let mut d = detector();
+        let mut scores = Vec::new();
+        for _ in 0..60 {
+            for v in pattern {
+                scores.push(d.update(v));
+            }
+        }
+        let settled = scores[200..].iter().copied().fold(0.0, f64::max);
+        assert!(settled < 0.3, "the learned cycle still scores {settled}");
+        // The cycle breaks: a jump to a level it never visited.
+        let broken = [d.update(1.0), d.update(6.5), d.update(6.5)];
+        let peak = broken.iter().copied().fold(0.0, f64::max);
+        assert!(peak >= 0.9, "{broken:?}");
+    }
+
+    #[test]
+    fn a_recurring_burst_stops_being_new() {
+        let mut d = detector();
+        // The score of the burst row in each round of a cycle with one burst.
+        let mut burst_scores = Vec::new();
+        for _ in 0..40 {
+            for i in 0..30 {
+                let v = if i == 20 { 6.0 } else { 1.0 + (i % 2) as f64 };
+                let score = d.update(v);
+                if i == 20 {
+                    burst_scores.push(score);
+                }
+            }
+        }
+        assert!(
+            burst_scores[0] >= 0.9,
+            "the first burst is new: {burst_scores:?}"
+        );
+        assert!(
+            burst_scores[5..].iter().all(|s| *s < 0.5),
+            "a burst seen five times is still new: {burst_scores:?}"
+        );
+    }
+
+    #[test]
+    fn scores_never_look_ahead_and_rest_after_a_high_one() {
+        let values: Vec<f64> = (0..400).map(|i| ((i * 7) % 11) as f64 * 0.6).collect();
+        let full: Vec<f64> = {
+            let mut d = detector();
+            values.iter().map(|v| d.update(*v)).collect()
+        };
+        let prefix: Vec<f64> = {
+            let mut d = detector();
+            values[..250].iter().map(|v| d.update(*v)).collect()
+        };
+        assert_eq!(&full[..250], &prefix[..]);
+        // The start counts as a high score: the first rest_rows are silent.
+        assert!(full[..10].iter().all(|s| *s == 0.0));
+        assert!(full.iter().all(|s| (0.0..=1.0).contains(s)));
+        // A missing value scores 0 and changes nothing.
+        let mut a = detector();
+        let mut b = detector();
+        for v in &values[..100] {
+            a.update(*v);
+            b.update(*v);
+        }
+        assert_eq!(a.update(f64::NAN), 0.0);
+        assert_eq!(a.update(3.0), b.update(3.0));
+    }
+}
