@@ -61,6 +61,48 @@ pub fn spawn_forecast(
     )
 }
 
+/// The online detector's view of a frame (`detection.method` without the
+/// autoencoder, whose own markers come from the model): per metric, row
+/// likelihoods (None where the detector has nothing to say, such as
+/// `seasonal` without a period).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnlineScores {
+    /// The frame it belongs to: its first timestamp and length.
+    pub first_ms: Option<i64>,
+    pub rows: usize,
+    pub likelihoods: Vec<Option<Vec<f64>>>,
+}
+
+impl OnlineScores {
+    /// Scores every metric of `frame` online (row t from rows ≤ t).
+    pub fn of(frame: &MetricFrame, method: crate::config::DetectionMethod) -> Self {
+        let probation = detect::stream::probation_rows(frame.len());
+        Self {
+            first_ms: frame.timestamps_ms().first().copied(),
+            rows: frame.len(),
+            likelihoods: frame
+                .columns()
+                .iter()
+                .map(|column| detect::stream::method_likelihoods(method, column, probation, None))
+                .collect(),
+        }
+    }
+
+    /// Whether these scores are of `frame`'s rows.
+    pub fn matches(&self, frame: &MetricFrame) -> bool {
+        self.rows == frame.len() && self.first_ms == frame.timestamps_ms().first().copied()
+    }
+}
+
+/// Runs the online detector over `frame` on the `online` thread.
+pub fn spawn_online_detection(
+    frame: MetricFrame,
+    method: crate::config::DetectionMethod,
+    wake: impl FnOnce() + Send + 'static,
+) -> Result<Receiver<OnlineScores>, EngineError> {
+    spawn_job("online", move || OnlineScores::of(&frame, method), wake)
+}
+
 /// What the training worker reports.
 #[derive(Debug)]
 pub enum TrainEvent {

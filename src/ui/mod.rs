@@ -173,6 +173,9 @@ pub struct PulseWatchApp {
     model: ModelStatus,
     /// New data being scored with the model in use (which stays on screen).
     rescoring: Option<Receiver<ModelLoad>>,
+    /// The online detector (`detection.method`) running over the data in view.
+    online: Option<Receiver<engine::OnlineScores>>,
+    online_scores: Option<engine::OnlineScores>,
     training: Option<Training>,
     model_error: Option<String>,
     csv_job: Option<(PathBuf, Receiver<Result<CsvLoad, DataError>>)>,
@@ -244,6 +247,8 @@ impl PulseWatchApp {
             forecast_started: None,
             model: ModelStatus::Missing,
             rescoring: None,
+            online: None,
+            online_scores: None,
             training: None,
             model_error: None,
             csv_job: None,
@@ -391,6 +396,7 @@ impl PulseWatchApp {
         !matches!(self.forecast, ForecastStatus::Running(_))
             && !matches!(self.model, ModelStatus::Loading(_))
             && self.rescoring.is_none()
+            && self.online.is_none()
             && self.training.is_none()
             && self.csv_job.is_none()
     }
@@ -471,7 +477,43 @@ impl PulseWatchApp {
             self.start_forecast();
         }
         self.start_scoring();
+        self.start_online();
         self.request_history();
+    }
+
+    /// Runs the online detector over the data in view on a worker thread
+    /// (Live mode lets a running pass land first; it is matched to the data
+    /// by first timestamp and length).
+    fn start_online(&mut self) {
+        if self.online.is_some() && self.state.mode == Mode::Live {
+            return;
+        }
+        match engine::spawn_online_detection(
+            self.frame.clone(),
+            self.config.detection.method,
+            self.wake(),
+        ) {
+            Ok(receiver) => self.online = Some(receiver),
+            Err(error) => self.model_error = Some(error.to_string()),
+        }
+    }
+
+    fn poll_online(&mut self) {
+        let Some(receiver) = &self.online else {
+            return;
+        };
+        match receiver.try_recv() {
+            Ok(scores) => {
+                self.online = None;
+                self.online_scores = Some(scores);
+                self.rebuild_markers();
+            }
+            Err(TryRecvError::Empty) => {}
+            Err(TryRecvError::Disconnected) => {
+                self.online = None;
+                self.model_error = Some("the online detector's thread stopped".into());
+            }
+        }
     }
 
     /// Live mode keeps a forecast until its schedule says refit: half the
@@ -822,6 +864,7 @@ impl PulseWatchApp {
         self.poll_history();
         self.poll_forecast();
         self.poll_model();
+        self.poll_online();
         self.poll_training();
         self.poll_files();
         self.poll_live();
@@ -1214,6 +1257,30 @@ impl PulseWatchApp {
                         Some(lstm) => lstm.max(band_score),
                         None => band_score,
                     });
+                }
+            }
+        }
+        // The online detector: rows at the alarm level, scored 50 there and
+        // 100 at a likelihood of 1.
+        if let Some(online) = self
+            .online_scores
+            .as_ref()
+            .filter(|online| online.matches(&self.frame))
+        {
+            let level = crate::detect::stream::ALARM_LEVEL;
+            for (column, likelihoods) in online.likelihoods.iter().enumerate() {
+                let Some(likelihoods) = likelihoods else {
+                    continue;
+                };
+                for (row, l) in likelihoods.iter().enumerate() {
+                    if *l >= level && column < scores.len() {
+                        if !flagged[row].contains(&column) {
+                            flagged[row].push(column);
+                        }
+                        let score = 50.0 + 50.0 * (l - level) / (1.0 - level);
+                        scores[column][row] =
+                            Some(scores[column][row].map_or(score, |s| s.max(score)));
+                    }
                 }
             }
         }

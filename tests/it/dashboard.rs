@@ -138,7 +138,9 @@ fn mode_switch_to_test_scores_injected_spikes() {
 fn train_shows_progress_completes_and_the_threshold_moves_the_count() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = quiet_state();
-    let mut harness = harness(config(dir.path(), ""), state, None);
+    // The autoencoder alone: nothing is marked until a model exists.
+    let detection = "detection:\n  method: lstm\n";
+    let mut harness = harness(config(dir.path(), detection), state, None);
     wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
     harness.get_by_label_contains("No model yet");
     assert_eq!(harness.state().anomaly_count(), 0);
@@ -195,6 +197,63 @@ fn train_shows_progress_completes_and_the_threshold_moves_the_count() {
         second.is_some() && second != first,
         "{first:?} → {second:?}"
     );
+}
+
+#[test]
+fn the_online_detector_marks_a_shift_before_any_model_exists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = sample(2_880).frame;
+    // cpu runs 150 points high for 60 rows (30 minutes).
+    let mut columns = base.columns().to_vec();
+    for v in &mut columns[0][2_000..2_060] {
+        *v += 150.0;
+    }
+    let frame = pulsewatch::data::MetricFrame::new(
+        base.timestamps_ms().to_vec(),
+        base.names().to_vec(),
+        columns,
+        None,
+    )
+    .expect("frame");
+    let open = |extra: &str| {
+        let (config, frame) = (config(dir.path(), extra), frame.clone());
+        let mut harness = Harness::builder()
+            .with_size(egui::vec2(1280.0, 800.0))
+            .build_eframe(move |cc| {
+                PulseWatchApp::new(
+                    &cc.egui_ctx,
+                    config,
+                    &ConfigSource::BuiltIn,
+                    LoadedData {
+                        frame,
+                        label: "shifted sample".into(),
+                        warnings: Vec::new(),
+                    },
+                    quiet_state(),
+                    None,
+                )
+            });
+        wait_for(&mut harness, "the online detector", PulseWatchApp::is_idle);
+        harness
+    };
+    // The default ensemble marks the shift with no model and no forecast.
+    let harness = open("");
+    harness.get_by_label_contains("No model yet");
+    let shift = (frame.timestamps_ms()[2_000], frame.timestamps_ms()[2_059]);
+    let on_shift = harness
+        .state()
+        .anomaly_events()
+        .iter()
+        .filter(|e| e.metric == "cpu" && e.start_ms <= shift.1 && e.end_ms >= shift.0)
+        .count();
+    assert!(on_shift > 0, "{:?}", harness.state().anomaly_events());
+    assert!(
+        harness.query_all_by_label("detected").next().is_some(),
+        "the table lists the detector's events"
+    );
+    // `detection.method: lstm` leaves marking to the model: none yet.
+    let harness = open("detection:\n  method: lstm\n");
+    assert_eq!(harness.state().anomaly_count(), 0);
 }
 
 #[test]
