@@ -274,24 +274,10 @@ fn row_flags(
         return stream::rows_at_alarm_level(&columns, frame.len());
     };
     match detection {
-        DetectionMethod::Robust => stream::frame_row_flags(frame),
-        DetectionMethod::Level => stream::frame_series_flags(frame, |values, _, params| {
-            stream::level_likelihoods(values, params)
-        }),
-        DetectionMethod::Seasonal => {
-            stream::frame_series_flags(frame, |values, probation, params| {
-                stream::seasonal_likelihoods(values, probation, params)
-                    .unwrap_or_else(|| vec![0.0; values.len()])
-            })
-        }
-        DetectionMethod::Context => stream::frame_series_flags(frame, |values, probation, _| {
-            stream::context_likelihoods(values, probation)
-                .unwrap_or_else(|| vec![0.0; values.len()])
-        }),
         DetectionMethod::Lstm => stream::lstm_frame_likelihoods(frame, probation, &settings.lstm)
             .map(|l| stream::rows_at_alarm_level(&[l], frame.len()))
             .unwrap_or_else(|| vec![false; frame.len()]),
-        DetectionMethod::Ensemble => stream::frame_ensemble_flags(frame, &settings.lstm),
+        other => stream::frame_method_flags(frame, other),
     }
 }
 

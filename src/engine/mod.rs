@@ -62,9 +62,10 @@ pub fn spawn_forecast(
 }
 
 /// The online detector's view of a frame (`detection.method` without the
-/// autoencoder, whose own markers come from the model): per metric, row
-/// likelihoods (None where the detector has nothing to say, such as
-/// `seasonal` without a period).
+/// autoencoder, whose own markers come from the model): per metric, the
+/// likelihoods point-wise flags are made from
+/// ([`detect::stream::method_row_likelihoods`]; None where the detector has
+/// nothing to say, such as `seasonal` without a period).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OnlineScores {
     /// The frame it belongs to: its first timestamp and length.
@@ -83,7 +84,9 @@ impl OnlineScores {
             likelihoods: frame
                 .columns()
                 .iter()
-                .map(|column| detect::stream::method_likelihoods(method, column, probation, None))
+                .map(|column| {
+                    detect::stream::method_row_likelihoods(method, column, probation, None)
+                })
                 .collect(),
         }
     }

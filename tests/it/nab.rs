@@ -192,14 +192,19 @@ fn eval_labelled_reports_points_and_events() {
     assert!((1..=8).contains(&found), "{found}");
     let precision = file["points"]["precision"].as_f64().expect("precision");
     assert!(precision > 0.5, "{precision}");
-    // Row flags mark whole events; alarms (one per event) find the same
-    // events with far fewer rows.
+    // Row flags mark whole events; alarms (one per event, from the
+    // likelihood in which recurring anomalies stop being news) find some of
+    // them with far fewer rows.
     assert_eq!(file["flags"], "row flags");
     assert_eq!(summary[1]["flags"], "alarms");
     let row_f1 = file["points"]["f1"].as_f64().expect("f1");
     let alarm_f1 = summary[1]["points"]["f1"].as_f64().expect("f1");
     assert!(row_f1 > 0.5 && alarm_f1 < row_f1, "{row_f1} vs {alarm_f1}");
-    assert_eq!(summary[1]["events"]["detected"], file["events"]["detected"]);
+    let alarm_events = summary[1]["events"]["detected"].as_u64().expect("detected");
+    assert!(
+        (1..=found).contains(&alarm_events),
+        "{alarm_events} of {found}"
+    );
     // A file without labels is refused with its name.
     let unlabelled = home.path().join("plain.csv");
     std::fs::write(&unlabelled, "timestamp,cpu\n2026-01-01T00:00:00Z,1\n").expect("write");
