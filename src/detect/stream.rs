@@ -638,11 +638,18 @@ pub const SEASONAL_MIN_ACF: f64 = 0.5;
 /// looks like.
 pub const SEASONAL_LAGS: usize = 3;
 
+/// Rows (at most, the newest) that [`dominant_period`] searches.
+pub const PERIOD_SEARCH_ROWS: usize = 8192;
+
 /// The period of a series' strongest repeating pattern, from its first
 /// rows: the lag in `4..=rows/2` with the highest autocorrelation that is a
 /// local peak, when that autocorrelation is at least `min_acf`. None for
-/// series with gaps, flat series and series without such a peak.
+/// series with gaps, flat series and series without such a peak. Only the
+/// last [`PERIOD_SEARCH_ROWS`] rows are searched.
 pub fn dominant_period(values: &[f64], min_acf: f64) -> Option<usize> {
+    // The autocorrelation costs rows² / 2: the last rows are enough to find
+    // any period up to half of them (a million-row file would take minutes).
+    let values = &values[values.len().saturating_sub(PERIOD_SEARCH_ROWS)..];
     let n = values.len();
     if n < 16 || values.iter().any(|v| !v.is_finite()) {
         return None;
@@ -868,6 +875,9 @@ mod context_tests {
         let mut gap = values.clone();
         gap[10] = f64::NAN;
         assert_eq!(dominant_period(&gap, SEASONAL_MIN_ACF), None);
+        // A long series is searched over its last rows only.
+        let long = cycle(1_000_000, 96, 6);
+        assert_eq!(dominant_period(&long, SEASONAL_MIN_ACF), Some(96));
     }
 
     #[test]
