@@ -77,18 +77,36 @@ pub struct OnlineScores {
 impl OnlineScores {
     /// Scores every metric of `frame` online (row t from rows ≤ t).
     pub fn of(frame: &MetricFrame, method: crate::config::DetectionMethod) -> Self {
+        let never = AtomicBool::new(false);
+        Self::of_unless_cancelled(frame, method, &never).unwrap_or_else(|| Self {
+            first_ms: None,
+            rows: 0,
+            likelihoods: Vec::new(),
+        })
+    }
+
+    /// [`OnlineScores::of`], given up (None) once `cancel` is set: it is
+    /// checked before each metric.
+    pub fn of_unless_cancelled(
+        frame: &MetricFrame,
+        method: crate::config::DetectionMethod,
+        cancel: &AtomicBool,
+    ) -> Option<Self> {
         let probation = detect::stream::probation_rows(frame.len());
-        Self {
+        let mut likelihoods = Vec::with_capacity(frame.columns().len());
+        for column in frame.columns() {
+            if cancel.load(Ordering::Relaxed) {
+                return None;
+            }
+            likelihoods.push(detect::stream::method_row_likelihoods(
+                method, column, probation, None,
+            ));
+        }
+        Some(Self {
             first_ms: frame.timestamps_ms().first().copied(),
             rows: frame.len(),
-            likelihoods: frame
-                .columns()
-                .iter()
-                .map(|column| {
-                    detect::stream::method_row_likelihoods(method, column, probation, None)
-                })
-                .collect(),
-        }
+            likelihoods,
+        })
     }
 
     /// Whether these scores are of `frame`'s rows.
@@ -97,13 +115,35 @@ impl OnlineScores {
     }
 }
 
+/// A running pass of the online detector: its result (None once cancelled)
+/// and the flag that cancels it, set when the job is dropped (new data in
+/// view makes the old pass worthless).
+#[derive(Debug)]
+pub struct OnlineJob {
+    pub result: Receiver<Option<OnlineScores>>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Drop for OnlineJob {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Runs the online detector over `frame` on the `online` thread.
 pub fn spawn_online_detection(
     frame: MetricFrame,
     method: crate::config::DetectionMethod,
     wake: impl FnOnce() + Send + 'static,
-) -> Result<Receiver<OnlineScores>, EngineError> {
-    spawn_job("online", move || OnlineScores::of(&frame, method), wake)
+) -> Result<OnlineJob, EngineError> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    let result = spawn_job(
+        "online",
+        move || OnlineScores::of_unless_cancelled(&frame, method, &flag),
+        wake,
+    )?;
+    Ok(OnlineJob { result, cancel })
 }
 
 /// What the training worker reports.
@@ -400,6 +440,31 @@ mod tests {
 
     fn frame(ts: &[i64], v: &[f64]) -> MetricFrame {
         MetricFrame::new(ts.to_vec(), vec!["cpu".into()], vec![v.to_vec()], None).expect("frame")
+    }
+
+    #[test]
+    fn the_online_pass_scores_every_metric_and_gives_up_when_cancelled() {
+        let frame = crate::data::generate_sample(&crate::data::SampleSpec {
+            rows: 600,
+            ..Default::default()
+        });
+        let method = crate::config::DetectionMethod::Robust;
+        let scores = OnlineScores::of(&frame, method);
+        assert!(scores.matches(&frame));
+        assert_eq!(scores.likelihoods.len(), frame.columns().len());
+        assert!(
+            scores
+                .likelihoods
+                .iter()
+                .all(|l| l.as_ref().is_some_and(|l| l.len() == frame.len()))
+        );
+        let cancelled = AtomicBool::new(true);
+        assert!(OnlineScores::of_unless_cancelled(&frame, method, &cancelled).is_none());
+        // A dropped job sets its flag: the thread's pass ends early.
+        let job = spawn_online_detection(frame.clone(), method, || {}).expect("thread");
+        let flag = Arc::clone(&job.cancel);
+        drop(job);
+        assert!(flag.load(Ordering::Relaxed));
     }
 
     #[test]

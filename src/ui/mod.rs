@@ -174,7 +174,7 @@ pub struct PulseWatchApp {
     /// New data being scored with the model in use (which stays on screen).
     rescoring: Option<Receiver<ModelLoad>>,
     /// The online detector (`detection.method`) running over the data in view.
-    online: Option<Receiver<engine::OnlineScores>>,
+    online: Option<engine::OnlineJob>,
     online_scores: Option<engine::OnlineScores>,
     training: Option<Training>,
     model_error: Option<String>,
@@ -481,33 +481,37 @@ impl PulseWatchApp {
         self.request_history();
     }
 
-    /// Runs the online detector over the data in view on a worker thread
-    /// (Live mode lets a running pass land first; it is matched to the data
-    /// by first timestamp and length).
+    /// Runs the online detector over the data in view on a worker thread.
+    /// Live mode lets a running pass land first (it is matched to the data
+    /// by first timestamp and length); elsewhere a pass over data no longer
+    /// in view is cancelled.
     fn start_online(&mut self) {
         if self.online.is_some() && self.state.mode == Mode::Live {
             return;
         }
+        // Dropping the old job sets its cancel flag.
+        self.online = None;
         match engine::spawn_online_detection(
             self.frame.clone(),
             self.config.detection.method,
             self.wake(),
         ) {
-            Ok(receiver) => self.online = Some(receiver),
+            Ok(job) => self.online = Some(job),
             Err(error) => self.model_error = Some(error.to_string()),
         }
     }
 
     fn poll_online(&mut self) {
-        let Some(receiver) = &self.online else {
+        let Some(job) = &self.online else {
             return;
         };
-        match receiver.try_recv() {
-            Ok(scores) => {
+        match job.result.try_recv() {
+            Ok(Some(scores)) => {
                 self.online = None;
                 self.online_scores = Some(scores);
                 self.rebuild_markers();
             }
+            Ok(None) => self.online = None,
             Err(TryRecvError::Empty) => {}
             Err(TryRecvError::Disconnected) => {
                 self.online = None;
