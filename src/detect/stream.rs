@@ -807,14 +807,18 @@ pub fn level_likelihoods(values: &[f64], params: RobustParams) -> Vec<f64> {
 /// first `probation` rows show a period).
 pub fn statistical_likelihoods(values: &[f64], probation: usize, params: RobustParams) -> Vec<f64> {
     let mut out = robust_likelihoods(values, params);
-    let level = level_likelihoods(values, params);
-    let seasonal = seasonal_likelihoods(values, probation, params);
-    for (i, slot) in out.iter_mut().enumerate() {
-        *slot = slot
-            .max(level[i])
-            .max(seasonal.as_ref().map_or(0.0, |s| s[i]));
+    raise_to(&mut out, &level_likelihoods(values, params));
+    if let Some(seasonal) = seasonal_likelihoods(values, probation, params) {
+        raise_to(&mut out, &seasonal);
     }
     out
+}
+
+/// Per row, the larger of `out` and `part`: how the ensembles combine.
+fn raise_to(out: &mut [f64], part: &[f64]) {
+    for (slot, l) in out.iter_mut().zip(part) {
+        *slot = slot.max(*l);
+    }
 }
 
 /// One series' row likelihoods by `method`, the autoencoder's likelihoods
@@ -839,9 +843,7 @@ pub fn method_likelihoods(
             let mut out = statistical_likelihoods(values, probation, params);
             let context = context_likelihoods(values, probation);
             for part in [context.as_deref(), lstm].into_iter().flatten() {
-                for (slot, l) in out.iter_mut().zip(part) {
-                    *slot = slot.max(*l);
-                }
+                raise_to(&mut out, part);
             }
             Some(out)
         }
@@ -1105,9 +1107,7 @@ pub fn method_row_likelihoods(
                 .into_iter()
                 .flatten()
             {
-                for (slot, l) in out.iter_mut().zip(part) {
-                    *slot = slot.max(*l);
-                }
+                raise_to(&mut out, part);
             }
             Some(out)
         }

@@ -75,18 +75,8 @@ pub struct OnlineScores {
 }
 
 impl OnlineScores {
-    /// Scores every metric of `frame` online (row t from rows ≤ t).
-    pub fn of(frame: &MetricFrame, method: crate::config::DetectionMethod) -> Self {
-        let never = AtomicBool::new(false);
-        Self::of_unless_cancelled(frame, method, &never).unwrap_or_else(|| Self {
-            first_ms: None,
-            rows: 0,
-            likelihoods: Vec::new(),
-        })
-    }
-
-    /// [`OnlineScores::of`], given up (None) once `cancel` is set: it is
-    /// checked before each metric.
+    /// Scores every metric of `frame` online (row t from rows ≤ t); given up
+    /// (None) once `cancel` is set: it is checked before each metric.
     pub fn of_unless_cancelled(
         frame: &MetricFrame,
         method: crate::config::DetectionMethod,
@@ -449,7 +439,8 @@ mod tests {
             ..Default::default()
         });
         let method = crate::config::DetectionMethod::Robust;
-        let scores = OnlineScores::of(&frame, method);
+        let scores = OnlineScores::of_unless_cancelled(&frame, method, &AtomicBool::new(false))
+            .expect("not cancelled");
         assert!(scores.matches(&frame));
         assert_eq!(scores.likelihoods.len(), frame.columns().len());
         assert!(

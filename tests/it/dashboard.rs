@@ -45,7 +45,15 @@ fn harness(
     state: State,
     state_path: Option<PathBuf>,
 ) -> Harness<'static, PulseWatchApp> {
-    let loaded = sample(2_880);
+    harness_on(config, state, state_path, sample(2_880))
+}
+
+fn harness_on(
+    config: Config,
+    state: State,
+    state_path: Option<PathBuf>,
+    loaded: LoadedData,
+) -> Harness<'static, PulseWatchApp> {
     Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
         .build_eframe(move |cc| {
@@ -216,23 +224,12 @@ fn the_online_detector_marks_a_shift_before_any_model_exists() {
     )
     .expect("frame");
     let open = |extra: &str| {
-        let (config, frame) = (config(dir.path(), extra), frame.clone());
-        let mut harness = Harness::builder()
-            .with_size(egui::vec2(1280.0, 800.0))
-            .build_eframe(move |cc| {
-                PulseWatchApp::new(
-                    &cc.egui_ctx,
-                    config,
-                    &ConfigSource::BuiltIn,
-                    LoadedData {
-                        frame,
-                        label: "shifted sample".into(),
-                        warnings: Vec::new(),
-                    },
-                    quiet_state(),
-                    None,
-                )
-            });
+        let loaded = LoadedData {
+            frame: frame.clone(),
+            label: "shifted sample".into(),
+            warnings: Vec::new(),
+        };
+        let mut harness = harness_on(config(dir.path(), extra), quiet_state(), None, loaded);
         wait_for(&mut harness, "the online detector", PulseWatchApp::is_idle);
         harness
     };
