@@ -802,14 +802,87 @@ pub fn level_likelihoods(values: &[f64], params: RobustParams) -> Vec<f64> {
         .collect()
 }
 
+/// The share of the probation over which an alarm of a single-row
+/// detector must be news: see [`NewsGate`]. Half the probation was picked
+/// on NAB (a quarter, three quarters and one probation were tried,
+/// docs/evaluation.md).
+pub const NEWS_PROBATION_SHARE: f64 = 0.5;
+
+/// Rows of [`NEWS_PROBATION_SHARE`] for a probation of `probation` rows.
+pub fn news_rows(probation: usize) -> usize {
+    (probation as f64 * NEWS_PROBATION_SHARE) as usize
+}
+
+/// Alarms that are news: a likelihood at the alarm level passes only where
+/// it is higher than every likelihood of the previous `rows` rows; others
+/// are capped just under [`ALARM_LEVEL`]. A metric whose bursts recur at
+/// the same height pages for the first, and again for a larger one. Used on
+/// the detectors that judge single rows (robust, seasonal, autoencoder)
+/// inside the ensemble, whose recurring bursts were most of its false
+/// alarms on NAB; the level and contextual detectors, which already judge
+/// patterns, are not gated.
+#[derive(Debug, Clone)]
+pub struct NewsGate {
+    rows: usize,
+    seen: usize,
+    /// (row, likelihood) of the previous rows' running maxima, decreasing.
+    peaks: VecDeque<(usize, f64)>,
+}
+
+impl NewsGate {
+    pub fn new(rows: usize) -> Self {
+        Self {
+            rows,
+            seen: 0,
+            peaks: VecDeque::new(),
+        }
+    }
+
+    /// The gated likelihood of the next row.
+    pub fn gate(&mut self, likelihood: f64) -> f64 {
+        let row = self.seen;
+        self.seen += 1;
+        while self
+            .peaks
+            .front()
+            .is_some_and(|(at, _)| at + self.rows <= row)
+        {
+            self.peaks.pop_front();
+        }
+        let previous = self.peaks.front().map_or(0.0, |(_, peak)| *peak);
+        let gated = if likelihood > previous {
+            likelihood
+        } else {
+            likelihood.min(ALARM_LEVEL - 0.005)
+        };
+        while self
+            .peaks
+            .back()
+            .is_some_and(|(_, peak)| *peak <= likelihood)
+        {
+            self.peaks.pop_back();
+        }
+        self.peaks.push_back((row, likelihood));
+        gated
+    }
+}
+
+/// [`NewsGate`] over a whole series.
+pub fn news_only(likelihoods: &[f64], rows: usize) -> Vec<f64> {
+    let mut gate = NewsGate::new(rows);
+    likelihoods.iter().map(|l| gate.gate(*l)).collect()
+}
+
 /// The statistical detectors of one series together: per row the largest of
-/// the robust, level and seasonal likelihoods (the seasonal one where the
-/// first `probation` rows show a period).
+/// the robust and seasonal likelihoods (the seasonal one where the first
+/// `probation` rows show a period), both through a [`NewsGate`], and the
+/// level likelihood.
 pub fn statistical_likelihoods(values: &[f64], probation: usize, params: RobustParams) -> Vec<f64> {
-    let mut out = robust_likelihoods(values, params);
+    let news = news_rows(probation);
+    let mut out = news_only(&robust_likelihoods(values, params), news);
     raise_to(&mut out, &level_likelihoods(values, params));
     if let Some(seasonal) = seasonal_likelihoods(values, probation, params) {
-        raise_to(&mut out, &seasonal);
+        raise_to(&mut out, &news_only(&seasonal, news));
     }
     out
 }
@@ -824,7 +897,9 @@ fn raise_to(out: &mut [f64], part: &[f64]) {
 /// One series' row likelihoods by `method`, the autoencoder's likelihoods
 /// for this series (if a model scored it) given as `lstm`. None when the
 /// chosen detector has nothing to say: `seasonal` on rows without a clear
-/// period in the first `probation` rows, `lstm` without a model.
+/// period in the first `probation` rows, `lstm` without a model. The
+/// autoencoder's likelihoods (alone or in the ensemble) and the ensemble's
+/// robust and seasonal ones pass a [`NewsGate`] of [`news_rows`].
 pub fn method_likelihoods(
     method: crate::config::DetectionMethod,
     values: &[f64],
@@ -838,12 +913,14 @@ pub fn method_likelihoods(
         DetectionMethod::Level => Some(level_likelihoods(values, params)),
         DetectionMethod::Seasonal => seasonal_likelihoods(values, probation, params),
         DetectionMethod::Context => context_likelihoods(values, probation),
-        DetectionMethod::Lstm => lstm.map(<[f64]>::to_vec),
+        DetectionMethod::Lstm => lstm.map(|l| news_only(l, news_rows(probation))),
         DetectionMethod::Ensemble => {
             let mut out = statistical_likelihoods(values, probation, params);
-            let context = context_likelihoods(values, probation);
-            for part in [context.as_deref(), lstm].into_iter().flatten() {
-                raise_to(&mut out, part);
+            if let Some(context) = context_likelihoods(values, probation) {
+                raise_to(&mut out, &context);
+            }
+            if let Some(lstm) = lstm {
+                raise_to(&mut out, &news_only(lstm, news_rows(probation)));
             }
             Some(out)
         }
@@ -990,6 +1067,33 @@ mod context_tests {
     }
 
     #[test]
+    fn only_news_passes_the_gate() {
+        let quiet = 0.3;
+        let mut likelihoods = vec![quiet; 1000];
+        // The same burst height at 100 and 300, a higher one at 400, the
+        // first height again at 900 (more than 500 rows after the last).
+        for (row, l) in [(100, 0.999), (300, 0.999), (400, 0.9995), (900, 0.999)] {
+            likelihoods[row] = l;
+        }
+        let gated = news_only(&likelihoods, 500);
+        let alarms: Vec<usize> = (0..gated.len())
+            .filter(|i| gated[*i] >= ALARM_LEVEL)
+            .collect();
+        assert_eq!(alarms, vec![100, 400, 900]);
+        // What is not an alarm passes unchanged; a blocked one is capped.
+        assert_eq!(gated[300], ALARM_LEVEL - 0.005);
+        assert!(
+            gated
+                .iter()
+                .enumerate()
+                .all(|(i, g)| i == 300 || *g == likelihoods[i])
+        );
+        // Streaming: a prefix gates the same.
+        assert_eq!(news_only(&likelihoods[..350], 500), gated[..350]);
+        assert_eq!(news_rows(600), 300);
+    }
+
+    #[test]
     fn the_ensemble_is_the_largest_of_its_parts() {
         let values = cycle(1200, 48, 9);
         let probation = probation_rows(values.len());
@@ -1002,16 +1106,18 @@ mod context_tests {
             Some(&lstm),
         )
         .expect("always scores");
-        let robust = robust_likelihoods(&values, params);
+        let news = news_rows(probation);
+        let robust = news_only(&robust_likelihoods(&values, params), news);
         let level = level_likelihoods(&values, params);
         let seasonal = seasonal_likelihoods(&values, probation, params).expect("period");
         let context = context_likelihoods(&values, probation).expect("values");
+        let gated_lstm = news_only(&lstm, news);
         for i in 0..values.len() {
             let expected = robust[i]
                 .max(level[i])
-                .max(seasonal[i])
+                .max(news_only(&seasonal, news)[i])
                 .max(context[i])
-                .max(lstm[i]);
+                .max(gated_lstm[i]);
             assert_eq!(ensemble[i], expected, "row {i}");
         }
         // Its point-wise flags: the robust row likelihood, seasonal, context.
