@@ -62,6 +62,17 @@ pub enum Command {
         /// First timestamp (RFC 3339).
         #[arg(long, default_value = "2026-01-01T00:00:00Z")]
         start: String,
+        /// Inject spikes into this share of the rows, as Test mode does, and
+        /// write them as the `is_anomaly` column (a labelled file for
+        /// `eval labelled`). Test mode's default is 0.005.
+        #[arg(long, value_name = "RATE")]
+        spikes: Option<f64>,
+        /// Spike height in robust standard deviations (Test mode's default).
+        #[arg(long, default_value_t = 6.0, value_name = "SIGMAS")]
+        spike_size: f64,
+        /// Seed of the spikes (Test mode's default).
+        #[arg(long, default_value_t = 1)]
+        spike_seed: u64,
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
@@ -387,8 +398,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             kind,
             step,
             start,
+            spikes,
+            spike_size,
+            spike_seed,
             out,
-        }) => sample_data(seed, rows, kind, &step, &start, &out),
+        }) => {
+            let spikes = spikes.map(|rate| Spikes {
+                rate,
+                size_sigmas: spike_size,
+                seed: spike_seed,
+            });
+            sample_data(seed, rows, kind, &step, &start, spikes, &out)
+        }
         Some(Command::Inspect { file }) => inspect(&file),
         Some(Command::Train {
             csv,
@@ -861,12 +882,20 @@ fn config_check(path: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Test mode's spikes, for `sample-data --spikes`.
+struct Spikes {
+    rate: f64,
+    size_sigmas: f64,
+    seed: u64,
+}
+
 fn sample_data(
     seed: u64,
     rows: usize,
     kind: Kind,
     step: &str,
     start: &str,
+    spikes: Option<Spikes>,
     out: &Path,
 ) -> anyhow::Result<()> {
     let step = parse_duration(step).map_err(|m| UsageError(format!("--step: {m}")))?;
@@ -894,12 +923,23 @@ fn sample_data(
         start_ms,
         seed,
     };
-    let frame = data::generate_sample(&spec);
+    let mut frame = data::generate_sample(&spec);
+    let mut spiked_rows = None;
+    if let Some(spikes) = spikes {
+        let (spiked, labels) =
+            data::inject_spikes(&frame, spikes.rate, spikes.size_sigmas, spikes.seed)
+                .map_err(|e| UsageError(format!("--spikes / --spike-size: {e}")))?;
+        spiked_rows = Some(labels.iter().filter(|l| **l == 1).count());
+        frame = spiked;
+    }
     data::write_csv(&frame, out)?;
     println!(
-        "wrote {} rows × {} metrics to {}",
+        "wrote {} rows × {} metrics{} to {}",
         frame.len(),
         frame.names().len(),
+        spiked_rows.map_or(String::new(), |n| format!(
+            ", {n} rows with a spike (is_anomaly)"
+        )),
         out.display()
     );
     Ok(())

@@ -26,6 +26,64 @@ fn sample_data_is_byte_identical_for_the_same_arguments() {
 }
 
 #[test]
+fn sample_data_with_spikes_is_test_mode_data_with_its_labels() {
+    let home = tempfile::tempdir().unwrap();
+    let output = pulsewatch(
+        home.path(),
+        &[
+            "sample-data",
+            "--rows",
+            "3000",
+            "--spikes",
+            "0.01",
+            "--out",
+            "spiked.csv",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let spiked = pulsewatch::data::read_csv(&home.path().join("spiked.csv")).unwrap();
+    // The same spikes as Test mode's: its generator, rate and seed 1.
+    let plain = pulsewatch::data::generate_sample(&pulsewatch::data::SampleSpec {
+        rows: 3000,
+        ..Default::default()
+    });
+    let (expected, labels) = pulsewatch::data::inject_spikes(&plain, 0.01, 6.0, 1).unwrap();
+    assert_eq!(spiked.frame.labels(), Some(&labels[..]));
+    let spikes = labels.iter().filter(|l| **l == 1).count();
+    assert!((15..=45).contains(&spikes), "{spikes}");
+    assert!(stdout(&output).contains(&format!("{spikes} rows with a spike")));
+    for (read, written) in spiked.frame.columns().iter().zip(expected.columns()) {
+        assert!(read.iter().zip(written).all(|(a, b)| (a - b).abs() < 1e-9));
+    }
+    // A labelled file: eval labelled scores it.
+    let eval = pulsewatch(
+        home.path(),
+        &[
+            "eval",
+            "labelled",
+            "--csv",
+            "spiked.csv",
+            "--method",
+            "robust",
+        ],
+    );
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    assert!(
+        stdout(&eval).contains(&format!("/{spikes} |")),
+        "{}",
+        stdout(&eval)
+    );
+    // Bad rates are usage errors, and nothing is written.
+    let bad = pulsewatch(
+        home.path(),
+        &["sample-data", "--spikes", "2", "--out", "bad.csv"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("--spikes"), "{}", stderr(&bad));
+    assert!(!home.path().join("bad.csv").exists());
+}
+
+#[test]
 fn inspect_describes_a_labelled_file() {
     let home = tempfile::tempdir().unwrap();
     let file = repo_path("tests/fixtures/metrics_10k.csv");
