@@ -67,6 +67,9 @@ pub struct RobustDetector {
     /// The distances' likelihood.
     tail: TailLikelihood,
     suppressor: Suppressor,
+    /// Whether [`Scored::row_likelihood`] is computed: its median and MAD of
+    /// 5,000 distances are the costly part, and alarms do not use it.
+    judge_rows: bool,
 }
 
 /// One alarm per event: after a likelihood at [`ALARM_LEVEL`] or above, the
@@ -107,6 +110,16 @@ impl RobustDetector {
             recent: VecDeque::with_capacity(params.window + 1),
             tail: TailLikelihood::new(params.history, params.short),
             suppressor: Suppressor::new(params.suppress),
+            judge_rows: true,
+        }
+    }
+
+    /// A detector whose [`Scored::row_likelihood`] stays 0: for callers that
+    /// use only the likelihood and the alarm.
+    pub fn for_alarms(params: RobustParams) -> Self {
+        Self {
+            judge_rows: false,
+            ..Self::new(params)
         }
     }
 
@@ -132,7 +145,11 @@ impl RobustDetector {
             return Scored::default();
         };
         // The reference distribution is what came before this row.
-        let (likelihood, row_likelihood) = self.tail.update_both(distance);
+        let (likelihood, row_likelihood) = if self.judge_rows {
+            self.tail.update_both(distance)
+        } else {
+            (self.tail.update(distance), 0.0)
+        };
         let alarm = self.suppressor.alarm(likelihood);
         Scored {
             likelihood,
@@ -199,7 +216,7 @@ fn normal_cdf(x: f64) -> f64 {
 
 /// Scores a whole series online.
 pub fn robust_scores(values: &[f64], params: RobustParams) -> Vec<f64> {
-    let mut detector = RobustDetector::new(params);
+    let mut detector = RobustDetector::for_alarms(params);
     values.iter().map(|v| detector.update(*v)).collect()
 }
 
@@ -475,7 +492,7 @@ pub fn robust_row_likelihoods(values: &[f64], params: RobustParams) -> Vec<f64> 
 
 /// The robust detector's likelihoods ([`Scored::likelihood`]) for one series.
 pub fn robust_likelihoods(values: &[f64], params: RobustParams) -> Vec<f64> {
-    let mut detector = RobustDetector::new(params);
+    let mut detector = RobustDetector::for_alarms(params);
     values
         .iter()
         .map(|v| detector.update_scored(*v).likelihood)
@@ -697,7 +714,7 @@ impl SeasonalDetector {
             period,
             lags,
             past: VecDeque::with_capacity(period * lags + 1),
-            robust: RobustDetector::new(params),
+            robust: RobustDetector::for_alarms(params),
         }
     }
 
@@ -766,7 +783,7 @@ impl LevelDetector {
             recent: VecDeque::with_capacity(rows + 1),
             sum: 0.0,
             since_exact: 0,
-            robust: RobustDetector::new(params),
+            robust: RobustDetector::for_alarms(params),
         }
     }
 
@@ -1062,6 +1079,15 @@ mod context_tests {
         assert!(rows_flagged(500..3000, |s| s.row_likelihood) <= 10);
         let row = robust_row_likelihoods(&values, RobustParams::default());
         assert!(row.iter().zip(&scored).all(|(r, s)| *r == s.row_likelihood));
+        // Without row judgement, the same likelihoods and alarms.
+        let mut alarms_only = RobustDetector::for_alarms(RobustParams::default());
+        for (v, s) in values.iter().zip(&scored) {
+            let a = alarms_only.update_scored(*v);
+            assert_eq!(
+                (a.likelihood, a.alarm, a.row_likelihood),
+                (s.likelihood, s.alarm, 0.0)
+            );
+        }
         let prefix = robust_row_likelihoods(&values[..4400], RobustParams::default());
         assert_eq!(&row[..4400], &prefix[..]);
     }
