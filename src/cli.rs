@@ -302,7 +302,9 @@ pub enum MethodArg {
     /// as a likelihood.
     Lstm,
     /// The largest of the robust, level, seasonal, context and autoencoder
-    /// likelihoods, then one alarm per event.
+    /// likelihoods (the robust, seasonal and autoencoder ones alarm only
+    /// above their own peak of the last half probation), then one alarm per
+    /// event.
     Ensemble,
     /// The Prophet band, refitted as the data arrive: distance from the
     /// forecast made before each row, in band half-widths, as a likelihood.
