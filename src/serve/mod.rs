@@ -763,17 +763,21 @@ impl Engine {
     fn record_events(&mut self, now_ms: i64) {
         let active = self.alert_state.active().clone();
         for (metric, state) in &active {
+            // The history keeps the dashboard's 0–100 scale (as a share) and
+            // its severities, so the app's events and the daemon's compare.
+            let score = crate::detect::score::likelihood_score(state.peak);
+            let severity = crate::detect::score::severity(score);
             match self.open_events.get(metric).copied() {
                 Some(id) => {
-                    let result = self.history.raise_peak(id, state.peak, state.severity);
+                    let result = self.history.raise_peak(id, score / 100.0, severity);
                     self.recorded(result);
                 }
                 None => {
                     let result = self.history.start_event(
                         metric,
                         state.start_ms,
-                        state.peak,
-                        state.severity,
+                        score / 100.0,
+                        severity,
                         &self.model_version(),
                     );
                     if let Some(id) = self.recorded(result) {

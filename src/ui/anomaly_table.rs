@@ -40,13 +40,7 @@ impl EventSource {
 
 impl AnomalyEvent {
     pub fn severity(&self) -> &'static str {
-        if self.peak_score >= 90.0 {
-            "critical"
-        } else if self.peak_score >= 75.0 {
-            "major"
-        } else {
-            "minor"
-        }
+        crate::detect::score::severity(self.peak_score)
     }
 }
 

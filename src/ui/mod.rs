@@ -1281,7 +1281,7 @@ impl PulseWatchApp {
                         if !flagged[row].contains(&column) {
                             flagged[row].push(column);
                         }
-                        let score = 50.0 + 50.0 * (l - level) / (1.0 - level);
+                        let score = crate::detect::score::likelihood_score(*l);
                         scores[column][row] =
                             Some(scores[column][row].map_or(score, |s| s.max(score)));
                     }
