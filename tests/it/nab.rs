@@ -260,10 +260,15 @@ fn eval_nab_runs_each_online_detector_and_writes_one_score_file_per_data_file() 
             .unwrap_or_else(|| panic!("no standard score in {report}"));
         standard.push(score);
     }
-    // The ensemble is not a copy of any of its parts.
+    // The ensemble is the default because it wins: on these five files it
+    // scores above every single detector (81.9 against at most 61.1 when
+    // written), not merely differently.
     let ensemble = standard[5];
     assert!(
-        standard[..5].iter().all(|part| *part != ensemble),
+        standard
+            .iter()
+            .enumerate()
+            .all(|(i, part)| i == 5 || *part + 5.0 < ensemble),
         "{methods:?}: {standard:?}"
     );
 }
