@@ -166,6 +166,28 @@ pub fn errors_since_training(errors: &[f32], stamps: &[i64], model: &SavedModel)
         .collect()
 }
 
+/// Why the model in use should be retrained at `now_ms`, if it should: the
+/// `schedule` is due, or between scheduled retrains the drift rule fires on
+/// `recent_errors` (at most once per [`DRIFT_COOLDOWN_MS`] after the last
+/// drift attempt). The daemon's [`ModelKeeper`] and the app's Live mode both
+/// decide with it.
+pub fn retrain_due(
+    schedule: &Schedule,
+    last_drift_attempt_ms: Option<i64>,
+    now_ms: i64,
+    recent_errors: &[f32],
+    model: &SavedModel,
+) -> Option<RetrainReason> {
+    if schedule.due(now_ms) {
+        return Some(RetrainReason::Scheduled);
+    }
+    let cooled = last_drift_attempt_ms.is_none_or(|last| now_ms - last >= DRIFT_COOLDOWN_MS);
+    cooled
+        .then(|| drift(recent_errors, model))
+        .flatten()
+        .map(RetrainReason::Drift)
+}
+
 /// A training job as `GET /train/{id}` shows it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct TrainJobState {
@@ -312,21 +334,14 @@ impl ModelKeeper {
                 .is_none_or(|last| now - last >= retry_ms);
             return retry.then_some(RetrainReason::NoModel);
         }
-        if !self.schedule.due(now) {
-            let model = self.model.as_ref()?;
-            let cooled = self
-                .last_drift_attempt_ms
-                .is_none_or(|last| now - last >= DRIFT_COOLDOWN_MS);
-            return cooled
-                .then(|| drift(recent_errors, model))
-                .flatten()
-                .map(RetrainReason::Drift);
-        }
-        Some(if self.model.is_some() {
-            RetrainReason::Scheduled
-        } else {
-            RetrainReason::NoModel
-        })
+        let model = self.model.as_ref()?;
+        retrain_due(
+            &self.schedule,
+            self.last_drift_attempt_ms,
+            now,
+            recent_errors,
+            model,
+        )
     }
 
     /// Whether `frame` has enough complete rows to train on: one window
@@ -635,6 +650,24 @@ mod tests {
             keeper.due(&shifted),
             Some(RetrainReason::Drift(_))
         ));
+        // The rule on its own (the app's Live mode decides with it too).
+        let now = clock.now_ms();
+        let hour = Duration::from_secs(3600);
+        let fresh = Schedule::new(hour, Some(now));
+        assert!(matches!(
+            retrain_due(&fresh, None, now, &shifted, &model),
+            Some(RetrainReason::Drift(_))
+        ));
+        assert_eq!(
+            retrain_due(&fresh, Some(now - 1000), now, &shifted, &model),
+            None
+        );
+        assert_eq!(retrain_due(&fresh, None, now, &spiky, &model), None);
+        let old = Schedule::new(hour, Some(now - 3_600_000));
+        assert_eq!(
+            retrain_due(&old, Some(now), now, &spiky, &model),
+            Some(RetrainReason::Scheduled)
+        );
         // Scoring a really shifted frame gives such errors.
         let scores = crate::detect::score(&model, &small_frame(300, 14.0)).unwrap();
         assert!(drift(&scores.window_errors, &model).is_some());

@@ -193,9 +193,12 @@ pub struct PulseWatchApp {
     /// Past events overlapping the data in view (Long-term mode).
     history_events: Vec<AnomalyEvent>,
     history_note: anomaly_table::HistoryNote,
-    /// When Live mode last retrained by itself: a failed automatic retrain
-    /// waits out the drift cool-down before the next try.
-    last_auto_retrain: Option<std::time::Instant>,
+    /// When Live mode last started a retrain by itself (Unix ms): the
+    /// schedule counts from it or from the model's creation, whichever is
+    /// later, so a failed retrain is retried at the next interval.
+    auto_retrain_ms: Option<i64>,
+    /// When Live mode last retrained for drift (Unix ms): the cool-down.
+    drift_attempt_ms: Option<i64>,
     /// Live events already written to the history (metric, start, end).
     recorded: std::collections::HashSet<(String, i64, i64)>,
     /// Every event seen this session (metric, start), across refreshes and files.
@@ -263,7 +266,8 @@ impl PulseWatchApp {
             history_events: Vec::new(),
             history_note: anomaly_table::HistoryNote::Unused,
             recorded: std::collections::HashSet::new(),
-            last_auto_retrain: None,
+            auto_retrain_ms: None,
+            drift_attempt_ms: None,
             session_events: std::collections::HashSet::new(),
             row_details: None,
             zoom_to: None,
@@ -798,9 +802,10 @@ impl PulseWatchApp {
         }
     }
 
-    /// Live mode keeps the model fresh like the daemon: a retrain when the
-    /// model is `lstm_model.retrain_interval` old, or early when the drift
-    /// rule fires on the windows scored since it was trained (at most one
+    /// Live mode keeps the model fresh by the daemon's rule
+    /// ([`crate::engine::schedule::retrain_due`]): a retrain when
+    /// `lstm_model.retrain_interval` has passed, or early when the drift rule
+    /// fires on the windows scored since the model was trained (at most one
     /// drift retrain per cool-down). Without a model it waits for Train.
     fn maybe_retrain_live(&mut self) {
         use crate::engine::schedule;
@@ -814,29 +819,29 @@ impl PulseWatchApp {
             && model
                 .frame_start_ms
                 .is_none_or(|start| self.frame.timestamps_ms().first() == Some(&start));
-        let cooled = self
-            .last_auto_retrain
-            .is_none_or(|at| at.elapsed().as_millis() as i64 >= schedule::DRIFT_COOLDOWN_MS);
-        if !scores_current || !cooled {
+        if !scores_current {
             return;
         }
         let now_ms = schedule::Clock::now_ms(&schedule::SystemClock);
-        let age_ms = data::time::parse_timestamp_ms(&model.meta.created_at).map(|c| now_ms - c);
-        let reason = if age_ms
-            .is_some_and(|age| age >= self.config.lstm.retrain_interval.as_millis() as i64)
-        {
-            Some("scheduled".to_owned())
-        } else {
-            let recent = schedule::errors_since_training(
-                &model.scores.window_errors,
-                self.frame.timestamps_ms(),
-                &model.saved,
-            );
-            schedule::drift(&recent, &model.saved).map(|why| format!("drift: {why}"))
+        let created_ms = data::time::parse_timestamp_ms(&model.meta.created_at);
+        let last_ms = match (created_ms, self.auto_retrain_ms) {
+            (Some(created), Some(auto)) => Some(created.max(auto)),
+            (created, auto) => created.or(auto),
         };
-        if let Some(reason) = reason {
-            self.last_auto_retrain = Some(std::time::Instant::now());
-            self.start_training_because(reason);
+        let plan = schedule::Schedule::new(self.config.lstm.retrain_interval, last_ms);
+        let recent = schedule::errors_since_training(
+            &model.scores.window_errors,
+            self.frame.timestamps_ms(),
+            &model.saved,
+        );
+        let due =
+            schedule::retrain_due(&plan, self.drift_attempt_ms, now_ms, &recent, &model.saved);
+        if let Some(reason) = due {
+            self.auto_retrain_ms = Some(now_ms);
+            if matches!(reason, schedule::RetrainReason::Drift(_)) {
+                self.drift_attempt_ms = Some(now_ms);
+            }
+            self.start_training_because(reason.to_string());
         }
     }
 
