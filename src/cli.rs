@@ -68,10 +68,15 @@ pub enum Command {
         #[arg(long, value_name = "RATE")]
         spikes: Option<f64>,
         /// Spike height in robust standard deviations (Test mode's default).
-        #[arg(long, default_value_t = 6.0, value_name = "SIGMAS")]
+        #[arg(
+            long,
+            default_value_t = 6.0,
+            value_name = "SIGMAS",
+            requires = "spikes"
+        )]
         spike_size: f64,
         /// Seed of the spikes (Test mode's default).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, requires = "spikes")]
         spike_seed: u64,
         #[arg(long, value_name = "FILE")]
         out: PathBuf,

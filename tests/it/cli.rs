@@ -81,6 +81,14 @@ fn sample_data_with_spikes_is_test_mode_data_with_its_labels() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("--spikes"), "{}", stderr(&bad));
     assert!(!home.path().join("bad.csv").exists());
+    // A spike size without spikes is a mistake, not silently ignored.
+    let alone = pulsewatch(
+        home.path(),
+        &["sample-data", "--spike-size", "8", "--out", "alone.csv"],
+    );
+    assert_eq!(alone.status.code(), Some(2));
+    assert!(stderr(&alone).contains("--spikes"), "{}", stderr(&alone));
+    assert!(!home.path().join("alone.csv").exists());
 }
 
 #[test]
