@@ -27,7 +27,7 @@ pub fn normalised_score(error: f64, threshold: f64) -> f64 {
 /// level ([`crate::detect::stream::ALARM_LEVEL`]), 100 at a likelihood of 1,
 /// proportionally under 50 below the level. The dashboard shows it and the
 /// history keeps it (as a share, /100) whichever process found the event.
-pub fn likelihood_score(likelihood: f64) -> f64 {
+pub fn score_of_likelihood(likelihood: f64) -> f64 {
     let level = crate::detect::stream::ALARM_LEVEL;
     let likelihood = likelihood.clamp(0.0, 1.0);
     if likelihood >= level {
@@ -123,16 +123,16 @@ mod tests {
     #[test]
     fn likelihoods_share_the_scale_and_severities_of_the_model_scores() {
         use crate::detect::stream::ALARM_LEVEL;
-        assert_eq!(likelihood_score(ALARM_LEVEL), 50.0);
-        assert_eq!(likelihood_score(1.0), 100.0);
-        assert!((likelihood_score(0.999) - 90.0).abs() < 1e-9);
-        assert_eq!(likelihood_score(0.0), 0.0);
-        assert!(likelihood_score(0.9) < 50.0 && likelihood_score(0.9) > 45.0);
+        assert_eq!(score_of_likelihood(ALARM_LEVEL), 50.0);
+        assert_eq!(score_of_likelihood(1.0), 100.0);
+        assert!((score_of_likelihood(0.999) - 90.0).abs() < 1e-9);
+        assert_eq!(score_of_likelihood(0.0), 0.0);
+        assert!(score_of_likelihood(0.9) < 50.0 && score_of_likelihood(0.9) > 45.0);
         // The threshold of the model's errors is 50 too.
         assert_eq!(normalised_score(2.0, 2.0), 50.0);
-        assert_eq!(severity(likelihood_score(0.9995)), "critical");
-        assert_eq!(severity(likelihood_score(0.998)), "major");
-        assert_eq!(severity(likelihood_score(ALARM_LEVEL)), "minor");
+        assert_eq!(severity(score_of_likelihood(0.9995)), "critical");
+        assert_eq!(severity(score_of_likelihood(0.998)), "major");
+        assert_eq!(severity(score_of_likelihood(ALARM_LEVEL)), "minor");
         assert_eq!(severity(normalised_score(9.0, 1.0)), "critical");
     }
 

@@ -765,7 +765,7 @@ impl Engine {
         for (metric, state) in &active {
             // The history keeps the dashboard's 0–100 scale (as a share) and
             // its severities, so the app's events and the daemon's compare.
-            let score = crate::detect::score::likelihood_score(state.peak);
+            let score = crate::detect::score::score_of_likelihood(state.peak);
             let severity = crate::detect::score::severity(score);
             match self.open_events.get(metric).copied() {
                 Some(id) => {

@@ -824,10 +824,8 @@ impl PulseWatchApp {
         }
         let now_ms = schedule::Clock::now_ms(&schedule::SystemClock);
         let created_ms = data::time::parse_timestamp_ms(&model.meta.created_at);
-        let last_ms = match (created_ms, self.auto_retrain_ms) {
-            (Some(created), Some(auto)) => Some(created.max(auto)),
-            (created, auto) => created.or(auto),
-        };
+        // None orders before Some: the later of the two that are known.
+        let last_ms = created_ms.max(self.auto_retrain_ms);
         let plan = schedule::Schedule::new(self.config.lstm.retrain_interval, last_ms);
         let recent = schedule::errors_since_training(
             &model.scores.window_errors,
@@ -1286,7 +1284,7 @@ impl PulseWatchApp {
                         if !flagged[row].contains(&column) {
                             flagged[row].push(column);
                         }
-                        let score = crate::detect::score::likelihood_score(*l);
+                        let score = crate::detect::score::score_of_likelihood(*l);
                         scores[column][row] =
                             Some(scores[column][row].map_or(score, |s| s.max(score)));
                     }

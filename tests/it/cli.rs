@@ -73,22 +73,20 @@ fn sample_data_with_spikes_is_test_mode_data_with_its_labels() {
         "{}",
         stdout(&eval)
     );
-    // Bad rates are usage errors, and nothing is written.
-    let bad = pulsewatch(
-        home.path(),
-        &["sample-data", "--spikes", "2", "--out", "bad.csv"],
-    );
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(stderr(&bad).contains("--spikes"), "{}", stderr(&bad));
-    assert!(!home.path().join("bad.csv").exists());
-    // A spike size without spikes is a mistake, not silently ignored.
-    let alone = pulsewatch(
-        home.path(),
-        &["sample-data", "--spike-size", "8", "--out", "alone.csv"],
-    );
-    assert_eq!(alone.status.code(), Some(2));
-    assert!(stderr(&alone).contains("--spikes"), "{}", stderr(&alone));
-    assert!(!home.path().join("alone.csv").exists());
+    // Usage errors, naming --spikes, with nothing written: a bad rate, and a
+    // spike size without spikes (a mistake, not silently ignored).
+    for (args, out) in [
+        (["--spikes", "2"], "bad.csv"),
+        (["--spike-size", "8"], "alone.csv"),
+    ] {
+        let output = pulsewatch(
+            home.path(),
+            &["sample-data", args[0], args[1], "--out", out],
+        );
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&output).contains("--spikes"), "{}", stderr(&output));
+        assert!(!home.path().join(out).exists());
+    }
 }
 
 #[test]

@@ -427,7 +427,7 @@ fn serve_sends_an_alert_to_a_real_alertmanager() {
     let fields: Vec<&str> = row.split(',').collect();
     let peak: f64 = fields[4].parse().expect("peak");
     // The alert's score is printed to 4 decimals.
-    let alerted = pulsewatch::detect::score::likelihood_score(score) / 100.0;
+    let alerted = pulsewatch::detect::score::score_of_likelihood(score) / 100.0;
     assert!(peak >= alerted - 0.011, "{row} vs alert score {score}");
     assert!((0.5..=1.0).contains(&peak), "{row}");
     assert_eq!(fields[5], pulsewatch::detect::score::severity(100.0 * peak));
