@@ -806,10 +806,27 @@ impl PulseWatchApp {
     /// ([`crate::engine::schedule::retrain_due`]): a retrain when
     /// `lstm_model.retrain_interval` has passed, or early when the drift rule
     /// fires on the windows scored since the model was trained (at most one
-    /// drift retrain per cool-down). Without a model it waits for Train.
+    /// drift retrain per cool-down). Without a model it trains a first one
+    /// as soon as Prometheus has sent enough complete rows, as the daemon
+    /// does (a failed attempt is retried by the same rule).
     fn maybe_retrain_live(&mut self) {
         use crate::engine::schedule;
         if self.state.mode != Mode::Live || self.training.is_some() || !self.config.lstm.enabled {
+            return;
+        }
+        if matches!(self.model, ModelStatus::Missing) {
+            // Until the first fetch lands the frame is still the offline data.
+            let live_frame = matches!(self.live, Some((_, LiveStatus::Connected { .. })));
+            let now_ms = schedule::Clock::now_ms(&schedule::SystemClock);
+            let attempts =
+                schedule::Schedule::new(self.config.lstm.retrain_interval, self.auto_retrain_ms);
+            if live_frame
+                && schedule::first_model_due(&attempts, now_ms)
+                && schedule::enough_training_rows(&self.frame, self.config.lstm.sequence_length)
+            {
+                self.auto_retrain_ms = Some(now_ms);
+                self.start_training_because(schedule::RetrainReason::NoModel.to_string());
+            }
             return;
         }
         let ModelStatus::Ready(model) = &self.model else {
@@ -1419,6 +1436,9 @@ impl PulseWatchApp {
     fn model_summary(&self) -> String {
         match &self.model {
             ModelStatus::Loading(_) => "Loading the model…".to_owned(),
+            ModelStatus::Missing if self.state.mode == Mode::Live && self.config.lstm.enabled => {
+                "No model yet: Live mode trains one once enough rows have arrived.".to_owned()
+            }
             ModelStatus::Missing => "No model yet: train one.".to_owned(),
             ModelStatus::Failed(error) => format!("Model unusable: {error}"),
             ModelStatus::Ready(model) => {
