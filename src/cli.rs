@@ -286,6 +286,11 @@ pub enum EvalWhat {
         /// Comma-separated categories, paths, file names or stems.
         #[arg(long, default_value = "")]
         files: String,
+        /// With --method: write every row's likelihood, without the cap of
+        /// one alarm per event, for combining detectors offline
+        /// (tools/nab_combine.py).
+        #[arg(long, requires = "method")]
+        uncapped: bool,
         #[arg(long)]
         json: bool,
     },
@@ -502,9 +507,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     scores_dir,
                     method,
                     files,
+                    uncapped,
                     json,
                 },
-        }) => eval_cmd::eval_nab(&data, &windows, &scores_dir, method, &files, json),
+        }) => eval_cmd::eval_nab(
+            &data,
+            &windows,
+            &scores_dir,
+            method.map(|m| (m, uncapped)),
+            &files,
+            json,
+        ),
         Some(Command::Forecast {
             csv,
             model,

@@ -119,6 +119,7 @@ fn write_detector_scores(
     data_file: &Path,
     out_file: &Path,
     method: super::MethodArg,
+    uncapped: bool,
     settings: &OnlineSettings,
 ) -> anyhow::Result<()> {
     use crate::detect::stream;
@@ -146,10 +147,12 @@ fn write_detector_scores(
         ),
     };
     // A detector with nothing to say (no period, too short to train) is silent.
-    let scores = stream::alarms_from(
-        &likelihoods.unwrap_or_else(|| vec![0.0; values.len()]),
-        params.suppress,
-    );
+    let likelihoods = likelihoods.unwrap_or_else(|| vec![0.0; values.len()]);
+    let scores = if uncapped {
+        likelihoods
+    } else {
+        stream::alarms_from(&likelihoods, params.suppress)
+    };
     let mut text = String::from("timestamp,anomaly_score\n");
     for (t, s) in stamps.iter().zip(&scores) {
         text.push_str(&format!("{t},{s}\n"));
@@ -165,7 +168,7 @@ pub(super) fn eval_nab(
     data: &Path,
     windows_path: &Path,
     scores_dir: &Path,
-    method: Option<super::MethodArg>,
+    method: Option<(super::MethodArg, bool)>,
     files: &str,
     json: bool,
 ) -> anyhow::Result<()> {
@@ -176,11 +179,12 @@ pub(super) fn eval_nab(
     let windows = nab::parse_windows(&text, windows_path)?;
     let all: Vec<String> = windows.keys().cloned().collect();
     let chosen = select(&all, files)?;
-    if let Some(method) = method {
+    if let Some((method, uncapped)) = method {
         let started = std::time::Instant::now();
         let settings = OnlineSettings::builtin()?;
         for rel in &chosen {
-            write_detector_scores(&locate(data, rel), &scores_dir.join(rel), method, &settings)?;
+            let (data_file, out_file) = (locate(data, rel), scores_dir.join(rel));
+            write_detector_scores(&data_file, &out_file, method, uncapped, &settings)?;
         }
         eprintln!(
             "scored {} files online in {:.2} s into {}",

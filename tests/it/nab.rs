@@ -272,3 +272,77 @@ fn eval_nab_runs_each_online_detector_and_writes_one_score_file_per_data_file() 
         "{methods:?}: {standard:?}"
     );
 }
+
+/// The second column of a score file.
+fn score_column(path: &Path) -> Vec<f64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.rsplit(',')
+                .next()
+                .expect("column")
+                .parse()
+                .expect("score")
+        })
+        .collect()
+}
+
+#[test]
+fn uncapped_scores_combined_offline_reproduce_the_ensemble() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let relpaths = nab_layout(&home.path().join("data"));
+    let raw = home.path().join("raw");
+    let mut capped_away = 0;
+    for method in ["robust", "level", "seasonal", "context", "lstm"] {
+        let uncapped = raw.join(method);
+        let output = eval_nab(home.path(), &uncapped, &["--method", method, "--uncapped"]);
+        assert!(output.status.success(), "{method}: {}", stderr(&output));
+        let capped = home.path().join(format!("capped-{method}"));
+        let output = eval_nab(home.path(), &capped, &["--method", method]);
+        assert!(output.status.success(), "{method}: {}", stderr(&output));
+        for rel in &relpaths {
+            let (all, alarms) = (
+                score_column(&uncapped.join(rel)),
+                score_column(&capped.join(rel)),
+            );
+            assert_eq!(all.len(), alarms.len(), "{method} {rel}");
+            // The cap only lowers, and only to just under the alarm level.
+            for (a, b) in all.iter().zip(&alarms) {
+                assert!(
+                    a == b || (b < a && *b < 0.995),
+                    "{method} {rel}: {a} vs {b}"
+                );
+            }
+            capped_away += all
+                .iter()
+                .zip(&alarms)
+                .filter(|(a, b)| **a >= 0.995 && **b < 0.995)
+                .count();
+        }
+    }
+    assert!(capped_away > 0, "the cap never applied: nothing was tested");
+    // tools/nab_combine.py with its defaults is the shipped ensemble.
+    let combined = home.path().join("combined");
+    let output = Command::new(python())
+        .arg(repo_path("tools/nab_combine.py"))
+        .args(["--raw", raw.to_str().expect("utf-8")])
+        .args(["--out", combined.to_str().expect("utf-8")])
+        .output()
+        .expect("python3");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let ensemble = home.path().join("ensemble");
+    let output = eval_nab(home.path(), &ensemble, &["--method", "ensemble"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for rel in &relpaths {
+        assert_eq!(
+            score_column(&combined.join(rel)),
+            score_column(&ensemble.join(rel)),
+            "{rel}"
+        );
+    }
+    // Without --method there is nothing to leave uncapped.
+    let output = eval_nab(home.path(), &ensemble, &["--uncapped"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}
