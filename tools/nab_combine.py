@@ -82,7 +82,23 @@ def main():
         help="gate memory in probations (NAB's first 15 %% of a file's rows)",
     )
     ap.add_argument("--suppress", type=int, default=100, help="rows capped after an alarm")
+    ap.add_argument(
+        "--offset",
+        action="append",
+        default=[],
+        metavar="PART=X",
+        help="lower PART's likelihoods above 0.99 by X (a variant; repeatable)",
+    )
+    ap.add_argument(
+        "--confirm",
+        action="append",
+        default=[],
+        metavar="PART=K",
+        help="PART's likelihood is the least of its last K rows (a variant; repeatable)",
+    )
     args = ap.parse_args()
+    offsets = {k: float(v) for k, v in (o.split("=", 1) for o in args.offset)}
+    confirms = {k: int(v) for k, v in (o.split("=", 1) for o in args.confirm)}
     parts = [p for p in args.parts.split(",") if p]
     gated = {p for p in args.gated.split(",") if p}
     first = os.path.join(args.raw, parts[0])
@@ -103,6 +119,11 @@ def main():
                 stamps, combined = ts, [0.0] * len(ts)
             elif ts != stamps:
                 sys.exit(f"nab_combine: {path}: timestamps differ from {parts[0]}'s")
+            if part in offsets:
+                values = [v - offsets[part] if v > 0.99 else v for v in values]
+            if confirms.get(part, 1) > 1:
+                k = confirms[part]
+                values = [min(values[max(0, i - k + 1) : i + 1]) for i in range(len(values))]
             if part in gated:
                 probation = int(0.15 * len(values))
                 values = news_only(values, int(probation * args.gate_share))
