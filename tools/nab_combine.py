@@ -17,6 +17,10 @@ tried this way.
 3. pulsewatch eval nab --data D --windows W --scores-dir OUT
    (or ../shared/tools/nab_score.py on the same directory)
 
+`--method lstm` already passes its own news gate (half a probation, as in
+the ensemble): gating it again here changes nothing at the shipped share, and
+a shorter share cannot undo the first gate.
+
 With the defaults, step 3 prints the shipped ensemble's scores (the files are
 the same to the printed digits: checked 2026-11-26, 76.51 / 71.07 / 80.22).
 Standard library only.

@@ -342,6 +342,42 @@ fn uncapped_scores_combined_offline_reproduce_the_ensemble() {
             "{rel}"
         );
     }
+    // tools/nab_holdout.py chooses the combination on all but one category
+    // and scores that one: a row per category and profile, then a summary
+    // per profile.
+    let output = Command::new(python())
+        .arg(repo_path("tools/nab_holdout.py"))
+        .args(["--raw", raw.to_str().expect("utf-8")])
+        .args(["--data", home.path().join("data").to_str().expect("utf-8")])
+        .arg("--windows")
+        .arg(repo_path("tests/fixtures/nab/combined_windows.json"))
+        .output()
+        .expect("python3");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = stdout(&output);
+    let categories: std::collections::BTreeSet<&str> = relpaths
+        .iter()
+        .filter_map(|rel| rel.split('/').next())
+        .collect();
+    for category in &categories {
+        let rows = report
+            .lines()
+            .filter(|l| l.starts_with(&format!("| {category} |")))
+            .count();
+        assert_eq!(rows, 3, "{category}: {report}");
+    }
+    for profile in ["standard", "reward_low_FP_rate", "reward_low_FN_rate"] {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&format!("{profile}: held out ")))
+            .unwrap_or_else(|| panic!("no {profile} summary in {report}"));
+        let held_out: f64 = line
+            .split_whitespace()
+            .nth(3)
+            .and_then(|v| v.trim_end_matches(',').parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(held_out <= 100.0, "{line}");
+    }
     // Without --method there is nothing to leave uncapped.
     let output = eval_nab(home.path(), &ensemble, &["--uncapped"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
