@@ -204,7 +204,7 @@ fn train_and_save(
     let (saved, outcome) =
         detect::train(frame, lstm, progress, cancel).map_err(|e| e.to_string())?;
     if outcome.cancelled || cancel.load(Ordering::Relaxed) {
-        return Err("training was cancelled; the previous model stays".into());
+        return Err("training was cancelled".into());
     }
     let path =
         detect::store::save(save_dir, &saved.model, &saved.meta).map_err(|e| e.to_string())?;

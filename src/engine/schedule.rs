@@ -248,6 +248,9 @@ pub struct Finished {
     pub run: TrainingRun,
     /// The new model when it was saved and swapped in.
     pub swapped_in: bool,
+    /// The frame it was trained on, scored by it (for a dashboard to show
+    /// at once); None when the training failed.
+    pub scores: Option<crate::detect::Scores>,
 }
 
 /// The autoencoder in use and its retraining: the schedule, the drift rule,
@@ -265,6 +268,11 @@ pub struct ModelKeeper {
     last_error: Option<String>,
     /// Wall-clock seconds the last successful training took.
     last_training_secs: Option<f64>,
+    /// The running job's latest progress.
+    progress: Option<super::TrainProgress>,
+    /// Appended to the reasons of the runs it records ("app": the dashboard
+    /// trained it), so the history tells the two owners apart.
+    source: Option<String>,
 }
 
 impl std::fmt::Debug for ModelKeeper {
@@ -287,21 +295,75 @@ impl ModelKeeper {
             Err(_) if !save_dir.exists() => (None, None),
             Err(error) => (None, Some(error.to_string())),
         };
-        let created_ms = model
-            .as_ref()
-            .and_then(|m| crate::data::time::parse_timestamp_ms(&m.meta.created_at));
-        let last_training_secs = model.as_ref().map(|m| m.meta.train_seconds);
+        let mut keeper = Self::without_model(clock, lstm, save_dir);
+        if let Some(model) = model {
+            keeper.adopt(model);
+        }
+        keeper.last_error = last_error;
+        keeper
+    }
+
+    /// A keeper that has no model yet and reads nothing from disk: for an
+    /// owner that loads the model itself, off its own thread, and hands it
+    /// over with [`ModelKeeper::adopt`].
+    pub fn without_model(clock: Arc<dyn Clock>, lstm: LstmConfig, save_dir: PathBuf) -> Self {
         Self {
             clock,
-            schedule: Schedule::new(lstm.retrain_interval, created_ms),
+            schedule: Schedule::new(lstm.retrain_interval, None),
             lstm,
             save_dir,
-            model,
+            model: None,
             last_drift_attempt_ms: None,
             running: None,
             jobs: BTreeMap::new(),
-            last_error,
-            last_training_secs,
+            last_error: None,
+            last_training_secs: None,
+            progress: None,
+            source: None,
+        }
+    }
+
+    /// Marks the runs it records as `source`'s ("scheduled (app)").
+    pub fn with_source(mut self, source: &str) -> Self {
+        self.source = Some(source.to_owned());
+        self
+    }
+
+    /// Makes `model` (loaded by the owner) the model in use; the schedule
+    /// counts from its creation.
+    pub fn adopt(&mut self, model: Arc<SavedModel>) {
+        let created_ms = crate::data::time::parse_timestamp_ms(&model.meta.created_at);
+        self.schedule = Schedule::new(self.lstm.retrain_interval, created_ms);
+        self.last_training_secs = Some(model.meta.train_seconds);
+        self.model = Some(model);
+    }
+
+    /// Forgets the model in use (its files went away or could not be read).
+    pub fn forget_model(&mut self) {
+        self.model = None;
+    }
+
+    /// Takes new settings for the trainings it starts from now on (the
+    /// schedule keeps its last start).
+    pub fn configure(&mut self, lstm: LstmConfig, save_dir: PathBuf) {
+        self.schedule.interval_ms = lstm.retrain_interval.as_millis() as i64;
+        self.lstm = lstm;
+        self.save_dir = save_dir;
+    }
+
+    /// The running job's latest progress.
+    pub fn progress(&self) -> Option<&super::TrainProgress> {
+        self.running.as_ref().and(self.progress.as_ref())
+    }
+
+    /// Asks the running job to stop (it ends with an error; the model in
+    /// use stays).
+    pub fn cancel(&self) {
+        if let Some(running) = &self.running {
+            running
+                .job
+                .cancel
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -459,16 +521,21 @@ impl ModelKeeper {
                 state.epochs = p.epochs;
                 state.loss = Some(p.loss);
                 state.eta_seconds = Some(p.eta.as_secs_f64());
+                self.progress = Some(p);
                 None
             }
             TrainEvent::Finished(result) => {
                 let running = self.running.take()?;
+                self.progress = None;
                 let duration_secs =
                     (self.clock.now_ms() - running.started_ms).max(0) as f64 / 1000.0;
                 let mut run = TrainingRun {
                     id: 0,
                     started_ms: running.started_ms,
-                    reason: running.reason.to_string(),
+                    reason: match &self.source {
+                        Some(source) => format!("{} ({source})", running.reason),
+                        None => running.reason.to_string(),
+                    },
                     rows: running.rows as i64,
                     final_loss: None,
                     duration_secs,
@@ -476,7 +543,7 @@ impl ModelKeeper {
                     status: String::new(),
                     error: None,
                 };
-                let swapped_in = match result {
+                let (swapped_in, scores) = match result {
                     Ok(trained) => {
                         state.status = "done".into();
                         state.loss = Some(trained.outcome.final_loss);
@@ -486,23 +553,32 @@ impl ModelKeeper {
                         run.duration_secs = trained.outcome.duration.as_secs_f64();
                         run.device = trained.saved.meta.device.clone();
                         self.last_training_secs = Some(run.duration_secs);
+                        let trained = *trained;
                         self.model = Some(Arc::new(trained.saved));
                         self.last_error = None;
-                        true
+                        (true, Some(trained.scores))
                     }
                     Err(error) => {
                         state.status = "failed".into();
                         state.error = Some(error.clone());
                         run.status = "failed".into();
                         run.error = Some(error.clone());
-                        self.last_error = Some(format!(
-                            "retrain ({}) failed, the previous model stays: {error}",
-                            running.reason
-                        ));
-                        false
+                        self.last_error = Some(if self.model.is_some() {
+                            format!(
+                                "retrain ({}) failed, the previous model stays: {error}",
+                                running.reason
+                            )
+                        } else {
+                            format!("training ({}) failed: {error}", running.reason)
+                        });
+                        (false, None)
                     }
                 };
-                Some(Finished { run, swapped_in })
+                Some(Finished {
+                    run,
+                    swapped_in,
+                    scores,
+                })
             }
         }
     }
@@ -541,6 +617,52 @@ mod tests {
             assert!(started.elapsed() < Duration::from_secs(60), "training hung");
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    #[test]
+    fn a_keeper_without_a_model_trains_adopts_and_names_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let model_dir = dir.path().join("model");
+        let clock = Arc::new(ManualClock::new(1_767_225_600_000));
+        let lstm = lstm_config(&model_dir);
+        let mut keeper = ModelKeeper::without_model(clock.clone(), lstm.clone(), model_dir.clone())
+            .with_source("app");
+        assert_eq!(keeper.due(&[]), Some(RetrainReason::NoModel));
+        // A failed first training promises no previous model.
+        let gaps = MetricFrame::new(
+            (0..200).map(|i| 1_767_225_600_000 + i * 15_000).collect(),
+            vec!["a".into(), "b".into()],
+            vec![vec![f64::NAN; 200]; 2],
+            None,
+        )
+        .unwrap();
+        keeper.start(gaps, RetrainReason::Manual, || {}).unwrap();
+        let failed = wait(&mut keeper);
+        assert!(!failed.swapped_in && failed.scores.is_none());
+        assert_eq!(failed.run.reason, "manual (app)");
+        let error = keeper.last_error().unwrap().to_owned();
+        assert!(error.starts_with("training (manual) failed: "), "{error}");
+        // A good one hands back the scores of the frame it was trained on.
+        keeper
+            .start(small_frame(200, 10.0), RetrainReason::Manual, || {})
+            .unwrap();
+        let done = wait(&mut keeper);
+        assert!(done.swapped_in, "{:?}", done.run);
+        let rows = done.scores.expect("scores").rows.error.len();
+        assert_eq!(rows, 200);
+        assert!(keeper.progress().is_none() && !keeper.is_training());
+        let model = Arc::clone(keeper.model().unwrap());
+        // Another keeper adopts that model: its schedule counts from the
+        // model's creation; forgetting it makes a first model due again.
+        let created_ms = crate::data::time::parse_timestamp_ms(&model.meta.created_at).unwrap();
+        let clock = Arc::new(ManualClock::new(created_ms + 60_000));
+        let mut other = ModelKeeper::without_model(clock.clone(), lstm, model_dir);
+        other.adopt(model);
+        assert_eq!(other.due(&[]), None);
+        clock.advance(Duration::from_secs(3600 - 60));
+        assert_eq!(other.due(&[]), Some(RetrainReason::Scheduled));
+        other.forget_model();
+        assert_eq!(other.due(&[]), Some(RetrainReason::NoModel));
     }
 
     #[test]

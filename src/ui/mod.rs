@@ -12,7 +12,6 @@ mod theme;
 mod top_bar;
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError};
 
 use anyhow::Context as _;
@@ -23,7 +22,7 @@ use crate::config::{self, Config, ConfigSource};
 use crate::data::{self, CsvLoad, DataError, MetricFrame};
 use crate::detect::train::TrainProgress;
 use crate::detect::{ModelMeta, Scores};
-use crate::engine::{self, LiveEvent, LiveJob, ModelLoad, TrainEvent, TrainingJob};
+use crate::engine::{self, LiveEvent, LiveJob, ModelLoad};
 use crate::eval;
 use crate::forecast::{ForecastError, ForecastModel, ForecastSettings, FrameForecast};
 
@@ -126,18 +125,11 @@ enum ModelStatus {
 struct ActiveModel {
     /// First timestamp of the frame `scores` belong to.
     frame_start_ms: Option<i64>,
-    saved: crate::detect::SavedModel,
+    saved: std::sync::Arc<crate::detect::SavedModel>,
     meta: ModelMeta,
     scores: Scores,
     /// The slider's value; starts at the model's own threshold.
     threshold: f64,
-}
-
-struct Training {
-    job: TrainingJob,
-    last: Option<TrainProgress>,
-    /// Why it runs ("manual", "scheduled", "drift: …"), for the history.
-    reason: String,
 }
 
 /// Live mode's connection state, for the top bar.
@@ -176,7 +168,9 @@ pub struct PulseWatchApp {
     /// The online detector (`detection.method`) running over the data in view.
     online: Option<engine::OnlineJob>,
     online_scores: Option<engine::OnlineScores>,
-    training: Option<Training>,
+    /// The autoencoder's trainings: the daemon's rules (first model,
+    /// schedule, drift) and one job at a time.
+    keeper: engine::schedule::ModelKeeper,
     model_error: Option<String>,
     csv_job: Option<(PathBuf, Receiver<Result<CsvLoad, DataError>>)>,
     dialog_job: Option<Receiver<Option<PathBuf>>>,
@@ -193,12 +187,6 @@ pub struct PulseWatchApp {
     /// Past events overlapping the data in view (Long-term mode).
     history_events: Vec<AnomalyEvent>,
     history_note: anomaly_table::HistoryNote,
-    /// When Live mode last started a retrain by itself (Unix ms): the
-    /// schedule counts from it or from the model's creation, whichever is
-    /// later, so a failed retrain is retried at the next interval.
-    auto_retrain_ms: Option<i64>,
-    /// When Live mode last retrained for drift (Unix ms): the cool-down.
-    drift_attempt_ms: Option<i64>,
     /// Live events already written to the history (metric, start, end).
     recorded: std::collections::HashSet<(String, i64, i64)>,
     /// Every event seen this session (metric, start), across refreshes and files.
@@ -226,6 +214,13 @@ impl PulseWatchApp {
             Ok(device) => device.to_string(),
             Err(error) => format!("unavailable: {error}"),
         };
+        // The app loads its model itself, off the UI thread (`start_scoring`).
+        let keeper = engine::schedule::ModelKeeper::without_model(
+            std::sync::Arc::new(engine::schedule::SystemClock),
+            config.lstm.clone(),
+            config::resolve_data_path(&config.lstm.save_path),
+        )
+        .with_source("app");
         let mut app = Self {
             ctx: ctx.clone(),
             source: SourceInfo {
@@ -252,7 +247,7 @@ impl PulseWatchApp {
             rescoring: None,
             online: None,
             online_scores: None,
-            training: None,
+            keeper,
             model_error: None,
             csv_job: None,
             dialog_job: None,
@@ -266,8 +261,6 @@ impl PulseWatchApp {
             history_events: Vec::new(),
             history_note: anomaly_table::HistoryNote::Unused,
             recorded: std::collections::HashSet::new(),
-            auto_retrain_ms: None,
-            drift_attempt_ms: None,
             session_events: std::collections::HashSet::new(),
             row_details: None,
             zoom_to: None,
@@ -335,12 +328,12 @@ impl PulseWatchApp {
     }
 
     pub fn is_training(&self) -> bool {
-        self.training.is_some()
+        self.keeper.is_training()
     }
 
     /// The latest training progress, while training.
     pub fn training_progress(&self) -> Option<&TrainProgress> {
-        self.training.as_ref().and_then(|t| t.last.as_ref())
+        self.keeper.progress()
     }
 
     /// Live mode's connection state in words ("connected, …", "down: …").
@@ -401,7 +394,7 @@ impl PulseWatchApp {
             && !matches!(self.model, ModelStatus::Loading(_))
             && self.rescoring.is_none()
             && self.online.is_none()
-            && self.training.is_none()
+            && !self.keeper.is_training()
             && self.csv_job.is_none()
     }
 
@@ -603,7 +596,7 @@ impl PulseWatchApp {
         }
         if let ModelStatus::Ready(model) = &self.model {
             let ctx = self.ctx.clone();
-            match engine::spawn_scoring(model.saved.clone(), self.frame.clone(), move || {
+            match engine::spawn_scoring((*model.saved).clone(), self.frame.clone(), move || {
                 ctx.request_repaint()
             }) {
                 Ok(receiver) => self.rescoring = Some(receiver),
@@ -660,11 +653,7 @@ impl PulseWatchApp {
             }
             UiCommand::SetMode(_) => {}
             UiCommand::Train => self.start_training(),
-            UiCommand::CancelTraining => {
-                if let Some(training) = &self.training {
-                    training.job.cancel.store(true, Ordering::Relaxed);
-                }
-            }
+            UiCommand::CancelTraining => self.keeper.cancel(),
             UiCommand::SetThreshold(threshold) => {
                 if let ModelStatus::Ready(model) = &mut self.model {
                     model.threshold = threshold;
@@ -777,86 +766,66 @@ impl PulseWatchApp {
         if !self.config.dashboard.retrain_button_enabled {
             return;
         }
-        self.start_training_because("manual".into());
+        self.start_training_because(engine::schedule::RetrainReason::Manual);
     }
 
-    fn start_training_because(&mut self, reason: String) {
-        if self.training.is_some() {
+    fn start_training_because(&mut self, reason: engine::schedule::RetrainReason) {
+        if self.keeper.is_training() {
             return;
         }
         self.model_error = None;
-        match engine::spawn_training(
-            self.frame.clone(),
-            self.config.lstm.clone(),
-            self.model_dir(),
-            self.wake(),
-        ) {
-            Ok(job) => {
-                self.training = Some(Training {
-                    job,
-                    last: None,
-                    reason,
-                })
-            }
-            Err(error) => self.model_error = Some(error.to_string()),
+        // The settings may have changed since the last training.
+        self.keeper
+            .configure(self.config.lstm.clone(), self.model_dir());
+        let wake = self.wake();
+        if let Err(error) = self.keeper.start(self.frame.clone(), reason, wake) {
+            self.model_error = Some(error.to_string());
         }
     }
 
-    /// Live mode keeps the model fresh by the daemon's rule
-    /// ([`crate::engine::schedule::retrain_due`]): a retrain when
-    /// `lstm_model.retrain_interval` has passed, or early when the drift rule
-    /// fires on the windows scored since the model was trained (at most one
-    /// drift retrain per cool-down). Without a model it trains a first one
-    /// as soon as Prometheus has sent enough complete rows, as the daemon
-    /// does (a failed attempt is retried by the same rule).
+    /// Live mode keeps the model fresh by the daemon's rules, through the
+    /// same [`engine::schedule::ModelKeeper`]: without a model it trains a
+    /// first one as soon as Prometheus has sent enough complete rows (a
+    /// failed attempt is retried a minute later); with one, it retrains when
+    /// `lstm_model.retrain_interval` has passed since the last training, or
+    /// early when the drift rule fires on the windows scored since the model
+    /// was trained (at most one drift retrain per cool-down).
     fn maybe_retrain_live(&mut self) {
         use crate::engine::schedule;
-        if self.state.mode != Mode::Live || self.training.is_some() || !self.config.lstm.enabled {
+        if self.state.mode != Mode::Live || self.keeper.is_training() || !self.config.lstm.enabled {
             return;
         }
-        if matches!(self.model, ModelStatus::Missing) {
-            // Until the first fetch lands the frame is still the offline data.
-            let live_frame = matches!(self.live, Some((_, LiveStatus::Connected { .. })));
-            let now_ms = schedule::Clock::now_ms(&schedule::SystemClock);
-            let attempts =
-                schedule::Schedule::new(self.config.lstm.retrain_interval, self.auto_retrain_ms);
-            if live_frame
-                && schedule::first_model_due(&attempts, now_ms)
-                && schedule::enough_training_rows(&self.frame, self.config.lstm.sequence_length)
-            {
-                self.auto_retrain_ms = Some(now_ms);
-                self.start_training_because(schedule::RetrainReason::NoModel.to_string());
+        self.keeper
+            .configure(self.config.lstm.clone(), self.model_dir());
+        let due = match &self.model {
+            ModelStatus::Missing => {
+                // Until the first fetch lands the frame is still the offline data.
+                let live_frame = matches!(self.live, Some((_, LiveStatus::Connected { .. })));
+                if !live_frame || !self.keeper.enough_data(&self.frame) {
+                    return;
+                }
+                self.keeper.due(&[])
             }
-            return;
-        }
-        let ModelStatus::Ready(model) = &self.model else {
-            return;
+            ModelStatus::Ready(model) => {
+                let scores_current = model.scores.rows.error.len() == self.frame.len()
+                    && model
+                        .frame_start_ms
+                        .is_none_or(|start| self.frame.timestamps_ms().first() == Some(&start));
+                if !scores_current {
+                    return;
+                }
+                let recent = schedule::errors_since_training(
+                    &model.scores.window_errors,
+                    self.frame.timestamps_ms(),
+                    &model.saved,
+                );
+                self.keeper.due(&recent)
+            }
+            // A model that failed to load is not replaced behind the user's back.
+            ModelStatus::Loading(_) | ModelStatus::Failed(_) => return,
         };
-        let scores_current = model.scores.rows.error.len() == self.frame.len()
-            && model
-                .frame_start_ms
-                .is_none_or(|start| self.frame.timestamps_ms().first() == Some(&start));
-        if !scores_current {
-            return;
-        }
-        let now_ms = schedule::Clock::now_ms(&schedule::SystemClock);
-        let created_ms = data::time::parse_timestamp_ms(&model.meta.created_at);
-        // None orders before Some: the later of the two that are known.
-        let last_ms = created_ms.max(self.auto_retrain_ms);
-        let plan = schedule::Schedule::new(self.config.lstm.retrain_interval, last_ms);
-        let recent = schedule::errors_since_training(
-            &model.scores.window_errors,
-            self.frame.timestamps_ms(),
-            &model.saved,
-        );
-        let due =
-            schedule::retrain_due(&plan, self.drift_attempt_ms, now_ms, &recent, &model.saved);
         if let Some(reason) = due {
-            self.auto_retrain_ms = Some(now_ms);
-            if matches!(reason, schedule::RetrainReason::Drift(_)) {
-                self.drift_attempt_ms = Some(now_ms);
-            }
-            self.start_training_because(reason.to_string());
+            self.start_training_because(reason);
         }
     }
 
@@ -1072,14 +1041,21 @@ impl PulseWatchApp {
             return;
         };
         self.model = match receiver.try_recv() {
-            Ok(Ok(Some(loaded))) => ModelStatus::Ready(Box::new(ActiveModel {
-                frame_start_ms: loaded.frame_start_ms,
-                threshold: loaded.scores.threshold,
-                meta: loaded.saved.meta.clone(),
-                saved: loaded.saved,
-                scores: loaded.scores,
-            })),
-            Ok(Ok(None)) => ModelStatus::Missing,
+            Ok(Ok(Some(loaded))) => {
+                let saved = std::sync::Arc::new(loaded.saved);
+                self.keeper.adopt(std::sync::Arc::clone(&saved));
+                ModelStatus::Ready(Box::new(ActiveModel {
+                    frame_start_ms: loaded.frame_start_ms,
+                    threshold: loaded.scores.threshold,
+                    meta: saved.meta.clone(),
+                    saved,
+                    scores: loaded.scores,
+                }))
+            }
+            Ok(Ok(None)) => {
+                self.keeper.forget_model();
+                ModelStatus::Missing
+            }
             Ok(Err(error)) => ModelStatus::Failed(error),
             Err(TryRecvError::Empty) => return,
             Err(TryRecvError::Disconnected) => {
@@ -1090,59 +1066,35 @@ impl PulseWatchApp {
     }
 
     fn poll_training(&mut self) {
-        let Some(training) = &mut self.training else {
+        let Some(finished) = self.keeper.poll() else {
             return;
         };
-        loop {
-            match training.job.events.try_recv() {
-                Ok(TrainEvent::Progress(progress)) => training.last = Some(progress),
-                Ok(TrainEvent::Finished(result)) => {
-                    let training_reason = std::mem::take(&mut training.reason);
-                    self.training = None;
-                    match result {
-                        Ok(trained) => {
-                            if let Some(job) = &self.history {
-                                let run = crate::history::TrainingRun {
-                                    id: 0,
-                                    started_ms: data::time::parse_timestamp_ms(
-                                        &trained.saved.meta.created_at,
-                                    )
-                                    .unwrap_or(0)
-                                        - trained.outcome.duration.as_millis() as i64,
-                                    reason: format!("{} (app)", training_reason),
-                                    rows: trained.saved.meta.training_rows as i64,
-                                    final_loss: Some(trained.outcome.final_loss),
-                                    duration_secs: trained.outcome.duration.as_secs_f64(),
-                                    device: trained.saved.meta.device.clone(),
-                                    status: "ok".into(),
-                                    error: None,
-                                };
-                                let _ = job
-                                    .requests
-                                    .try_send(crate::engine::HistoryRequest::RecordTraining(run));
-                            }
-                            self.model = ModelStatus::Ready(Box::new(ActiveModel {
-                                // Trained (and scored) on the frame in view
-                                // when training started.
-                                frame_start_ms: None,
-                                threshold: trained.scores.threshold,
-                                meta: trained.saved.meta.clone(),
-                                saved: trained.saved,
-                                scores: trained.scores,
-                            }));
-                            self.rebuild_markers();
-                        }
-                        // The old model stays in place and in use.
-                        Err(error) => self.model_error = Some(error),
-                    }
-                    return;
-                }
-                Err(TryRecvError::Empty) => return,
-                Err(TryRecvError::Disconnected) => {
-                    self.training = None;
-                    self.model_error = Some("the training thread stopped".into());
-                    return;
-                }
+        if let Some(job) = &self.history {
+            let _ = job
+                .requests
+                .try_send(crate::engine::HistoryRequest::RecordTraining(finished.run));
+        }
+        match (self.keeper.model(), finished.scores) {
+            (Some(saved), Some(scores)) if finished.swapped_in => {
+                self.model = ModelStatus::Ready(Box::new(ActiveModel {
+                    // Trained (and scored) on the frame in view when
+                    // training started.
+                    frame_start_ms: None,
+                    threshold: scores.threshold,
+                    meta: saved.meta.clone(),
+                    saved: std::sync::Arc::clone(saved),
+                    scores,
+                }));
+                self.rebuild_markers();
+            }
+            // The old model stays in place and in use.
+            _ => {
+                self.model_error = Some(
+                    self.keeper
+                        .last_error()
+                        .unwrap_or("the training ended without a model")
+                        .to_owned(),
+                )
             }
         }
     }
@@ -1549,10 +1501,10 @@ impl eframe::App for PulseWatchApp {
         let panel = ModelPanel {
             summary,
             threshold,
-            training: self.training.as_ref().map(|t| t.last.as_ref()),
+            training: self.keeper.is_training().then(|| self.keeper.progress()),
             train_enabled: self.config.dashboard.retrain_button_enabled
                 && self.config.lstm.enabled
-                && self.training.is_none(),
+                && !self.keeper.is_training(),
             error: self.model_error.as_deref(),
         };
         let side = egui::Panel::left("side-panel")
