@@ -608,6 +608,15 @@ mod tests {
         lstm
     }
 
+    /// A temp dir, its model dir, a manual clock and a small model's settings.
+    fn setup() -> (tempfile::TempDir, PathBuf, Arc<ManualClock>, LstmConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let model_dir = dir.path().join("model");
+        let clock = Arc::new(ManualClock::new(1_767_225_600_000));
+        let lstm = lstm_config(&model_dir);
+        (dir, model_dir, clock, lstm)
+    }
+
     fn wait(keeper: &mut ModelKeeper) -> Finished {
         let started = std::time::Instant::now();
         loop {
@@ -621,10 +630,7 @@ mod tests {
 
     #[test]
     fn a_keeper_without_a_model_trains_adopts_and_names_its_source() {
-        let dir = tempfile::tempdir().unwrap();
-        let model_dir = dir.path().join("model");
-        let clock = Arc::new(ManualClock::new(1_767_225_600_000));
-        let lstm = lstm_config(&model_dir);
+        let (_dir, model_dir, clock, lstm) = setup();
         let mut keeper = ModelKeeper::without_model(clock.clone(), lstm.clone(), model_dir.clone())
             .with_source("app");
         assert_eq!(keeper.due(&[]), Some(RetrainReason::NoModel));
@@ -667,10 +673,7 @@ mod tests {
 
     #[test]
     fn retrains_when_due_not_before_and_a_failed_retrain_keeps_the_old_model() {
-        let dir = tempfile::tempdir().unwrap();
-        let model_dir = dir.path().join("model");
-        let clock = Arc::new(ManualClock::new(1_767_225_600_000));
-        let lstm = lstm_config(&model_dir);
+        let (dir, model_dir, clock, lstm) = setup();
         let mut keeper = ModelKeeper::new(clock.clone(), lstm.clone(), model_dir.clone());
         // No model: due at once.
         assert_eq!(keeper.due(&[]), Some(RetrainReason::NoModel));
