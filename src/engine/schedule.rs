@@ -166,33 +166,12 @@ pub fn errors_since_training(errors: &[f32], stamps: &[i64], model: &SavedModel)
         .collect()
 }
 
-/// Whether a first model should be trained now, when there is none: at once,
-/// then after a failed attempt at [`FIRST_MODEL_RETRY_MS`] (or the
-/// schedule's interval, if shorter) since the last attempt. The daemon's
-/// [`ModelKeeper`] and the app's Live mode both decide with it.
-pub fn first_model_due(schedule: &Schedule, now_ms: i64) -> bool {
-    let retry_ms = FIRST_MODEL_RETRY_MS.min(schedule.interval_ms);
-    schedule
-        .last_ms
-        .is_none_or(|last| now_ms - last >= retry_ms)
-}
-
-/// Whether `frame` has enough complete rows (no missing value) to train a
-/// model on `sequence_length`-row windows: one window plus
-/// [`MIN_TRAINING_WINDOWS`].
-pub fn enough_training_rows(frame: &MetricFrame, sequence_length: usize) -> bool {
-    let complete = (0..frame.len())
-        .filter(|&row| frame.columns().iter().all(|c| c[row].is_finite()))
-        .count();
-    complete >= sequence_length + MIN_TRAINING_WINDOWS
-}
-
 /// Why the model in use should be retrained at `now_ms`, if it should: the
 /// `schedule` is due, or between scheduled retrains the drift rule fires on
 /// `recent_errors` (at most once per [`DRIFT_COOLDOWN_MS`] after the last
-/// drift attempt). The daemon's [`ModelKeeper`] and the app's Live mode both
-/// decide with it.
-pub fn retrain_due(
+/// drift attempt). [`ModelKeeper::due`] decides with it, for the daemon and
+/// the app alike.
+fn retrain_due(
     schedule: &Schedule,
     last_drift_attempt_ms: Option<i64>,
     now_ms: i64,
@@ -268,7 +247,7 @@ pub struct ModelKeeper {
     last_error: Option<String>,
     /// Wall-clock seconds the last successful training took.
     last_training_secs: Option<f64>,
-    /// The running job's latest progress.
+    /// The running job's latest progress (cleared when it ends).
     progress: Option<super::TrainProgress>,
     /// Appended to the reasons of the runs it records ("app": the dashboard
     /// trained it), so the history tells the two owners apart.
@@ -353,7 +332,7 @@ impl ModelKeeper {
 
     /// The running job's latest progress.
     pub fn progress(&self) -> Option<&super::TrainProgress> {
-        self.running.as_ref().and(self.progress.as_ref())
+        self.progress.as_ref()
     }
 
     /// Asks the running job to stop (it ends with an error; the model in
@@ -410,7 +389,12 @@ impl ModelKeeper {
         }
         let now = self.clock.now_ms();
         if self.model.is_none() {
-            return first_model_due(&self.schedule, now).then_some(RetrainReason::NoModel);
+            let retry_ms = FIRST_MODEL_RETRY_MS.min(self.schedule.interval_ms);
+            let retry = self
+                .schedule
+                .last_ms
+                .is_none_or(|last| now - last >= retry_ms);
+            return retry.then_some(RetrainReason::NoModel);
         }
         let model = self.model.as_ref()?;
         retrain_due(
@@ -425,7 +409,10 @@ impl ModelKeeper {
     /// Whether `frame` has enough complete rows to train on: one window
     /// plus [`MIN_TRAINING_WINDOWS`].
     pub fn enough_data(&self, frame: &MetricFrame) -> bool {
-        enough_training_rows(frame, self.lstm.sequence_length)
+        let complete = (0..frame.len())
+            .filter(|&row| frame.columns().iter().all(|c| c[row].is_finite()))
+            .count();
+        complete >= self.lstm.sequence_length + MIN_TRAINING_WINDOWS
     }
 
     /// Starts a retrain on `frame` on the `train` worker thread; returns the

@@ -743,6 +743,9 @@ impl PulseWatchApp {
                         self.source.config_source = form.path().display().to_string();
                         self.source.prometheus_url = config.prometheus.base_url.clone();
                         self.config = config;
+                        // Trainings from now on use the new settings.
+                        self.keeper
+                            .configure(self.config.lstm.clone(), self.model_dir());
                         if self.state.mode == Mode::Live {
                             self.start_live();
                         }
@@ -774,9 +777,6 @@ impl PulseWatchApp {
             return;
         }
         self.model_error = None;
-        // The settings may have changed since the last training.
-        self.keeper
-            .configure(self.config.lstm.clone(), self.model_dir());
         let wake = self.wake();
         if let Err(error) = self.keeper.start(self.frame.clone(), reason, wake) {
             self.model_error = Some(error.to_string());
@@ -795,8 +795,6 @@ impl PulseWatchApp {
         if self.state.mode != Mode::Live || self.keeper.is_training() || !self.config.lstm.enabled {
             return;
         }
-        self.keeper
-            .configure(self.config.lstm.clone(), self.model_dir());
         let due = match &self.model {
             ModelStatus::Missing => {
                 // Until the first fetch lands the frame is still the offline data.
