@@ -1259,16 +1259,14 @@ pub const LOCAL_ROWS: usize = 3;
 /// first and last rows are large ones), so it speaks only at the top of the
 /// scale (a tail of 1e-12 or less, likelihood 1); elsewhere it is 0.
 pub fn local_row_likelihoods(values: &[f64], params: RobustParams) -> Vec<f64> {
+    let mut before = [0.0; LOCAL_ROWS];
     let residuals: Vec<f64> = (0..values.len())
         .map(|t| {
-            let mut before: Vec<f64> = values[t.saturating_sub(LOCAL_ROWS)..t]
-                .iter()
-                .copied()
-                .filter(|v| v.is_finite())
-                .collect();
-            if before.len() < LOCAL_ROWS {
+            let window = &values[t.saturating_sub(LOCAL_ROWS)..t];
+            if window.len() < LOCAL_ROWS || window.iter().any(|v| !v.is_finite()) {
                 return f64::NAN;
             }
+            before.copy_from_slice(window);
             values[t] - median_in_place(&mut before)
         })
         .collect();
