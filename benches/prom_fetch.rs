@@ -23,7 +23,7 @@ fn prom_fetch(c: &mut Criterion) {
     let config =
         Config::from_yaml_str(&format!("prometheus:\n  url: {url}\n"), "bench").expect("config");
     let client = PromClient::new(&config.prometheus).expect("client");
-    let sample = data::parse_csv(pulsewatch::ui::SAMPLE_CSV, "sample")
+    let sample = data::parse_csv(pulsewatch::data::SAMPLE_CSV, "sample")
         .expect("sample")
         .frame;
     let start = sample.timestamps_ms()[0] + shift;

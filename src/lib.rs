@@ -1,28 +1,37 @@
 //! PulseWatch: a native AIOps tool. The library holds the whole engine, so the
-//! desktop app, the CLI, the tests and the benchmarks share one code path.
+//! desktop app, the daemon, the CLI, the tests and the benchmarks share one
+//! code path. Data flows one way: config → ingest/data → detect/forecast →
+//! engine → ui / serve / cli.
 //!
-//! - [`config`]: `user_config.yml`, validated, with its lookup order.
+//! - [`config`]: `user_config.yml` parsed raw, validated, with its lookup order.
+//! - [`clock`]: where every "now" comes from (the wall clock, or a test's).
 //! - [`data`]: the [`data::MetricFrame`], CSV, resampling, sample data.
-//! - [`detect`]: the LSTM autoencoder: training, scoring, persistence.
-//! - [`engine`]: jobs on worker threads, results over bounded channels.
-//! - [`eval`]: precision, recall, F1 against labels.
-//! - [`forecast`]: Prophet and MSTL/ETS forecasts, expected bands, band anomalies.
-//! - [`history`]: the anomaly history database (SQLite, shared by app and daemon).
 //! - [`ingest`]: the Prometheus `query_range` client.
-//! - [`serve`]: the headless engine behind `/metrics` and friends.
-//! - [`ui`]: the eframe desktop window.
+//! - [`detect`]: the online detectors and the LSTM autoencoder (training,
+//!   scoring, persistence; burn on wgpu behind the `gpu` feature).
+//! - [`forecast`]: Prophet and MSTL/ETS forecasts, expected bands.
+//! - [`event`]: the one anomaly event type and the 0–100 score scale.
+//! - [`history`]: the anomaly history database (SQLite, shared by app and daemon).
+//! - [`eval`]: precision, recall, F1 and NAB scores against labels.
+//! - [`engine`]: the live monitor the window and the daemon share (one rule
+//!   for marks, events, refits and retrains), and the worker jobs.
+//! - [`serve`]: the daemon: `/metrics`, JSON, Alertmanager.
+//! - [`ui`]: the eframe desktop window (the `gui` feature).
 //! - [`cli`]: the command line.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod crashpoint;
 pub mod data;
 pub mod detect;
 pub mod engine;
 pub mod eval;
+pub mod event;
 pub mod forecast;
 mod fsutil;
 pub mod history;
 pub mod ingest;
 pub mod serve;
+#[cfg(feature = "gui")]
 pub mod ui;

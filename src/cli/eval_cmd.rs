@@ -122,23 +122,23 @@ fn write_detector_scores(
     uncapped: bool,
     settings: &OnlineSettings,
 ) -> anyhow::Result<()> {
-    use crate::detect::stream;
+    use crate::detect::online;
     let stamps = nab::read_column(data_file, "timestamp")?;
     let values: Vec<f64> = nab::read_column(data_file, "value")?
         .iter()
         .map(|v| v.parse::<f64>().unwrap_or(f64::NAN))
         .collect();
-    let params = stream::RobustParams::default();
-    let probation = stream::probation_rows(values.len());
+    let params = online::RobustParams::default();
+    let probation = online::probation_rows(values.len());
     let likelihoods = match method.detection() {
         Some(detection) => {
             // Trained only where the method uses it: it is the slow part.
             let lstm = matches!(detection, DetectionMethod::Lstm | DetectionMethod::Ensemble)
-                .then(|| stream::lstm_likelihoods(&values, probation, &settings.lstm))
+                .then(|| online::lstm_likelihoods(&values, probation, &settings.lstm))
                 .flatten();
-            stream::method_likelihoods(detection, &values, probation, lstm.as_deref())
+            online::method_likelihoods(detection, &values, probation, lstm.as_deref())
         }
-        None => stream::band_likelihoods(
+        None => online::band_likelihoods(
             &timestamps(data_file)?,
             &values,
             probation,
@@ -151,7 +151,7 @@ fn write_detector_scores(
     let scores = if uncapped {
         likelihoods
     } else {
-        stream::alarms_from(&likelihoods, params.suppress)
+        online::alarms_from(&likelihoods, params.suppress)
     };
     let mut text = String::from("timestamp,anomaly_score\n");
     for (t, s) in stamps.iter().zip(&scores) {
@@ -259,14 +259,14 @@ fn row_flags(
     method: super::MethodArg,
     settings: &OnlineSettings,
 ) -> Vec<bool> {
-    use crate::detect::stream;
-    let probation = stream::probation_rows(frame.len());
+    use crate::detect::online;
+    let probation = online::probation_rows(frame.len());
     let Some(detection) = method.detection() else {
         let columns: Vec<Vec<f64>> = frame
             .columns()
             .iter()
             .filter_map(|column| {
-                stream::band_likelihoods(
+                online::band_likelihoods(
                     frame.timestamps_ms(),
                     column,
                     probation,
@@ -275,13 +275,13 @@ fn row_flags(
                 )
             })
             .collect();
-        return stream::rows_at_alarm_level(&columns, frame.len());
+        return online::rows_at_alarm_level(&columns, frame.len());
     };
     match detection {
-        DetectionMethod::Lstm => stream::lstm_frame_likelihoods(frame, probation, &settings.lstm)
-            .map(|l| stream::rows_at_alarm_level(&[l], frame.len()))
+        DetectionMethod::Lstm => online::lstm_frame_likelihoods(frame, probation, &settings.lstm)
+            .map(|l| online::rows_at_alarm_level(&[l], frame.len()))
             .unwrap_or_else(|| vec![false; frame.len()]),
-        other => stream::frame_method_flags(frame, other),
+        other => online::frame_method_flags(frame, other),
     }
 }
 
@@ -311,7 +311,7 @@ pub(super) fn eval_labelled(
         if matches!(method, super::MethodArg::Robust) {
             kinds.push((
                 "alarms",
-                timed(&|| crate::detect::stream::frame_alarms(&frame).1),
+                timed(&|| crate::detect::online::frame_alarms(&frame).1),
             ));
         }
         for (kind, flags) in kinds {

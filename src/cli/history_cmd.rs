@@ -62,7 +62,7 @@ fn to_csv(
             &e.end_ms.map(format_rfc3339_ms).unwrap_or_default(),
             &e.metric,
             &e.peak_score.to_string(),
-            &e.severity,
+            e.severity(),
             &format!("model {}", e.model_version),
         ])?;
     }
@@ -128,7 +128,7 @@ fn to_tables(
             time_or_open(e.end_ms),
             e.metric,
             e.peak_score,
-            e.severity,
+            e.severity(),
             e.model_version
         );
     }

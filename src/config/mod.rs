@@ -360,6 +360,16 @@ pub fn resolve_data_path(path: &Path) -> PathBuf {
     }
 }
 
+/// The default of `app.history_path`: the history database's file name
+/// under the platform data dir.
+pub const HISTORY_FILE_NAME: &str = "history.sqlite";
+
+/// The history database `config` names (`app.history_path`, relative paths
+/// under the platform data dir).
+pub fn history_path(config: &Config) -> PathBuf {
+    resolve_data_path(&config.app.history_path)
+}
+
 /// Writes the default config file into `dir` (the platform config dir when
 /// `None`), atomically; refuses to replace an existing file unless `force`.
 pub fn init_config_file(dir: Option<&Path>, force: bool) -> Result<PathBuf, ConfigError> {

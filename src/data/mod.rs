@@ -17,6 +17,16 @@ pub use openmetrics::to_openmetrics;
 pub use resample::{Fill, ResampleReport, resample};
 pub use sample::{SampleKind, SampleSpec, generate_sample, inject_spikes};
 
+/// The bundled sample data (`sample_data/multivariant_data.csv`), so the
+/// window, `serve`'s Test route and the benchmarks have data on a machine
+/// without Prometheus.
+pub const SAMPLE_CSV: &[u8] = include_bytes!("../../sample_data/multivariant_data.csv");
+
+/// The bundled sample data, parsed.
+pub fn bundled_sample() -> Result<CsvLoad, DataError> {
+    parse_csv(SAMPLE_CSV, "bundled sample_data/multivariant_data.csv")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("cannot read {}", .path.display())]

@@ -11,7 +11,9 @@ use std::sync::atomic::AtomicBool;
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, DeviceKind, Tensor, TensorData, activation};
-use eframe::wgpu;
+// wgpu as burn re-exports it (the same crate eframe uses), so the GPU path
+// builds without the `gui` feature.
+use burn::tensor::wgpu::wgpu;
 
 use super::model::{LinearLayer, LstmAe, LstmLayer, ModelConfig};
 use super::train::{TrainOutcome, TrainProgress, TrainSettings, run_epochs};

@@ -1,16 +1,26 @@
 //! Detection with the LSTM autoencoder: scaling and windows, the model (one
 //! definition for every path), training as a job with progress and cancel,
-//! thresholds, per-row scores, and persistence.
+//! thresholds, per-row scores, and persistence. The online (streaming)
+//! detectors are in [`online`].
+//!
+//! The GPU path ([`gpu`], burn on wgpu) is built with the `gpu` feature (on
+//! by default); without it, `device: gpu` is an error and everything runs
+//! on the CPU path.
 
-pub mod context;
 pub mod cpu;
+#[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod model;
+pub mod online;
 pub mod score;
 pub mod store;
-pub mod stream;
 pub mod train;
 pub mod windows;
+
+/// The old name of [`online`], kept only until every caller has moved.
+pub mod stream {
+    pub use super::online::*;
+}
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -55,6 +65,7 @@ pub enum ComputeDevice {
     /// The hand-written kernels on the CPU.
     Cpu { simd: &'static str, threads: usize },
     /// burn on a wgpu adapter.
+    #[cfg(feature = "gpu")]
     Gpu { adapter: gpu::Adapter },
 }
 
@@ -62,6 +73,7 @@ impl std::fmt::Display for ComputeDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ComputeDevice::Cpu { simd, threads } => write!(f, "cpu ({simd}, {threads} threads)"),
+            #[cfg(feature = "gpu")]
             ComputeDevice::Gpu { adapter } => write!(f, "gpu ({adapter})"),
         }
     }
@@ -84,10 +96,30 @@ fn cpu_device() -> ComputeDevice {
 /// CPU path on the same machine trained ten epochs in 2.0 s
 /// (`benches/README.md`). The model is too small, and its LSTM steps too
 /// sequential, for per-step kernel launches to pay off.
+///
+/// A build without the `gpu` feature has no GPU path: `gpu` fails saying so.
 pub fn resolve_device(preference: DevicePreference) -> Result<ComputeDevice, DetectError> {
     if preference != DevicePreference::Gpu {
         return Ok(cpu_device());
     }
+    resolve_gpu()
+}
+
+/// `device: gpu` in a build without the `gpu` feature: there is no GPU
+/// path to take.
+#[cfg(not(feature = "gpu"))]
+fn resolve_gpu() -> Result<ComputeDevice, DetectError> {
+    Err(DetectError::NoGpu {
+        reason: "this build of PulseWatch has no GPU support (it was built without the \
+                 `gpu` feature); use `device: cpu` or `auto`, or rebuild with the default \
+                 features (`cargo build --release`), which include `gpu`"
+            .to_owned(),
+    })
+}
+
+/// The GPU a `device: gpu` asks for: a hardware wgpu adapter.
+#[cfg(feature = "gpu")]
+fn resolve_gpu() -> Result<ComputeDevice, DetectError> {
     let adapters = gpu::adapters();
     if let Some(adapter) = adapters.iter().find(|a| !a.software) {
         return Ok(ComputeDevice::Gpu {
@@ -138,7 +170,7 @@ fn settings_from(lstm: &LstmConfig, threads: usize) -> TrainSettings {
 
 /// Trains a model on every metric column of `frame` and sets its threshold
 /// from the training windows' errors.
-pub fn train(
+pub fn train_model(
     frame: &MetricFrame,
     lstm: &LstmConfig,
     progress: &mut dyn FnMut(&TrainProgress),
@@ -148,7 +180,7 @@ pub fn train(
     train_on(frame, lstm, &device, progress, cancel)
 }
 
-/// [`train`] on a device already chosen (tests pick the software adapter).
+/// [`train_model`] on a device already chosen (tests pick the software adapter).
 pub fn train_on(
     frame: &MetricFrame,
     lstm: &LstmConfig,
@@ -181,6 +213,7 @@ pub fn train_on(
         ComputeDevice::Cpu { .. } => {
             train::train_cpu(&mut model, &set, &settings, progress, cancel)
         }
+        #[cfg(feature = "gpu")]
         ComputeDevice::Gpu { adapter } => {
             let burn_device = gpu::burn_device(adapter.software);
             gpu::train_gpu(&mut model, &set, &settings, &burn_device, progress, cancel)
@@ -268,11 +301,11 @@ fn select_features(saved: &SavedModel, frame: &MetricFrame) -> Result<MetricFram
 
 /// Scores every row of `frame` with a trained model (its scaler and
 /// threshold), on the CPU.
-pub fn score(saved: &SavedModel, frame: &MetricFrame) -> Result<Scores, DetectError> {
+pub fn score_frame(saved: &SavedModel, frame: &MetricFrame) -> Result<Scores, DetectError> {
     score_on(saved, frame, &cpu_device())
 }
 
-/// [`score`] on a chosen device.
+/// [`score_frame`] on a chosen device.
 pub fn score_on(
     saved: &SavedModel,
     frame: &MetricFrame,
@@ -287,6 +320,7 @@ pub fn score_on(
     }
     let (errors, feature_errors) = match device {
         ComputeDevice::Cpu { threads, .. } => train::score_windows(&saved.model, &set, *threads),
+        #[cfg(feature = "gpu")]
         ComputeDevice::Gpu { adapter } => {
             gpu::score_windows_gpu(&saved.model, &set, &gpu::burn_device(adapter.software))
         }
@@ -323,5 +357,16 @@ mod tests {
                 "{preference:?} gave {device}"
             );
         }
+    }
+
+    #[cfg(not(feature = "gpu"))]
+    #[test]
+    fn without_the_gpu_feature_gpu_says_how_to_get_it() {
+        let error = resolve_device(DevicePreference::Gpu).expect_err("no GPU path in this build");
+        let message = error.to_string();
+        assert!(matches!(error, DetectError::NoGpu { .. }), "{error:?}");
+        assert!(message.contains("no GPU support"), "{message}");
+        assert!(message.contains("cargo build --release"), "{message}");
+        assert!(message.contains("`gpu`"), "{message}");
     }
 }

@@ -24,11 +24,11 @@ pub fn normalised_score(error: f64, threshold: f64) -> f64 {
 }
 
 /// A detector likelihood on the same 0–100 scale: 50 exactly at the alarm
-/// level ([`crate::detect::stream::ALARM_LEVEL`]), 100 at a likelihood of 1,
+/// level ([`crate::detect::online::ALARM_LEVEL`]), 100 at a likelihood of 1,
 /// proportionally under 50 below the level. The dashboard shows it and the
 /// history keeps it (as a share, /100) whichever process found the event.
 pub fn score_of_likelihood(likelihood: f64) -> f64 {
-    let level = crate::detect::stream::ALARM_LEVEL;
+    let level = crate::detect::online::ALARM_LEVEL;
     let likelihood = likelihood.clamp(0.0, 1.0);
     if likelihood >= level {
         50.0 + 50.0 * (likelihood - level) / (1.0 - level)
@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn likelihoods_share_the_scale_and_severities_of_the_model_scores() {
-        use crate::detect::stream::ALARM_LEVEL;
+        use crate::detect::online::ALARM_LEVEL;
         assert_eq!(score_of_likelihood(ALARM_LEVEL), 50.0);
         assert_eq!(score_of_likelihood(1.0), 100.0);
         assert!((score_of_likelihood(0.999) - 90.0).abs() < 1e-9);

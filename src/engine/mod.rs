@@ -1,6 +1,8 @@
-//! Jobs that run off the UI thread: each on a named worker thread, its result
-//! sent back over a bounded channel, with a callback (the app's
-//! `request_repaint`) when it lands.
+//! The engine: the live [`monitor`] that the window and the daemon share,
+//! the retraining rules ([`schedule`]), and the jobs that run off the
+//! owner's thread, each on a named worker thread, its result sent back over
+//! a bounded channel, with a callback (the window's `request_repaint`) when
+//! it lands.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,7 +17,10 @@ use crate::detect::{self, Scores};
 use crate::forecast::{self, ForecastError, ForecastSettings, FrameForecast};
 use crate::ingest::{IncrementalCursor, PromClient};
 
+pub mod monitor;
 pub mod schedule;
+
+pub use schedule::{Clock, ManualClock, SystemClock};
 
 /// A job could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -59,81 +64,6 @@ pub fn spawn_forecast(
         move || forecast::forecast_frame(&frame, &settings),
         wake,
     )
-}
-
-/// The online detector's view of a frame (`detection.method` without the
-/// autoencoder, whose own markers come from the model): per metric, the
-/// likelihoods point-wise flags are made from
-/// ([`detect::stream::method_row_likelihoods`]; None where the detector has
-/// nothing to say, such as `seasonal` without a period).
-#[derive(Debug, Clone, PartialEq)]
-pub struct OnlineScores {
-    /// The frame it belongs to: its first timestamp and length.
-    pub first_ms: Option<i64>,
-    pub rows: usize,
-    pub likelihoods: Vec<Option<Vec<f64>>>,
-}
-
-impl OnlineScores {
-    /// Scores every metric of `frame` online (row t from rows ≤ t); given up
-    /// (None) once `cancel` is set: it is checked before each metric.
-    pub fn of_unless_cancelled(
-        frame: &MetricFrame,
-        method: crate::config::DetectionMethod,
-        cancel: &AtomicBool,
-    ) -> Option<Self> {
-        let probation = detect::stream::probation_rows(frame.len());
-        let mut likelihoods = Vec::with_capacity(frame.columns().len());
-        for column in frame.columns() {
-            if cancel.load(Ordering::Relaxed) {
-                return None;
-            }
-            likelihoods.push(detect::stream::method_row_likelihoods(
-                method, column, probation, None,
-            ));
-        }
-        Some(Self {
-            first_ms: frame.timestamps_ms().first().copied(),
-            rows: frame.len(),
-            likelihoods,
-        })
-    }
-
-    /// Whether these scores are of `frame`'s rows.
-    pub fn matches(&self, frame: &MetricFrame) -> bool {
-        self.rows == frame.len() && self.first_ms == frame.timestamps_ms().first().copied()
-    }
-}
-
-/// A running pass of the online detector: its result (None once cancelled)
-/// and the flag that cancels it, set when the job is dropped (new data in
-/// view makes the old pass worthless).
-#[derive(Debug)]
-pub struct OnlineJob {
-    pub result: Receiver<Option<OnlineScores>>,
-    cancel: Arc<AtomicBool>,
-}
-
-impl Drop for OnlineJob {
-    fn drop(&mut self) {
-        self.cancel.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Runs the online detector over `frame` on the `online` thread.
-pub fn spawn_online_detection(
-    frame: MetricFrame,
-    method: crate::config::DetectionMethod,
-    wake: impl FnOnce() + Send + 'static,
-) -> Result<OnlineJob, EngineError> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&cancel);
-    let result = spawn_job(
-        "online",
-        move || OnlineScores::of_unless_cancelled(&frame, method, &flag),
-        wake,
-    )?;
-    Ok(OnlineJob { result, cancel })
 }
 
 /// What the training worker reports.
@@ -202,65 +132,19 @@ fn train_and_save(
     cancel: &AtomicBool,
 ) -> Result<TrainedModel, String> {
     let (saved, outcome) =
-        detect::train(frame, lstm, progress, cancel).map_err(|e| e.to_string())?;
+        detect::train_model(frame, lstm, progress, cancel).map_err(|e| e.to_string())?;
     if outcome.cancelled || cancel.load(Ordering::Relaxed) {
         return Err("training was cancelled".into());
     }
     let path =
         detect::store::save(save_dir, &saved.model, &saved.meta).map_err(|e| e.to_string())?;
-    let scores = detect::score(&saved, frame).map_err(|e| e.to_string())?;
+    let scores = detect::score_frame(&saved, frame).map_err(|e| e.to_string())?;
     Ok(TrainedModel {
         saved,
         outcome,
         scores,
         path,
     })
-}
-
-/// A saved model, loaded and used to score the data in view.
-#[derive(Debug)]
-pub struct LoadedModel {
-    pub saved: SavedModel,
-    pub scores: Scores,
-    /// First timestamp of the frame scored, so scores are never drawn on
-    /// another frame of the same length (Live mode's sliding window).
-    pub frame_start_ms: Option<i64>,
-}
-
-/// What loading a model gives: `Ok(None)` when none has been saved yet.
-pub type ModelLoad = Result<Option<Box<LoadedModel>>, String>;
-
-/// Loads the model under `dir` and scores `frame` with it, on the `model`
-/// thread. `Ok(None)`: there is no saved model yet.
-pub fn spawn_model_load(
-    dir: PathBuf,
-    frame: MetricFrame,
-    wake: impl FnOnce() + Send + 'static,
-) -> Result<Receiver<ModelLoad>, EngineError> {
-    spawn_job(
-        "model",
-        move || {
-            if !dir.join("current").is_dir() {
-                return Ok(None);
-            }
-            detect::store::load(&dir)
-                .and_then(|saved| score_with(saved, &frame))
-                .map_err(|e| e.to_string())
-        },
-        wake,
-    )
-}
-
-fn score_with(
-    saved: SavedModel,
-    frame: &MetricFrame,
-) -> Result<Option<Box<LoadedModel>>, detect::DetectError> {
-    let scores = detect::score(&saved, frame)?;
-    Ok(Some(Box::new(LoadedModel {
-        saved,
-        scores,
-        frame_start_ms: frame.timestamps_ms().first().copied(),
-    })))
 }
 
 /// Reads a CSV file on the `csv` thread (a large file never stalls a frame).
@@ -280,11 +164,8 @@ pub enum LiveEvent {
         warnings: Vec<String>,
         fetched_at_ms: i64,
     },
-    /// The fetch failed; the next try is in `retry_in`.
-    Failed {
-        reason: String,
-        retry_in: std::time::Duration,
-    },
+    /// The fetch failed; the next try is at `retry_at_ms` (Unix ms).
+    Failed { reason: String, retry_at_ms: i64 },
 }
 
 /// `old` with the rows of `new` that come after it, minus rows before
@@ -341,10 +222,12 @@ impl Drop for LiveJob {
 
 /// Polls Prometheus for `prometheus.window` of every metric every `refresh`
 /// on the `live` thread (its own tokio runtime), until the job is dropped.
+/// "Now" is `clock`'s.
 pub fn spawn_live(
     prometheus: PrometheusConfig,
     metrics: Vec<MetricQuery>,
     refresh: std::time::Duration,
+    clock: Arc<dyn Clock>,
     wake: impl Fn() + Send + 'static,
 ) -> Result<LiveJob, EngineError> {
     let fail = |reason: String| EngineError {
@@ -367,9 +250,7 @@ pub fn spawn_live(
             let mut cursor = IncrementalCursor::default();
             let mut window: Option<MetricFrame> = None;
             while !stopped.load(Ordering::Relaxed) {
-                let now_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64);
+                let now_ms = clock.now_ms();
                 let range = cursor.next_range(now_ms, prometheus.window, prometheus.step);
                 let event = match range {
                     // Nothing new since the last refresh.
@@ -391,7 +272,7 @@ pub fn spawn_live(
                         }
                         Err(error) => Some(LiveEvent::Failed {
                             reason: error.to_string(),
-                            retry_in: refresh,
+                            retry_at_ms: now_ms + refresh.as_millis() as i64,
                         }),
                     },
                 };
@@ -411,51 +292,12 @@ pub fn spawn_live(
     Ok(LiveJob { events, stop })
 }
 
-/// Scores `frame` with a model already in memory, on the `score` thread.
-pub fn spawn_scoring(
-    saved: SavedModel,
-    frame: MetricFrame,
-    wake: impl FnOnce() + Send + 'static,
-) -> Result<Receiver<ModelLoad>, EngineError> {
-    spawn_job(
-        "score",
-        move || score_with(saved, &frame).map_err(|e| e.to_string()),
-        wake,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn frame(ts: &[i64], v: &[f64]) -> MetricFrame {
         MetricFrame::new(ts.to_vec(), vec!["cpu".into()], vec![v.to_vec()], None).expect("frame")
-    }
-
-    #[test]
-    fn the_online_pass_scores_every_metric_and_gives_up_when_cancelled() {
-        let frame = crate::data::generate_sample(&crate::data::SampleSpec {
-            rows: 600,
-            ..Default::default()
-        });
-        let method = crate::config::DetectionMethod::Robust;
-        let scores = OnlineScores::of_unless_cancelled(&frame, method, &AtomicBool::new(false))
-            .expect("not cancelled");
-        assert!(scores.matches(&frame));
-        assert_eq!(scores.likelihoods.len(), frame.columns().len());
-        assert!(
-            scores
-                .likelihoods
-                .iter()
-                .all(|l| l.as_ref().is_some_and(|l| l.len() == frame.len()))
-        );
-        let cancelled = AtomicBool::new(true);
-        assert!(OnlineScores::of_unless_cancelled(&frame, method, &cancelled).is_none());
-        // A dropped job sets its flag: the thread's pass ends early.
-        let job = spawn_online_detection(frame.clone(), method, || {}).expect("thread");
-        let flag = Arc::clone(&job.cancel);
-        drop(job);
-        assert!(flag.load(Ordering::Relaxed));
     }
 
     #[test]
@@ -472,13 +314,9 @@ mod tests {
     }
 }
 
-/// What the app asks of the history database.
+/// What the window asks of the history database (the monitor writes it).
 #[derive(Debug)]
 pub enum HistoryRequest {
-    /// Events the app found (upserted: a repeat updates the same row).
-    Record(Vec<crate::history::AnomalyEvent>),
-    /// A training run started from the app.
-    RecordTraining(crate::history::TrainingRun),
     /// Events overlapping `[from_ms, to_ms]` (Long-term mode).
     Load { from_ms: i64, to_ms: i64 },
 }
@@ -526,34 +364,20 @@ pub fn spawn_history(
                     }
                 }
                 let Some(db) = &history else { continue };
-                let reply = match request {
-                    HistoryRequest::Record(events) => events
-                        .iter()
-                        .try_for_each(|e| db.upsert_event(e).map(|_| ()))
-                        .err()
-                        .map(|e| HistoryReply::Failed(e.to_string())),
-                    HistoryRequest::RecordTraining(run) => db
-                        .record_training(&run)
-                        .err()
-                        .map(|e| HistoryReply::Failed(e.to_string())),
-                    HistoryRequest::Load { from_ms, to_ms } => {
-                        Some(match db.events_between(from_ms, to_ms) {
-                            Ok(events) => HistoryReply::Events {
-                                from_ms,
-                                to_ms,
-                                events,
-                            },
-                            Err(error) => HistoryReply::Failed(error.to_string()),
-                        })
-                    }
+                let HistoryRequest::Load { from_ms, to_ms } = request;
+                let reply = match db.events_between(from_ms, to_ms) {
+                    Ok(events) => HistoryReply::Events {
+                        from_ms,
+                        to_ms,
+                        events,
+                    },
+                    Err(error) => HistoryReply::Failed(error.to_string()),
                 };
-                if let Some(reply) = reply {
-                    // The window closed: nobody to tell.
-                    if outbox.send(reply).is_err() {
-                        return;
-                    }
-                    wake();
+                // The window closed: nobody to tell.
+                if outbox.send(reply).is_err() {
+                    return;
                 }
+                wake();
             }
         })
         .map_err(|e| EngineError {

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
-/// The database's file name under the platform data dir.
-pub const FILE_NAME: &str = "history.sqlite";
+use crate::event::severity;
 
-/// `user_version` of the schema this build writes.
-const SCHEMA_VERSION: i64 = 1;
+/// `user_version` of the schema this build writes. Version 2 keeps peak
+/// scores on the 0–100 scale (version 1 kept them as shares, 0–1).
+const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -43,27 +43,9 @@ pub enum HistoryError {
     },
 }
 
-/// The database path `config` names (`app.history_path`, relative paths
-/// under the platform data dir).
-pub fn path_for(config: &crate::config::Config) -> PathBuf {
-    crate::config::resolve_data_path(&config.app.history_path)
-}
-
-/// One anomaly event: consecutive anomalous points of one metric.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct AnomalyEvent {
-    pub id: i64,
-    pub metric: String,
-    pub start_ms: i64,
-    /// `None` while the event lasts.
-    pub end_ms: Option<i64>,
-    /// The highest anomaly score in the event, 0 to 1 (the daemon's
-    /// likelihood; the app's 0–100 score divided by 100).
-    pub peak_score: f64,
-    pub severity: String,
-    /// Which model judged it (e.g. the model's creation time, or "robust").
-    pub model_version: String,
-}
+/// The one event type (see [`crate::event`]): the history keeps its peak on
+/// the same 0–100 scale as every other place.
+pub use crate::event::{AnomalyEvent, EventSource};
 
 /// One training run, successful or not.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -165,6 +147,17 @@ impl History {
         if version == SCHEMA_VERSION {
             return Ok(());
         }
+        if version == 1 {
+            return self
+                .connection
+                .execute_batch(
+                    "BEGIN;
+                     UPDATE anomaly_events SET peak_score = peak_score * 100;
+                     PRAGMA user_version = 2;
+                     COMMIT;",
+                )
+                .map_err(self.query_error("move peak scores to the 0-100 scale"));
+        }
         self.connection
             .execute_batch(
                 "BEGIN;
@@ -196,7 +189,7 @@ impl History {
                      reason TEXT NOT NULL,
                      message TEXT NOT NULL
                  );
-                 PRAGMA user_version = 1;
+                 PRAGMA user_version = 2;
                  COMMIT;",
             )
             .map_err(self.query_error("create the tables"))
@@ -219,21 +212,35 @@ impl History {
         Ok(id)
     }
 
-    /// Records the start of an anomaly event; returns its id.
+    /// Records the start of an anomaly event and returns its id. An event of
+    /// the same metric and start already there (a restarted process meeting
+    /// the same rows again) is the same event: its id comes back, its peak
+    /// raised when `score` is higher.
     pub fn start_event(
         &self,
         metric: &str,
         start_ms: i64,
         score: f64,
-        severity: &str,
         model_version: &str,
     ) -> Result<i64, HistoryError> {
-        self.insert(
-            "record an anomaly event",
-            "INSERT INTO anomaly_events (metric, start_ms, peak_score, severity, model_version)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![metric, start_ms, score, severity, model_version],
-        )
+        let error = self.query_error("record an anomaly event");
+        let transaction = self.connection.unchecked_transaction().map_err(&error)?;
+        let id = transaction
+            .query_row(
+                "INSERT INTO anomaly_events (metric, start_ms, peak_score, severity, model_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(metric, start_ms) DO UPDATE SET
+                     peak_score = MAX(peak_score, excluded.peak_score),
+                     severity = CASE WHEN excluded.peak_score > peak_score
+                                     THEN excluded.severity ELSE severity END
+                 RETURNING id",
+                params![metric, start_ms, score, severity(score), model_version],
+                |row| row.get(0),
+            )
+            .map_err(&error)?;
+        crate::crashpoint::crash_point("history-write");
+        transaction.commit().map_err(&error)?;
+        Ok(id)
     }
 
     /// Records a whole event (the app, which sees events after the fact);
@@ -255,7 +262,7 @@ impl History {
                 event.start_ms,
                 event.end_ms,
                 event.peak_score,
-                event.severity,
+                event.severity(),
                 event.model_version
             ],
         )
@@ -275,12 +282,12 @@ impl History {
     }
 
     /// Raises an open event's peak (and severity) when `score` is higher.
-    pub fn raise_peak(&self, id: i64, score: f64, severity: &str) -> Result<(), HistoryError> {
+    pub fn raise_peak(&self, id: i64, score: f64) -> Result<(), HistoryError> {
         self.connection
             .execute(
                 "UPDATE anomaly_events SET peak_score = ?2, severity = ?3
                  WHERE id = ?1 AND peak_score < ?2",
-                params![id, score, severity],
+                params![id, score, severity(score)],
             )
             .map_err(self.query_error("update an anomaly event"))?;
         Ok(())
@@ -372,8 +379,9 @@ impl History {
                     start_ms: row.get(2)?,
                     end_ms: row.get(3)?,
                     peak_score: row.get(4)?,
-                    severity: row.get(5)?,
                     model_version: row.get(6)?,
+                    points: 0,
+                    source: EventSource::History,
                 })
             },
         )
@@ -450,20 +458,22 @@ mod tests {
     #[test]
     fn events_training_runs_and_failures_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub").join(FILE_NAME);
+        let path = dir.path().join("sub").join("history.sqlite");
         let history = History::open(&path).unwrap();
         let id = history
-            .start_event("cpu", 1_000, 0.996, "minor", "m1")
+            .start_event("cpu", 1_000, 52.0, "m1")
             .unwrap();
-        history.raise_peak(id, 0.9995, "major").unwrap();
+        history.raise_peak(id, 85.0).unwrap();
         // A lower score never lowers the peak.
-        history.raise_peak(id, 0.997, "minor").unwrap();
+        history.raise_peak(id, 60.0).unwrap();
+        // The same metric and start again is the same event.
+        assert_eq!(history.start_event("cpu", 1_000, 55.0, "m1").unwrap(), id);
         let open = history.events_since(0).unwrap();
         assert_eq!((open[0].id, open[0].end_ms), (id, None));
         history.end_event(id, 5_000).unwrap();
         assert_eq!(history.events_since(0).unwrap()[0].end_ms, Some(5_000));
         let other = history
-            .start_event("latency", 9_000, 0.999, "major", "m1")
+            .start_event("latency", 9_000, 90.0, "m1")
             .unwrap();
         history.record_training(&run(2_000, "ok")).unwrap();
         history.record_training(&run(3_000, "failed")).unwrap();
@@ -475,8 +485,9 @@ mod tests {
         let history = History::open(&path).unwrap();
         let events = history.events_since(0).unwrap();
         assert_eq!(events.len(), 2);
-        assert_eq!(events[0].peak_score, 0.9995);
-        assert_eq!(events[0].severity, "major");
+        assert_eq!(events[0].peak_score, 85.0);
+        assert_eq!(events[0].severity(), "major");
+        assert_eq!(events[0].source, EventSource::History);
         assert_eq!(events[0].end_ms, Some(5_000));
         assert_eq!(events[1].id, other);
         assert_eq!(events[1].end_ms, None);
@@ -498,32 +509,31 @@ mod tests {
     #[test]
     fn the_same_event_recorded_twice_is_one_row_with_the_later_end_and_higher_peak() {
         let dir = tempfile::tempdir().unwrap();
-        let history = History::open(&dir.path().join(FILE_NAME)).unwrap();
+        let history = History::open(&dir.path().join("history.sqlite")).unwrap();
         let mut event = AnomalyEvent {
             id: 0,
             metric: "cpu".into(),
             start_ms: 1_000,
             end_ms: Some(2_000),
-            peak_score: 0.7,
-            severity: "minor".into(),
+            peak_score: 70.0,
             model_version: "app".into(),
+            points: 3,
+            source: EventSource::Detected,
         };
         let id = history.upsert_event(&event).unwrap();
         event.end_ms = Some(5_000);
-        event.peak_score = 0.9;
-        event.severity = "critical".into();
+        event.peak_score = 90.0;
         history.upsert_event(&event).unwrap();
         // An older, smaller view of it changes nothing.
         event.end_ms = Some(3_000);
-        event.peak_score = 0.8;
-        event.severity = "major".into();
+        event.peak_score = 80.0;
         history.upsert_event(&event).unwrap();
         let events = history.events_between(0, 10_000).unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].id, id);
         assert_eq!(events[0].end_ms, Some(5_000));
-        assert_eq!(events[0].peak_score, 0.9);
-        assert_eq!(events[0].severity, "critical");
+        assert_eq!(events[0].peak_score, 90.0);
+        assert_eq!(events[0].severity(), "critical");
         assert!(history.events_between(6_000, 10_000).unwrap().is_empty());
         assert!(history.events_between(0, 500).unwrap().is_empty());
     }
@@ -531,21 +541,44 @@ mod tests {
     #[test]
     fn a_newer_schema_is_refused_with_the_path() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(FILE_NAME);
+        let path = dir.path().join("history.sqlite");
         let connection = Connection::open(&path).unwrap();
         connection.execute_batch("PRAGMA user_version = 7").unwrap();
         drop(connection);
         let error = History::open(&path).unwrap_err().to_string();
         assert!(error.contains("schema version 7"), "{error}");
-        assert!(error.contains(FILE_NAME), "{error}");
+        assert!(error.contains("history.sqlite"), "{error}");
     }
 
     #[test]
     fn a_file_that_is_not_a_database_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(FILE_NAME);
+        let path = dir.path().join("history.sqlite");
         std::fs::write(&path, "this is not sqlite, just text that is long enough").unwrap();
         let error = History::open(&path).unwrap_err().to_string();
-        assert!(error.contains(FILE_NAME), "{error}");
+        assert!(error.contains("history.sqlite"), "{error}");
+    }
+
+    #[test]
+    fn a_version_1_database_moves_its_peaks_to_the_0_100_scale() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let history = History::open(&path).unwrap();
+        history.start_event("cpu", 1_000, 99.5, "m1").unwrap();
+        // What version 1 wrote: a share, and the old version number.
+        history
+            .connection
+            .execute_batch(
+                "UPDATE anomaly_events SET peak_score = 0.995; PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        drop(history);
+        let history = History::open(&path).unwrap();
+        let events = history.events_since(0).unwrap();
+        assert!((events[0].peak_score - 99.5).abs() < 1e-9, "{events:?}");
+        drop(history);
+        // Opening it again changes nothing more.
+        let events = History::open(&path).unwrap().events_since(0).unwrap();
+        assert!((events[0].peak_score - 99.5).abs() < 1e-9, "{events:?}");
     }
 }

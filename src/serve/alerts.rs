@@ -1,6 +1,6 @@
-//! Alerts to Alertmanager (API v2, `POST /api/v2/alerts`): an alert when a
-//! metric turns anomalous, re-sent while it lasts, and once more with
-//! `endsAt` when it ends. Sending runs on its own thread behind a bounded
+//! Alerts to Alertmanager (API v2, `POST /api/v2/alerts`): an alert when the
+//! monitor opens an event on a metric, re-sent while it lasts, and once more
+//! with `endsAt` when it ends. Sending runs on its own thread behind a bounded
 //! channel with retries and backoff, so a dead Alertmanager never holds up
 //! scoring: a batch that cannot be queued is dropped (the next refresh sends
 //! the state again).
@@ -10,105 +10,93 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Duration;
 
 use crate::data::time::format_rfc3339_ms;
+use crate::event::AnomalyEvent;
 
-/// Rows after the last alarm for which an anomaly still counts as going on.
-const HOLD_ROWS: usize = 10;
-
-/// Tracks which metrics are anomalous: since when, and the severity their
-/// alert was raised with (labels identify an alert in Alertmanager, so the
+/// Tracks which metrics have an alert out: since when, and the severity it
+/// was raised with (labels identify an alert in Alertmanager, so the
 /// resolving post must carry the same ones).
 #[derive(Debug, Default)]
 pub struct AlertState {
     started: BTreeMap<String, Active>,
 }
 
-/// An anomaly in progress.
+/// An alert out.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Active {
     pub start_ms: i64,
     pub severity: &'static str,
-    /// The highest score seen since it started.
-    pub peak: f64,
 }
 
-/// What one metric looks like at a refresh.
-pub struct MetricStatus<'a> {
-    pub metric: &'a str,
-    /// Row scores, oldest first.
-    pub scores: &'a [f64],
+/// A metric's latest value and expected range, for the annotations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latest {
     pub value: f64,
     pub expected: Option<(f64, f64)>,
-    pub now_ms: i64,
 }
 
 impl AlertState {
-    /// The alerts to post for this refresh: firing ones (re-sent every
-    /// time), and resolved ones (with `endsAt`) for anomalies that ended.
+    /// The alerts to post for this refresh: one for every event going on
+    /// (re-sent every time), and a resolved one (with `endsAt`, the
+    /// event's last marked row) for every event that ended. Events are the
+    /// monitor's ([`crate::engine::monitor`]); scores are 0–100.
     pub fn update(
         &mut self,
-        statuses: &[MetricStatus<'_>],
-        alarm_level: f64,
+        open: &[AnomalyEvent],
+        ended: &[AnomalyEvent],
+        latest: &BTreeMap<String, Latest>,
         generator_url: &str,
     ) -> Vec<serde_json::Value> {
         let mut alerts = Vec::new();
-        for status in statuses {
-            let recent = &status.scores[status.scores.len().saturating_sub(HOLD_ROWS)..];
-            let peak = recent.iter().copied().fold(0.0_f64, f64::max);
-            let started = self.started.get(status.metric).copied();
-            let severity = match started {
-                // Once raised, an alert keeps its severity (and identity).
-                Some(active) => active.severity,
-                None if peak >= 0.999 => "critical",
-                None => "warning",
-            };
-            let labels = serde_json::json!({
-                "alertname": "PulseWatchAnomaly",
-                "metric": status.metric,
-                "severity": severity,
-            });
-            let annotations = serde_json::json!({
-                "score": format!("{peak:.4}"),
-                "value": format!("{}", status.value),
-                "expected": status
-                    .expected
+        let annotations = |event: &AnomalyEvent| {
+            let latest = latest.get(&event.metric);
+            serde_json::json!({
+                "score": format!("{:.1}", event.peak_score),
+                "value": latest.map_or("unknown".to_owned(), |l| format!("{}", l.value)),
+                "expected": latest
+                    .and_then(|l| l.expected)
                     .map_or("unknown".to_owned(), |(l, u)| format!("{l:.3} to {u:.3}")),
+            })
+        };
+        let labels = |metric: &str, severity: &str| {
+            serde_json::json!({
+                "alertname": "PulseWatchAnomaly",
+                "metric": metric,
+                "severity": severity,
+            })
+        };
+        for event in ended {
+            let Some(active) = self.started.remove(&event.metric) else {
+                continue;
+            };
+            alerts.push(serde_json::json!({
+                "labels": labels(&event.metric, active.severity),
+                "annotations": annotations(event),
+                "startsAt": format_rfc3339_ms(active.start_ms),
+                "endsAt": format_rfc3339_ms(event.end_or(event.start_ms).max(active.start_ms)),
+                "generatorURL": generator_url,
+            }));
+        }
+        for event in open {
+            let active = *self.started.entry(event.metric.clone()).or_insert(Active {
+                start_ms: event.start_ms,
+                // Once raised, an alert keeps its severity (and identity).
+                severity: if event.severity() == "critical" {
+                    "critical"
+                } else {
+                    "warning"
+                },
             });
-            if peak >= alarm_level {
-                let starts_at_ms = started.map_or(status.now_ms, |a| a.start_ms);
-                let peak = started.map_or(peak, |a| a.peak.max(peak));
-                self.started.insert(
-                    status.metric.to_owned(),
-                    Active {
-                        start_ms: starts_at_ms,
-                        severity,
-                        peak,
-                    },
-                );
-                alerts.push(serde_json::json!({
-                    "labels": labels,
-                    "annotations": annotations,
-                    "startsAt": format_rfc3339_ms(starts_at_ms),
-                    "generatorURL": generator_url,
-                }));
-            } else if let Some(Active {
-                start_ms: starts_at_ms,
-                ..
-            }) = started
-            {
-                alerts.push(serde_json::json!({
-                    "labels": labels,
-                    "annotations": annotations,
-                    "startsAt": format_rfc3339_ms(starts_at_ms),
-                    "endsAt": format_rfc3339_ms(status.now_ms),
-                    "generatorURL": generator_url,
-                }));
-                self.started.remove(status.metric);
-            }
+            alerts.push(serde_json::json!({
+                "labels": labels(&event.metric, active.severity),
+                "annotations": annotations(event),
+                "startsAt": format_rfc3339_ms(active.start_ms),
+                "generatorURL": generator_url,
+            }));
         }
         alerts
     }
 
-    /// The anomalies in progress, by metric.
+    /// The alerts out, by metric.
     pub fn active(&self) -> &BTreeMap<String, Active> {
         &self.started
     }
@@ -175,49 +163,59 @@ pub fn queue(sender: &SyncSender<Vec<serde_json::Value>>, batch: Vec<serde_json:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::EventSource;
 
-    fn status(scores: &[f64], now_ms: i64) -> Vec<MetricStatus<'_>> {
-        vec![MetricStatus {
-            metric: "cpu",
-            scores,
-            value: 99.0,
-            expected: Some((40.0, 60.0)),
-            now_ms,
-        }]
+    fn event(peak: f64, end_ms: Option<i64>) -> AnomalyEvent {
+        AnomalyEvent {
+            id: 1,
+            metric: "cpu".into(),
+            start_ms: 1_000,
+            end_ms,
+            peak_score: peak,
+            points: 1,
+            model_version: "ensemble".into(),
+            source: EventSource::Detected,
+        }
     }
 
     #[test]
     fn alerts_fire_repeat_and_resolve() {
         let mut state = AlertState::default();
-        let quiet = vec![0.1; 30];
-        let mut spiking = quiet.clone();
-        spiking.push(0.9999);
-        assert!(
-            state
-                .update(&status(&quiet, 0), 0.995, "http://x/")
-                .is_empty()
-        );
-        let fired = state.update(&status(&spiking, 1000), 0.995, "http://x/");
+        let latest = BTreeMap::from([(
+            "cpu".to_owned(),
+            Latest {
+                value: 99.0,
+                expected: Some((40.0, 60.0)),
+            },
+        )]);
+        assert!(state.update(&[], &[], &latest, "http://x/").is_empty());
+        let fired = state.update(&[event(95.0, None)], &[], &latest, "http://x/");
         assert_eq!(fired.len(), 1);
         assert_eq!(fired[0]["labels"]["metric"], "cpu");
         assert_eq!(fired[0]["labels"]["severity"], "critical");
         assert_eq!(fired[0]["annotations"]["expected"], "40.000 to 60.000");
+        assert_eq!(fired[0]["annotations"]["score"], "95.0");
         assert!(fired[0].get("endsAt").is_none());
-        // Still within the hold: re-sent with the same start.
-        let mut later = spiking.clone();
-        later.extend([0.1; 3]);
-        let again = state.update(&status(&later, 2000), 0.995, "http://x/");
+        // Still going on: re-sent with the same start and severity, even
+        // though its score would now make it a warning.
+        let again = state.update(&[event(60.0, None)], &[], &latest, "http://x/");
         assert_eq!(again[0]["startsAt"], fired[0]["startsAt"]);
-        // Past the hold: resolved once, then silence.
-        later.extend([0.1; HOLD_ROWS]);
-        let resolved = state.update(&status(&later, 3000), 0.995, "http://x/");
-        assert!(resolved[0]["endsAt"].is_string());
+        assert_eq!(again[0]["labels"], fired[0]["labels"]);
+        // Ended: resolved once at its last mark, then silence.
+        let resolved = state.update(&[], &[event(95.0, Some(9_000))], &latest, "http://x/");
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0]["endsAt"], format_rfc3339_ms(9_000));
         // The same labels as when it fired, or Alertmanager would see a new alert.
         assert_eq!(resolved[0]["labels"], fired[0]["labels"]);
+        assert!(state.update(&[], &[], &latest, "http://x/").is_empty());
+        // An event that ended before any alert went out resolves nothing.
         assert!(
             state
-                .update(&status(&later, 4000), 0.995, "http://x/")
+                .update(&[], &[event(70.0, Some(2_000))], &latest, "http://x/")
                 .is_empty()
         );
+        // A milder event fires as a warning.
+        let warning = state.update(&[event(60.0, None)], &[], &latest, "http://x/");
+        assert_eq!(warning[0]["labels"]["severity"], "warning");
     }
 }

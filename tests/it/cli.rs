@@ -189,3 +189,27 @@ fn bench_lstm_prints_a_table_beside_the_peer() {
     assert!(cells[4].ends_with("× faster"), "{row}");
     assert!(out.contains("peak RSS of this process:"), "{out}");
 }
+
+/// Without the `gui` feature, `ui` and the bare command are usage errors
+/// that say how to get the window, and the headless subcommands still run.
+#[cfg(not(feature = "gui"))]
+#[test]
+fn without_the_gui_feature_the_window_is_a_usage_error() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [&["ui"][..], &[][..]] {
+        let output = pulsewatch(home.path(), args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let err = stderr(&output);
+        assert!(
+            err.starts_with(
+                "error: this pulsewatch was built without the desktop window (feature `gui`)"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("pulsewatch --help"), "{err}");
+    }
+    assert_eq!(
+        pulsewatch(home.path(), &["--version"]).status.code(),
+        Some(0)
+    );
+}

@@ -31,7 +31,7 @@ fn reference_settings_match_the_pytorch_peer() {
     let cancel = AtomicBool::new(false);
     let mut events = 0;
     let (saved, outcome) =
-        detect::train(&frame, &lstm_config(""), &mut |_| events += 1, &cancel).unwrap();
+        detect::train_model(&frame, &lstm_config(""), &mut |_| events += 1, &cancel).unwrap();
     assert_eq!(outcome.epochs_run, 10);
     assert_eq!(events, 10 * 9951usize.div_ceil(64));
     assert_eq!(saved.meta.training_windows, 9951);
@@ -41,7 +41,7 @@ fn reference_settings_match_the_pytorch_peer() {
         outcome.final_loss
     );
     assert!(outcome.epoch_losses[9] < outcome.epoch_losses[0]);
-    let scores = detect::score(&saved, &frame).unwrap();
+    let scores = detect::score_frame(&saved, &frame).unwrap();
     let m = eval::point_metrics(&scores.rows.flag, frame.labels().unwrap());
     assert!((m.f1 - 0.296).abs() <= 0.05, "F1 {} (peer 0.296)", m.f1);
     // The p99 rule flags about 1 % of windows.
@@ -70,7 +70,7 @@ fn saves_atomically_and_survives_a_corrupt_file() {
     let cancel = AtomicBool::new(false);
     let config = lstm_config("  epochs: 1\n  sequence_length: 10\n  hidden_size: 8\n");
     let frame = small_frame(300);
-    let (first, _) = detect::train(&frame, &config, &mut |_| {}, &cancel).unwrap();
+    let (first, _) = detect::train_model(&frame, &config, &mut |_| {}, &cancel).unwrap();
     store::save(dir.path(), &first.model, &first.meta).unwrap();
     let loaded = store::load(dir.path()).unwrap();
     assert_eq!(loaded.model, first.model);
@@ -78,7 +78,7 @@ fn saves_atomically_and_survives_a_corrupt_file() {
     assert_eq!(loaded.meta.threshold, first.meta.threshold);
 
     let config2 = lstm_config("  epochs: 1\n  sequence_length: 10\n  hidden_size: 8\n  seed: 7\n");
-    let (second, _) = detect::train(&frame, &config2, &mut |_| {}, &cancel).unwrap();
+    let (second, _) = detect::train_model(&frame, &config2, &mut |_| {}, &cancel).unwrap();
     store::save(dir.path(), &second.model, &second.meta).unwrap();
     assert_eq!(store::load(dir.path()).unwrap().model, second.model);
 
@@ -125,7 +125,7 @@ fn saves_atomically_and_survives_a_corrupt_file() {
 fn scoring_says_which_features_are_missing() {
     let cancel = AtomicBool::new(false);
     let config = lstm_config("  epochs: 1\n  sequence_length: 10\n  hidden_size: 4\n");
-    let (saved, _) = detect::train(&small_frame(200), &config, &mut |_| {}, &cancel).unwrap();
+    let (saved, _) = detect::train_model(&small_frame(200), &config, &mut |_| {}, &cancel).unwrap();
     let other = MetricFrame::new(
         (0..50).map(|i| i * 30_000).collect(),
         vec!["cpu".into(), "mem".into()],
@@ -133,7 +133,7 @@ fn scoring_says_which_features_are_missing() {
         None,
     )
     .unwrap();
-    let error = detect::score(&saved, &other).unwrap_err();
+    let error = detect::score_frame(&saved, &other).unwrap_err();
     assert_eq!(
         error.to_string(),
         "the data do not match the model: the model was trained on [cpu, memory, latency]; \
@@ -148,7 +148,7 @@ fn cancel_stops_within_one_batch_and_missing_values_are_skipped() {
         lstm_config("  epochs: 5\n  sequence_length: 10\n  hidden_size: 4\n  batch_size: 16\n");
     let mut frame = small_frame(400);
     let mut calls = 0;
-    let error = detect::train(
+    let error = detect::train_model(
         &frame,
         &config,
         &mut |_| {
@@ -179,10 +179,10 @@ fn cancel_stops_within_one_batch_and_missing_values_are_skipped() {
     .unwrap();
     let ok = AtomicBool::new(false);
     let config = lstm_config("  epochs: 1\n  sequence_length: 10\n  hidden_size: 4\n");
-    let (saved, _) = detect::train(&frame, &config, &mut |_| {}, &ok).unwrap();
+    let (saved, _) = detect::train_model(&frame, &config, &mut |_| {}, &ok).unwrap();
     assert_eq!(saved.meta.skipped_windows, 20);
     assert_eq!(saved.meta.training_windows, 391 - 20);
-    let scores = detect::score(&saved, &frame).unwrap();
+    let scores = detect::score_frame(&saved, &frame).unwrap();
     assert_eq!(scores.skipped_windows, 20);
     assert!(scores.rows.error[100].is_nan() && !scores.rows.flag[100]);
     assert!(scores.rows.error[99].is_finite());

@@ -1,3 +1,5 @@
+#![cfg(feature = "gpu")]
+
 //! The burn/wgpu path against the CPU path on Mesa's software Vulkan
 //! (lavapipe): same weights → same window errors; same data and batches →
 //! the same training.

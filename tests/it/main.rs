@@ -4,14 +4,18 @@
 mod cli;
 mod config_errors;
 mod csv_files;
+#[cfg(feature = "gui")]
 mod dashboard;
 mod detector;
 mod fake_http;
 mod forecast;
 mod gpu_path;
 mod nab;
+#[cfg(feature = "gui")]
+mod one_engine;
 mod prom_faults;
 mod prometheus;
 mod serve;
 mod support;
+#[cfg(feature = "gui")]
 mod window;

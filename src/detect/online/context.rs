@@ -8,8 +8,13 @@
 //! did not and the step had to create new ones: a pattern never seen before,
 //! rather than a value far from the median. Patterns that recur (daily
 //! spikes, a load balancer's bursts) stop being new.
+//!
+//! [`context_likelihoods`] puts the detector on the likelihood scale of the
+//! other online detectors.
 
 use std::collections::HashMap;
+
+use super::likelihood::ALARM_LEVEL;
 
 /// Parameters (the same for every series).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -314,9 +319,56 @@ impl ContextDetector {
     }
 }
 
+/// The contextual detector's bins span the probationary rows' range widened
+/// by this many widths on each side: values beyond that become facts never
+/// seen before, while ordinary variation falls into a few bins (0.5, 1, 2
+/// and 4 were tried on NAB, docs/evaluation.md).
+pub const CONTEXT_RANGE_MARGIN: f64 = 1.0;
+
+/// The contextual score (a share of contexts, already the same scale on
+/// every metric) that maps to [`ALARM_LEVEL`].
+pub const CONTEXT_ALARM_SCORE: f64 = 0.9;
+
+/// The contextual detector ([`ContextDetector`]) over one series:
+/// it learns from the start, with bins over the first `probation` rows'
+/// range (widened by [`CONTEXT_RANGE_MARGIN`]) and CAD's rest period of a
+/// fifth of the probation; rows before `probation` score 0. Its score is
+/// mapped linearly onto the likelihood scale, [`CONTEXT_ALARM_SCORE`] at
+/// [`ALARM_LEVEL`] and 1 at 1. None when the probationary rows hold no
+/// value.
+pub fn context_likelihoods(values: &[f64], probation: usize) -> Option<Vec<f64>> {
+    let probation = probation.min(values.len());
+    let head = values[..probation]
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite());
+    let min = head.clone().fold(f64::INFINITY, f64::min);
+    let max = head.fold(f64::NEG_INFINITY, f64::max);
+    if !(min.is_finite() && max.is_finite()) {
+        return None;
+    }
+    let pad = CONTEXT_RANGE_MARGIN * (max - min);
+    let params = ContextParams {
+        rest_rows: probation / 5,
+        ..ContextParams::default()
+    };
+    let mut detector = ContextDetector::new(params).with_range(min - pad, max + pad);
+    let scale = (1.0 - ALARM_LEVEL) / (1.0 - CONTEXT_ALARM_SCORE);
+    let mut out: Vec<f64> = values
+        .iter()
+        .map(|v| {
+            let score = detector.update(*v);
+            (ALARM_LEVEL + (score - CONTEXT_ALARM_SCORE) * scale).clamp(0.0, 1.0)
+        })
+        .collect();
+    out[..probation].fill(0.0);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::online::probation_rows;
 
     fn detector() -> ContextDetector {
         ContextDetector::new(ContextParams {
@@ -403,5 +455,26 @@ mod tests {
         }
         assert_eq!(a.update(f64::NAN), 0.0);
         assert_eq!(a.update(3.0), b.update(3.0));
+    }
+
+    #[test]
+    fn the_contextual_likelihood_alarms_on_a_new_pattern_after_probation() {
+        // A repeating cycle, then three values where it never goes.
+        let cycle = [1.0, 2.0, 3.0, 5.0, 3.0, 2.0];
+        let mut values: Vec<f64> = (0..1500).map(|i| cycle[i % 6]).collect();
+        values[1300..1303].fill(40.0);
+        let probation = probation_rows(values.len());
+        let likelihoods = context_likelihoods(&values, probation).expect("values");
+        assert!(likelihoods[..probation].iter().all(|l| *l == 0.0));
+        // Once the jump's own facts are the left half, nothing can fire.
+        let peak = likelihoods[1300..1303].iter().copied().fold(0.0, f64::max);
+        assert!(peak >= ALARM_LEVEL, "{:?}", &likelihoods[1298..1306]);
+        let before = likelihoods[probation..1300]
+            .iter()
+            .filter(|l| **l >= ALARM_LEVEL)
+            .count();
+        assert_eq!(before, 0, "alarms on the learned ramp");
+        assert!(likelihoods.iter().all(|l| (0.0..=1.0).contains(l)));
+        assert!(context_likelihoods(&[f64::NAN; 50], 20).is_none());
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use eframe::egui;
 
-use super::{UiCommand, theme};
+use crate::ui::{UiCommand, theme};
 use crate::config::edit::{SettingKey, apply_edits};
 use crate::config::{Config, ConfigError, format_duration};
 

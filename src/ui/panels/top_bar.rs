@@ -4,8 +4,8 @@
 
 use eframe::egui;
 
-use super::state::Mode;
-use super::{ForecastStatus, UiCommand, theme};
+use crate::ui::state::Mode;
+use crate::ui::{UiCommand, marks::ForecastStatus, theme};
 
 pub struct SourceInfo {
     /// File name, "bundled sample data", or the Prometheus URL in Live mode.
@@ -86,7 +86,7 @@ pub fn top_bar_ui(
             ForecastStatus::Off => {
                 ui.label(egui::RichText::new("Forecast: off").color(theme::MUTED));
             }
-            ForecastStatus::Running(_) => {
+            ForecastStatus::Running => {
                 ui.spinner();
                 ui.label("Forecasting…");
             }

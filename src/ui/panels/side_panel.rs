@@ -4,8 +4,8 @@
 
 use eframe::egui;
 
-use super::state::{Mode, State};
-use super::{UiCommand, theme};
+use crate::ui::state::{Mode, State};
+use crate::ui::{UiCommand, theme};
 use crate::detect::train::TrainProgress;
 use crate::eval::PointMetrics;
 

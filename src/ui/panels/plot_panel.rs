@@ -7,9 +7,10 @@ use egui_plot::{
     PlotPoints, Points,
 };
 
-use super::theme;
+use crate::ui::theme;
 use crate::data::time::civil_from_days;
-use crate::forecast::{SeriesForecast, band_score};
+use crate::forecast::SeriesForecast;
+use crate::forecast::band::RowBands;
 
 /// One metric ready to draw: points are built once, not every frame.
 pub struct MetricSeries {
@@ -26,16 +27,6 @@ pub struct MetricSeries {
     pub missed: Vec<PlotPoint>,
 }
 
-/// Points at least this many band half-widths outside the band are marked.
-/// With the default 80 % band (half-width 1.28 σ), 20 % of ordinary points
-/// fall just outside it; three half-widths further out is 5.1 σ from the
-/// forecast, about the rarity of the detectors' alarm level (a normal tail
-/// of 1e-7). One half-width (2.6 σ) marked 1 % of the bundled sample's
-/// ordinary points (110 of 11,520 on cpu) and 368 false marks in Test mode;
-/// three mark none on cpu and 43 in Test mode, and still every injected
-/// spike (docs/evaluation.md).
-pub const MARKER_MIN_BAND_SCORE: f64 = 3.0;
-
 /// A metric's forecast, ready to draw.
 pub struct BandOverlay {
     /// Unix seconds for history and horizon.
@@ -44,21 +35,15 @@ pub struct BandOverlay {
     pub upper: Vec<f64>,
     /// The forecast line over the horizon only (the band covers history).
     pub horizon: Vec<PlotPoint>,
-    /// History rows at least [`MARKER_MIN_BAND_SCORE`] outside the band.
-    pub outside_rows: Vec<usize>,
     /// Per history row: distance from the forecast as 0–100, 50 at the band's
     /// edge (NaN where the value is missing).
     pub row_scores: Vec<f64>,
-    /// 0–100 for the latest value (50 at the band's edge).
-    latest: Option<f64>,
 }
 
 impl BandOverlay {
-    /// The overlay for a frame's rows (`timestamps_ms`, `values`), matched to
-    /// the forecast by timestamp: rows the forecast covers (history or
-    /// horizon) get a band score, others none. So a forecast made earlier
-    /// keeps judging the points that arrive after it.
-    pub fn new(forecast: &SeriesForecast, timestamps_ms: &[i64], values: &[f64]) -> Self {
+    /// The overlay of `forecast`, judged at the frame's rows by the monitor
+    /// (`rows`).
+    pub fn new(forecast: &SeriesForecast, rows: &RowBands) -> Self {
         let xs: Vec<f64> = forecast
             .timestamps_ms
             .iter()
@@ -70,45 +55,13 @@ impl BandOverlay {
             .zip(yhat)
             .map(|(t, y)| PlotPoint::new(*t as f64 / 1000.0, *y))
             .collect();
-        let at = |ms: i64| forecast.timestamps_ms.binary_search(&ms).ok();
-        let mut outside_rows = Vec::new();
-        let row_scores: Vec<f64> = timestamps_ms
-            .iter()
-            .zip(values)
-            .enumerate()
-            .map(|(row, (ms, y))| {
-                let Some(j) = at(*ms) else {
-                    return f64::NAN;
-                };
-                let (lower, upper) = (forecast.lower[j], forecast.upper[j]);
-                if band_score(*y, lower, upper).is_some_and(|b| b.score >= MARKER_MIN_BAND_SCORE) {
-                    outside_rows.push(row);
-                }
-                let half = (upper - lower) / 2.0;
-                let distance = (y - forecast.yhat[j]).abs() / half;
-                if half > 0.0 && distance.is_finite() {
-                    100.0 * distance / (distance + 1.0)
-                } else {
-                    f64::NAN
-                }
-            })
-            .collect();
-        let latest = row_scores.iter().rev().find(|s| s.is_finite()).copied();
         Self {
             xs,
             lower: forecast.lower.clone(),
             upper: forecast.upper.clone(),
             horizon,
-            outside_rows,
-            row_scores,
-            latest,
+            row_scores: rows.row_scores.clone(),
         }
-    }
-
-    /// The latest value's distance from the forecast as 0–100, 50 at the
-    /// band's edge (the same scale as the autoencoder's score).
-    pub fn latest_score(&self) -> Option<f64> {
-        self.latest
     }
 }
 
@@ -571,6 +524,8 @@ mod tests {
             notes: Vec::new(),
         };
         let xs: Vec<f64> = ts.iter().map(|t| *t as f64 / 1000.0).collect();
+        let judged = RowBands::new(&forecast, &ts, &values);
+        assert_eq!(judged.outside_rows, vec![2]);
         let series = MetricSeries {
             name: "cpu".into(),
             points: xs
@@ -578,15 +533,11 @@ mod tests {
                 .zip(values)
                 .map(|(x, y)| PlotPoint::new(*x, y))
                 .collect(),
-            band: Some(BandOverlay::new(&forecast, &ts, &values)),
+            band: Some(BandOverlay::new(&forecast, &judged)),
             anomalies: Vec::new(),
             false_positives: Vec::new(),
             missed: Vec::new(),
         };
-        assert_eq!(
-            series.band.as_ref().map(|b| b.outside_rows.clone()),
-            Some(vec![2])
-        );
         let rows = RowDetails {
             xs: xs.clone(),
             scores: vec![20.0, 30.0, 80.0, 40.0],

@@ -1,0 +1,293 @@
+//! The one rule that turns the detectors' outputs into marks and events,
+//! for the window and the daemon alike. A row of a metric is marked when
+//! any of these says so, and its mark carries the largest of their 0–100
+//! scores:
+//!
+//! - the online detector (`detection.method`): the row's likelihood is at
+//!   the alarm level or above ([`crate::detect::score::score_of_likelihood`]);
+//! - the autoencoder: the row's error is over the threshold and this metric
+//!   contributes most to it ([`crate::detect::score::normalised_score`]);
+//! - the forecast: the value is at least
+//!   [`crate::forecast::band::MARKER_MIN_BAND_SCORE`] half-widths outside
+//!   the band made before it was seen.
+//!
+//! Marks at most [`crate::event::EVENT_GAP_ROWS`] apart form one event.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::config::DetectionMethod;
+use crate::data::MetricFrame;
+use crate::detect::Scores;
+use crate::detect::score::{normalised_score, score_of_likelihood};
+use crate::event::{AnomalyEvent, EVENT_GAP_ROWS, group_events};
+use crate::forecast::FrameForecast;
+use crate::forecast::band::RowBands;
+
+/// The online detector's view of a frame: per metric, the likelihoods
+/// point-wise marks are made from (None where the detector has nothing to
+/// say, such as `seasonal` without a period).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnlineScores {
+    /// The frame it belongs to: its first timestamp and length.
+    pub first_ms: Option<i64>,
+    pub rows: usize,
+    pub likelihoods: Vec<Option<Vec<f64>>>,
+}
+
+impl OnlineScores {
+    /// Scores every metric of `frame` online (row t from rows ≤ t); given up
+    /// (None) once `cancel` is set: it is checked before each metric.
+    pub fn of_unless_cancelled(
+        frame: &MetricFrame,
+        method: DetectionMethod,
+        cancel: &AtomicBool,
+    ) -> Option<Self> {
+        let probation = crate::detect::stream::probation_rows(frame.len());
+        let mut likelihoods = Vec::with_capacity(frame.columns().len());
+        for column in frame.columns() {
+            if cancel.load(Ordering::Relaxed) {
+                return None;
+            }
+            likelihoods.push(crate::detect::stream::method_row_likelihoods(
+                method, column, probation, None,
+            ));
+        }
+        Some(Self {
+            first_ms: frame.timestamps_ms().first().copied(),
+            rows: frame.len(),
+            likelihoods,
+        })
+    }
+
+    /// Whether these scores are of `frame`'s rows.
+    pub fn matches(&self, frame: &MetricFrame) -> bool {
+        self.rows == frame.len() && self.first_ms == frame.timestamps_ms().first().copied()
+    }
+}
+
+/// The autoencoder's scores of a frame and the threshold they are judged at.
+#[derive(Debug, Clone, Copy)]
+pub struct LstmView<'a> {
+    pub scores: &'a Scores,
+    pub threshold: f64,
+    /// The first timestamp of the frame the scores are of.
+    pub first_ms: Option<i64>,
+}
+
+impl LstmView<'_> {
+    /// Whether these scores are of `frame`'s rows and columns.
+    pub fn matches(&self, frame: &MetricFrame) -> bool {
+        self.scores.rows.error.len() == frame.len()
+            && self.scores.feature_names == frame.names()
+            && self
+                .first_ms
+                .is_none_or(|start| frame.timestamps_ms().first() == Some(&start))
+    }
+}
+
+/// One metric, judged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricAssessment {
+    pub name: String,
+    /// Per row: the mark's 0–100 score where the row is marked.
+    pub marks: Vec<Option<f64>>,
+    /// Per row: the largest 0–100 score any detector gives it, marked or
+    /// not (0 where none scored it): the gauge `/metrics` exports.
+    pub scores: Vec<f64>,
+    /// The forecast at each row, where there is one.
+    pub band: Option<RowBands>,
+}
+
+impl MetricAssessment {
+    pub fn marked_rows(&self) -> usize {
+        self.marks.iter().filter(|m| m.is_some()).count()
+    }
+}
+
+/// A frame, judged by the one rule.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Assessment {
+    /// The frame it belongs to: its first timestamp and length.
+    pub first_ms: Option<i64>,
+    pub rows: usize,
+    pub metrics: Vec<MetricAssessment>,
+    /// Every metric's events, oldest first.
+    pub events: Vec<AnomalyEvent>,
+}
+
+impl Assessment {
+    /// Per row, whether any metric is marked.
+    pub fn marked_rows(&self) -> Vec<bool> {
+        (0..self.rows)
+            .map(|row| self.metrics.iter().any(|m| m.marks[row].is_some()))
+            .collect()
+    }
+}
+
+/// Judges `frame` by the one rule (see the module docs). Inputs that belong
+/// to another frame (a rescore or a refit still running) are left out.
+pub fn assess(
+    frame: &MetricFrame,
+    online: Option<&OnlineScores>,
+    lstm: Option<LstmView<'_>>,
+    forecast: Option<&FrameForecast>,
+    model_version: &str,
+) -> Assessment {
+    let rows = frame.len();
+    let online = online.filter(|o| o.matches(frame));
+    let lstm = lstm.filter(|l| l.matches(frame));
+    let mut metrics: Vec<MetricAssessment> = frame
+        .names()
+        .iter()
+        .zip(frame.columns())
+        .map(|(name, values)| MetricAssessment {
+            name: name.clone(),
+            marks: vec![None; rows],
+            scores: vec![0.0; rows],
+            band: forecast
+                .and_then(|f| f.get(name))
+                .map(|f| RowBands::new(f, frame.timestamps_ms(), values)),
+        })
+        .collect();
+    let raise = |slot: &mut Option<f64>, score: f64| {
+        *slot = Some(slot.map_or(score, |s| s.max(score)));
+    };
+    if let Some(lstm) = lstm {
+        for (row, error) in lstm.scores.rows.error.iter().enumerate() {
+            let Some(column) = lstm.scores.rows.top_feature[row] else {
+                continue;
+            };
+            let score = normalised_score(*error, lstm.threshold);
+            let metric = &mut metrics[column];
+            if score.is_finite() {
+                metric.scores[row] = metric.scores[row].max(score);
+            }
+            if *error > lstm.threshold {
+                raise(&mut metric.marks[row], score);
+            }
+        }
+    }
+    for metric in &mut metrics {
+        let Some(band) = &metric.band else { continue };
+        for (row, score) in band.row_scores.iter().enumerate() {
+            if score.is_finite() {
+                metric.scores[row] = metric.scores[row].max(*score);
+            }
+        }
+        for &row in &band.outside_rows {
+            raise(&mut metric.marks[row], band.row_scores[row]);
+        }
+    }
+    if let Some(online) = online {
+        let level = crate::detect::stream::ALARM_LEVEL;
+        for (metric, likelihoods) in metrics.iter_mut().zip(&online.likelihoods) {
+            let Some(likelihoods) = likelihoods else {
+                continue;
+            };
+            for (row, l) in likelihoods.iter().enumerate() {
+                let score = score_of_likelihood(*l);
+                metric.scores[row] = metric.scores[row].max(score);
+                if *l >= level {
+                    raise(&mut metric.marks[row], score);
+                }
+            }
+        }
+    }
+    let mut events: Vec<AnomalyEvent> = metrics
+        .iter()
+        .flat_map(|m| {
+            group_events(
+                &m.name,
+                frame.timestamps_ms(),
+                &m.marks,
+                EVENT_GAP_ROWS,
+                model_version,
+            )
+        })
+        .collect();
+    events.sort_by_key(|e| e.start_ms);
+    Assessment {
+        first_ms: frame.timestamps_ms().first().copied(),
+        rows,
+        metrics,
+        events,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shifted_frame() -> MetricFrame {
+        let base = crate::data::generate_sample(&crate::data::SampleSpec {
+            rows: 1_500,
+            ..Default::default()
+        });
+        let mut columns = base.columns().to_vec();
+        for v in &mut columns[0][1_200..1_230] {
+            *v += 150.0;
+        }
+        MetricFrame::new(
+            base.timestamps_ms().to_vec(),
+            base.names().to_vec(),
+            columns,
+            None,
+        )
+        .expect("frame")
+    }
+
+    #[test]
+    fn the_online_detector_marks_a_shift_and_marks_join_into_events() {
+        let frame = shifted_frame();
+        let online = OnlineScores::of_unless_cancelled(
+            &frame,
+            DetectionMethod::Ensemble,
+            &AtomicBool::new(false),
+        )
+        .expect("not cancelled");
+        let judged = assess(&frame, Some(&online), None, None, "ensemble");
+        assert_eq!(judged.rows, frame.len());
+        let cpu = &judged.metrics[0];
+        assert!(cpu.marks[1_200].is_some(), "the shift's first row");
+        let marked = cpu.marks[1_200].expect("marked");
+        assert!((50.0..=100.0).contains(&marked), "{marked}");
+        // Every mark is at least 50 and the gauge is never below the mark.
+        for (mark, score) in cpu.marks.iter().zip(&cpu.scores) {
+            if let Some(mark) = mark {
+                assert!(*mark >= 50.0 && score >= mark);
+            }
+        }
+        let shift = (frame.timestamps_ms()[1_200], frame.timestamps_ms()[1_229]);
+        assert!(judged.events.iter().any(|e| e.metric == frame.names()[0]
+            && e.start_ms <= shift.1
+            && e.end_ms.is_some_and(|end| end >= shift.0)));
+        // Scores of another frame are left out: no marks at all.
+        let other = crate::data::generate_sample(&crate::data::SampleSpec {
+            rows: 1_499,
+            ..Default::default()
+        });
+        let judged = assess(&other, Some(&online), None, None, "ensemble");
+        assert!(judged.events.is_empty());
+        assert_eq!(judged.marked_rows().iter().filter(|m| **m).count(), 0);
+    }
+
+    #[test]
+    fn the_online_pass_scores_every_metric_and_gives_up_when_cancelled() {
+        let frame = crate::data::generate_sample(&crate::data::SampleSpec {
+            rows: 600,
+            ..Default::default()
+        });
+        let method = DetectionMethod::Robust;
+        let scores = OnlineScores::of_unless_cancelled(&frame, method, &AtomicBool::new(false))
+            .expect("not cancelled");
+        assert!(scores.matches(&frame));
+        assert_eq!(scores.likelihoods.len(), frame.columns().len());
+        assert!(
+            scores
+                .likelihoods
+                .iter()
+                .all(|l| l.as_ref().is_some_and(|l| l.len() == frame.len()))
+        );
+        assert!(OnlineScores::of_unless_cancelled(&frame, method, &AtomicBool::new(true)).is_none());
+    }
+}

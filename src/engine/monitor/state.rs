@@ -1,0 +1,594 @@
+//! The monitor's state and what each input does to it: a new frame, a
+//! finished fit or training, a command. Everything here runs on the
+//! monitor's own thread ([`super::spawn`]); nothing here waits on the
+//! network or a fit.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+use crate::config::Config;
+use crate::data::MetricFrame;
+use crate::detect::Scores;
+use crate::engine::schedule::{Clock, Finished, ModelKeeper, RetrainReason, Schedule, StartError};
+use crate::event::AnomalyEvent;
+use crate::forecast::{ForecastError, ForecastModel, ForecastSettings, FrameForecast};
+use crate::history::History;
+
+use super::fuse::{self, Assessment, LstmView, OnlineScores};
+use super::tracker::{EventChanges, EventTracker};
+use super::view::{ActiveModel, DataKind, ForecastState, LiveStatus, ModelState, View};
+
+/// How the monitor is set up by its owner.
+#[derive(Clone)]
+pub struct MonitorOptions {
+    pub config: Config,
+    pub clock: Arc<dyn Clock>,
+    /// Where live events, trainings and fetch failures are recorded (None:
+    /// nowhere).
+    pub history_path: Option<PathBuf>,
+    /// Appended to the reasons of the trainings it records ("app").
+    pub training_source: Option<String>,
+    /// Whether to forecast (the window has a toggle; `prophet_model.enabled`
+    /// must be on as well).
+    pub show_forecast: bool,
+}
+
+/// A fit in progress, and what it was started on.
+struct FitJob {
+    result: Receiver<Result<FrameForecast, ForecastError>>,
+    started_ms: i64,
+}
+
+pub(super) struct Monitor {
+    pub(super) options: MonitorOptions,
+    pub(super) keeper: ModelKeeper,
+    pub(super) frame: Arc<MetricFrame>,
+    pub(super) kind: DataKind,
+    pub(super) label: String,
+    pub(super) warnings: Vec<String>,
+    online: Option<OnlineScores>,
+    /// The model's scores of `frame` (and the frame's first timestamp).
+    lstm_scores: Option<Arc<Scores>>,
+    /// The window's slider; None: the model's own threshold.
+    threshold: Option<f64>,
+    forecast: Option<Arc<FrameForecast>>,
+    forecast_started_ms: Option<i64>,
+    forecast_error: Option<String>,
+    fit: Option<FitJob>,
+    pub(super) judged: Arc<Assessment>,
+    tracker: EventTracker,
+    pub(super) changes: EventChanges,
+    history: Option<History>,
+    history_error: Option<String>,
+    model_load_error: Option<String>,
+    pub(super) live: Option<LiveStatus>,
+    last_refresh_ms: Option<i64>,
+    fetch_errors: BTreeMap<String, u64>,
+    last_fetch_error: Option<String>,
+    /// What it did, in words, since the last update (the daemon logs
+    /// these: commits, trainings, history errors).
+    pub(super) notes: Vec<String>,
+    /// Something changed since the last update.
+    pub(super) dirty: bool,
+}
+
+impl Monitor {
+    /// Loads the saved model (this runs on the monitor's thread).
+    pub(super) fn new(options: MonitorOptions) -> Self {
+        let lstm = &options.config.lstm;
+        let save_dir = crate::config::resolve_data_path(&lstm.save_path);
+        let clock = Arc::clone(&options.clock);
+        let mut keeper = if lstm.enabled {
+            ModelKeeper::new(clock, lstm.clone(), save_dir)
+        } else {
+            ModelKeeper::without_model(clock, lstm.clone(), save_dir)
+        };
+        if let Some(source) = &options.training_source {
+            keeper = keeper.with_source(source);
+        }
+        let model_load_error = keeper.last_error().map(str::to_owned);
+        let notes = model_load_error.iter().cloned().collect();
+        Self {
+            keeper,
+            frame: Arc::new(MetricFrame::default()),
+            kind: DataKind::File,
+            label: String::new(),
+            warnings: Vec::new(),
+            online: None,
+            lstm_scores: None,
+            threshold: None,
+            forecast: None,
+            forecast_started_ms: None,
+            forecast_error: None,
+            fit: None,
+            judged: Arc::new(Assessment::default()),
+            tracker: EventTracker::default(),
+            changes: EventChanges::default(),
+            history: None,
+            history_error: None,
+            model_load_error,
+            live: None,
+            last_refresh_ms: None,
+            fetch_errors: BTreeMap::new(),
+            last_fetch_error: None,
+            notes,
+            dirty: true,
+            options,
+        }
+    }
+
+    pub(super) fn config(&self) -> &Config {
+        &self.options.config
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.options.clock.now_ms()
+    }
+
+    /// What judged the events: the detection method, and the model it used.
+    pub(super) fn model_version(&self) -> String {
+        let method = self.config().detection.method.key();
+        match (self.keeper.model(), &self.lstm_scores) {
+            (Some(model), Some(_)) => format!("{method} (lstm {})", model.meta.created_at),
+            _ => method.to_owned(),
+        }
+    }
+
+    fn forecasting(&self) -> bool {
+        self.config().prophet.enabled && self.options.show_forecast
+    }
+
+    /// Takes a new frame: judges it, refits and retrains by the rules.
+    pub(super) fn set_frame(&mut self, frame: MetricFrame, kind: DataKind, label: String) {
+        let live_before = self.kind == DataKind::Live;
+        if kind != DataKind::Live || !live_before {
+            // A new data set: nothing of the old one carries over.
+            self.tracker = EventTracker::default();
+            self.forecast = None;
+            self.forecast_started_ms = None;
+            self.fit = None;
+        }
+        self.kind = kind;
+        self.label = label;
+        self.frame = Arc::new(frame);
+        self.online = OnlineScores::of_unless_cancelled(
+            &self.frame,
+            self.config().detection.method,
+            &AtomicBool::new(false),
+        );
+        self.rescore();
+        self.refit_if_due();
+        self.reassess();
+        self.retrain_if_due();
+    }
+
+    /// Scores the frame with the model in use.
+    fn rescore(&mut self) {
+        self.lstm_scores = self
+            .keeper
+            .model()
+            .filter(|_| self.config().lstm.enabled && !self.frame.is_empty())
+            .and_then(|model| crate::detect::score_frame(model, &self.frame).ok())
+            .map(Arc::new);
+    }
+
+    /// Judges the frame by the one rule; live rows not judged before become
+    /// events (recorded in the history).
+    pub(super) fn reassess(&mut self) {
+        let version = self.model_version();
+        let lstm = match (self.keeper.model(), &self.lstm_scores) {
+            (Some(model), Some(scores)) => Some(LstmView {
+                scores,
+                threshold: self.threshold.unwrap_or(model.meta.threshold),
+                first_ms: self.frame.timestamps_ms().first().copied(),
+            }),
+            _ => None,
+        };
+        let judged = fuse::assess(
+            &self.frame,
+            self.online.as_ref(),
+            lstm,
+            self.forecast.as_deref(),
+            &version,
+        );
+        self.judged = Arc::new(judged);
+        if self.kind == DataKind::Live {
+            let changes =
+                self.tracker
+                    .update(&self.judged, self.frame.timestamps_ms(), &version);
+            self.record(&changes);
+            self.changes.started.extend(changes.started);
+            self.changes.raised.extend(changes.raised);
+            self.changes.ended.extend(changes.ended);
+        }
+        self.dirty = true;
+    }
+
+    fn history(&mut self) -> Option<&History> {
+        if self.history.is_none() {
+            let path = self.options.history_path.clone()?;
+            match History::open(&path) {
+                Ok(history) => self.history = Some(history),
+                Err(error) => {
+                    self.history_error = Some(error.to_string());
+                    return None;
+                }
+            }
+        }
+        self.history.as_ref()
+    }
+
+    /// A history write that failed is shown, not fatal: judging goes on.
+    fn recorded<T>(&mut self, result: Result<T, crate::history::HistoryError>) -> Option<T> {
+        match result {
+            Ok(value) => {
+                self.history_error = None;
+                Some(value)
+            }
+            Err(error) => {
+                // Said once per failing streak, not at every refresh.
+                if self.history_error.is_none() {
+                    self.notes.push(error.to_string());
+                }
+                self.history_error = Some(error.to_string());
+                None
+            }
+        }
+    }
+
+    /// Mirrors live events into the history: a new one starts a row, a
+    /// higher peak raises it, an end closes it.
+    fn record(&mut self, changes: &EventChanges) {
+        for event in &changes.started {
+            let Some(history) = self.history() else { return };
+            let result =
+                history.start_event(&event.metric, event.start_ms, event.peak_score, &event.model_version);
+            if let Some(id) = self.recorded(result) {
+                self.notes
+                    .push(format!("history: event {id} ({}) committed", event.metric));
+                self.tracker.set_id(&event.metric, id);
+            }
+        }
+        let ids: BTreeMap<String, i64> = self
+            .tracker
+            .open_events()
+            .map(|e| (e.metric.clone(), e.id))
+            .collect();
+        for event in &changes.raised {
+            let Some(&id) = ids.get(&event.metric).filter(|id| **id != 0) else {
+                continue;
+            };
+            let Some(history) = self.history() else { return };
+            let result = history.raise_peak(id, event.peak_score);
+            self.recorded(result);
+        }
+        for event in &changes.ended {
+            self.close(event);
+        }
+    }
+
+    fn close(&mut self, event: &AnomalyEvent) {
+        let Some(history) = self.history() else { return };
+        // Started before the history could be written: the whole event now.
+        let result = if event.id == 0 {
+            history.upsert_event(event).map(|_| ())
+        } else {
+            history
+                .raise_peak(event.id, event.peak_score)
+                .and_then(|()| history.end_event(event.id, event.end_or(event.start_ms)))
+        };
+        self.recorded(result);
+    }
+
+    /// A live refresh failed: counted by reason, recorded, shown.
+    pub(super) fn fetch_failed(&mut self, reason: String, retry_at_ms: i64) {
+        let class = reason_class(&reason);
+        *self.fetch_errors.entry(class.to_owned()).or_default() += 1;
+        let now = self.now_ms();
+        if let Some(history) = self.history() {
+            let result = history.record_fetch_failure(now, class, &reason);
+            if let Some(id) = self.recorded(result) {
+                self.notes
+                    .push(format!("history: fetch failure {id} committed"));
+            }
+        }
+        self.last_fetch_error = Some(reason.clone());
+        self.live = Some(LiveStatus::Down {
+            reason,
+            retry_at_ms,
+        });
+        self.dirty = true;
+    }
+
+    /// A live refresh landed.
+    pub(super) fn fetched(&mut self, frame: MetricFrame, warnings: Vec<String>, at_ms: i64) {
+        self.live = Some(LiveStatus::Connected {
+            last_refresh_ms: at_ms,
+        });
+        self.last_refresh_ms = Some(at_ms);
+        self.last_fetch_error = None;
+        self.warnings = warnings;
+        let label = self.config().prometheus.base_url.clone();
+        self.set_frame(frame, DataKind::Live, label);
+    }
+
+    /// The forecast rule. Live data keeps its forecast until half the
+    /// horizon (so there is always a forecast ahead) or
+    /// `prophet_model.retrain_interval` has passed, whichever is sooner, or
+    /// until the rows run past it; meanwhile new rows are judged by the
+    /// forecast made before they arrived, and a fit in progress is let
+    /// land. Any other data set is fitted afresh.
+    fn refit_if_due(&mut self) {
+        if !self.forecasting() || self.frame.is_empty() {
+            self.forecast = None;
+            self.fit = None;
+            return;
+        }
+        let now = self.now_ms();
+        if self.kind == DataKind::Live {
+            if self.fit.is_some() {
+                return;
+            }
+            let prophet = &self.config().prophet;
+            let every = (prophet.forecast_horizon / 2).min(prophet.retrain_interval);
+            let newest = self.frame.timestamps_ms().last().copied().unwrap_or(i64::MIN);
+            let covered = self.forecast.as_ref().is_some_and(|f| f.covers(newest));
+            let schedule = Schedule::new(every, self.forecast_started_ms);
+            if covered && !schedule.due(now) {
+                return;
+            }
+        }
+        let settings = ForecastSettings::from_config(self.config(), ForecastModel::Prophet);
+        match crate::engine::spawn_forecast((*self.frame).clone(), settings, || {}) {
+            Ok(result) => {
+                self.fit = Some(FitJob {
+                    result,
+                    started_ms: now,
+                });
+                self.forecast_error = None;
+            }
+            Err(error) => self.forecast_error = Some(error.to_string()),
+        }
+    }
+
+    /// Takes a finished fit, if any; true when one landed.
+    pub(super) fn poll_fit(&mut self) -> bool {
+        let Some(fit) = &self.fit else { return false };
+        let result = match fit.result.try_recv() {
+            Ok(result) => result,
+            Err(TryRecvError::Empty) => return false,
+            Err(TryRecvError::Disconnected) => Err(ForecastError::Worker {
+                metric: "every metric".into(),
+                reason: "the forecast thread stopped".into(),
+            }),
+        };
+        let started_ms = fit.started_ms;
+        self.fit = None;
+        match result {
+            Ok(forecast) => {
+                let failures: Vec<String> = forecast
+                    .series
+                    .iter()
+                    .filter_map(|s| s.as_ref().err())
+                    .map(ToString::to_string)
+                    .collect();
+                self.forecast_error = (!failures.is_empty()).then(|| failures.join("; "));
+                self.forecast = Some(Arc::new(forecast));
+                self.forecast_started_ms = Some(started_ms);
+            }
+            Err(error) => self.forecast_error = Some(error.to_string()),
+        }
+        self.reassess();
+        true
+    }
+
+    /// The retrain rule (live data only): a first model once enough
+    /// complete rows have arrived, then the schedule or drift
+    /// ([`ModelKeeper::due`]).
+    fn retrain_if_due(&mut self) {
+        if self.kind != DataKind::Live || !self.config().lstm.enabled || self.keeper.is_training()
+        {
+            return;
+        }
+        let recent = match (self.keeper.model(), &self.lstm_scores) {
+            (Some(model), Some(scores)) => crate::engine::schedule::errors_since_training(
+                &scores.window_errors,
+                self.frame.timestamps_ms(),
+                model,
+            ),
+            (Some(_), None) => return,
+            (None, _) => {
+                if !self.keeper.enough_data(&self.frame) {
+                    return;
+                }
+                Vec::new()
+            }
+        };
+        if let Some(reason) = self.keeper.due(&recent) {
+            let note = match self.start_training(reason.clone()) {
+                Ok(id) => format!("retraining (job {id}): {reason}"),
+                Err(error) => error.to_string(),
+            };
+            self.notes.push(note);
+        }
+    }
+
+    /// Starts a training on the frame in view.
+    pub(super) fn start_training(&mut self, reason: RetrainReason) -> Result<u64, StartError> {
+        self.model_load_error = None;
+        self.dirty = true;
+        self.keeper.start((*self.frame).clone(), reason, || {})
+    }
+
+    /// Sets the threshold marks are made at (None: the model's own).
+    pub(super) fn set_threshold(&mut self, threshold: Option<f64>) {
+        self.threshold = threshold;
+        self.reassess();
+    }
+
+    pub(super) fn set_show_forecast(&mut self, show: bool) {
+        self.options.show_forecast = show;
+        if show {
+            self.refit_if_due();
+        } else {
+            self.forecast = None;
+            self.fit = None;
+        }
+        self.reassess();
+    }
+
+    /// New settings: trainings, fits and judging use them from now on.
+    pub(super) fn configure(&mut self, config: Config) {
+        let save_dir = crate::config::resolve_data_path(&config.lstm.save_path);
+        self.keeper.configure(config.lstm.clone(), save_dir);
+        self.options.config = config;
+        let frame = (*self.frame).clone();
+        let label = self.label.clone();
+        // Judged afresh, as a new data set.
+        self.kind = DataKind::File;
+        let kind = self.kind;
+        self.set_frame(frame, kind, label);
+    }
+
+    /// Takes training news: progress, and a finished training into the
+    /// history and (when it succeeded) into use.
+    pub(super) fn poll_training(&mut self) {
+        let progress_before = self.keeper.progress().cloned();
+        let finished = self.keeper.poll();
+        if self.keeper.progress() != progress_before.as_ref() {
+            self.dirty = true;
+        }
+        if let Some(finished) = finished {
+            self.training_finished(finished);
+        }
+    }
+
+    pub(super) fn training_finished(&mut self, finished: Finished) {
+        let run = &finished.run;
+        self.notes.push(format!(
+            "training ({}) {}{}",
+            run.reason,
+            run.status,
+            run.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ));
+        if let Some(history) = self.history() {
+            let result = history.record_training(&finished.run);
+            if let Some(id) = self.recorded(result) {
+                self.notes
+                    .push(format!("history: training run {id} committed"));
+            }
+        }
+        if finished.swapped_in {
+            self.threshold = None;
+            self.rescore();
+            self.reassess();
+        }
+        self.dirty = true;
+    }
+
+    /// Ends the live events going on at their last mark (nothing will
+    /// continue them).
+    pub(super) fn close_open_events(&mut self) {
+        let open: Vec<AnomalyEvent> = self.tracker.open_events().cloned().collect();
+        for event in &open {
+            self.close(event);
+        }
+        self.tracker = EventTracker::default();
+    }
+
+    pub(super) fn busy(&self) -> bool {
+        self.fit.is_some() || self.keeper.is_training()
+    }
+
+    /// The state as a [`View`].
+    pub(super) fn view(&self) -> View {
+        let model = match self.keeper.model() {
+            Some(saved) => ModelState::Ready(ActiveModel {
+                threshold: self.threshold.unwrap_or(saved.meta.threshold),
+                saved: Arc::clone(saved),
+                scores: self.lstm_scores.clone(),
+            }),
+            None => match &self.model_load_error {
+                Some(error) => ModelState::Failed(error.clone()),
+                None => ModelState::Missing,
+            },
+        };
+        let forecast_state = if !self.forecasting() {
+            ForecastState::Off
+        } else if self.fit.is_some() {
+            ForecastState::Running
+        } else if let Some(error) = &self.forecast_error {
+            ForecastState::Failed(error.clone())
+        } else if self.forecast.is_some() {
+            ForecastState::Ready
+        } else {
+            ForecastState::Off
+        };
+        View {
+            frame: Arc::clone(&self.frame),
+            kind: self.kind,
+            label: self.label.clone(),
+            warnings: self.warnings.clone(),
+            judged: Arc::clone(&self.judged),
+            forecast: self.forecast.clone(),
+            forecast_state,
+            forecast_started_ms: self
+                .fit
+                .as_ref()
+                .map(|f| f.started_ms)
+                .or(self.forecast_started_ms),
+            model,
+            training: self.keeper.progress().cloned(),
+            is_training: self.keeper.is_training(),
+            model_error: self.keeper.last_error().map(str::to_owned),
+            jobs: self.keeper.jobs().clone(),
+            next_retrain_ms: self.keeper.schedule().next_due_ms(),
+            model_age_secs: self.keeper.model_age_secs(),
+            last_training_secs: self.keeper.last_training_secs(),
+            live: self.live.clone(),
+            last_refresh_ms: self.last_refresh_ms,
+            fetch_errors: self.fetch_errors.clone(),
+            last_fetch_error: self.last_fetch_error.clone(),
+            open_events: self.tracker.open_events().cloned().collect(),
+            history_error: self.history_error.clone(),
+            busy: self.busy(),
+        }
+    }
+}
+
+/// A short, stable reason class for a fetch error message.
+pub fn reason_class(message: &str) -> &'static str {
+    let m = message.to_lowercase();
+    if m.contains("refused") {
+        "refused"
+    } else if m.contains("timed out") || m.contains("timeout") {
+        "timeout"
+    } else if m.contains("dns") || m.contains("resolve") {
+        "dns"
+    } else if m.contains("tls") || m.contains("certificate") {
+        "tls"
+    } else if m.contains("http") {
+        "http"
+    } else {
+        "other"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetch_errors_fall_into_short_stable_classes() {
+        assert_eq!(reason_class("connection refused by http://x"), "refused");
+        assert_eq!(reason_class("request timed out"), "timeout");
+        assert_eq!(reason_class("HTTP 500 from /api/v1/query_range"), "http");
+        assert_eq!(reason_class("something else"), "other");
+    }
+}

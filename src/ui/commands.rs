@@ -1,0 +1,282 @@
+//! What panels and shortcuts ask of the app ([`UiCommand`]) and how each is
+//! carried out: most become commands to the monitor; the rest change what
+//! the window shows or remembers.
+
+use std::path::PathBuf;
+
+use eframe::egui;
+
+use super::marks::Injected;
+use super::panels::settings::SettingsForm;
+use super::state::Mode;
+use super::{LoadedData, PulseWatchApp};
+use crate::config::{self, edit::SettingKey};
+use crate::data;
+use crate::engine::monitor::{Command, DataKind};
+use crate::engine::schedule::RetrainReason;
+
+/// What a panel asks the app to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UiCommand {
+    SetMode(Mode),
+    Train,
+    CancelTraining,
+    SetThreshold(f64),
+    SetShowForecast(bool),
+    OpenCsvDialog,
+    OpenCsv(PathBuf),
+    SetSpikes {
+        rate: f64,
+        magnitude: f64,
+    },
+    Reseed,
+    Refresh,
+    /// Zoom every plot to this span (Unix ms).
+    ZoomTo {
+        start_ms: i64,
+        end_ms: i64,
+    },
+    /// For this session (the settings window saves it to the file).
+    SetRefreshInterval(std::time::Duration),
+    OpenSettings,
+    SetSetting {
+        key: SettingKey,
+        value: String,
+    },
+    SaveSettings,
+}
+
+impl PulseWatchApp {
+    /// Shows `loaded` (a file or the sample) and judges it.
+    pub(super) fn set_data(&mut self, loaded: LoadedData) {
+        self.source.label = loaded.label;
+        self.source.rows = loaded.frame.len();
+        self.source.metrics = loaded.frame.names().len();
+        self.source.warnings = loaded.warnings;
+        self.base = loaded.frame;
+        self.show_base();
+    }
+
+    /// Sends the data as loaded to the monitor: as it is, or with Test
+    /// mode's spikes.
+    pub(super) fn show_base(&mut self) {
+        self.injected = None;
+        let mut frame = self.base.clone();
+        let mut kind = DataKind::File;
+        if self.state.mode == Mode::Test {
+            match data::inject_spikes(
+                &self.base,
+                self.state.spike_rate,
+                self.state.spike_magnitude,
+                self.state.spike_seed,
+            ) {
+                Ok((spiked, labels)) => {
+                    self.injected = Some(Injected::new(&self.base, &spiked, labels));
+                    frame = spiked;
+                    kind = DataKind::Test;
+                }
+                Err(error) => self.load_error = Some(error.to_string()),
+            }
+        }
+        let label = self.source.label.clone();
+        let warnings = self.source.warnings.clone();
+        self.send(Command::Show {
+            frame,
+            kind,
+            label,
+            warnings,
+        });
+    }
+
+    /// Applies one command from a panel or a shortcut.
+    pub fn apply(&mut self, command: UiCommand) {
+        match command {
+            UiCommand::SetMode(mode) => self.set_mode(mode),
+            UiCommand::Train => {
+                if self.config.dashboard.retrain_button_enabled && !self.is_training() {
+                    self.send(Command::Train {
+                        reason: RetrainReason::Manual,
+                        reply: None,
+                    });
+                    self.train_asked_at = self.monitor.as_ref().map(|m| m.sent());
+                }
+            }
+            UiCommand::CancelTraining => self.send(Command::CancelTraining),
+            UiCommand::SetThreshold(threshold) => self.send(Command::SetThreshold(Some(threshold))),
+            UiCommand::SetShowForecast(show) => {
+                self.state.show_forecast = show;
+                self.save_state();
+                self.send(Command::SetShowForecast(show));
+            }
+            UiCommand::OpenCsvDialog => self.open_dialog(),
+            UiCommand::OpenCsv(path) => {
+                let wake = self.wake();
+                match crate::engine::spawn_csv_load(path.clone(), wake) {
+                    Ok(receiver) => self.csv_job = Some((path, receiver)),
+                    Err(error) => self.load_error = Some(error.to_string()),
+                }
+            }
+            UiCommand::SetSpikes { rate, magnitude } => {
+                self.state.spike_rate = rate.clamp(0.0, 1.0);
+                self.state.spike_magnitude = magnitude;
+                self.save_state();
+                self.show_base();
+            }
+            UiCommand::Reseed => {
+                self.state.spike_seed = self.state.spike_seed.wrapping_add(1);
+                self.save_state();
+                self.show_base();
+            }
+            UiCommand::ZoomTo { start_ms, end_ms } => {
+                // A little context either side, at least a few minutes.
+                let pad_ms = ((end_ms - start_ms) / 2).max(300_000);
+                self.zoom_to = Some((
+                    (start_ms - pad_ms) as f64 / 1000.0,
+                    (end_ms + pad_ms) as f64 / 1000.0,
+                ));
+            }
+            UiCommand::SetRefreshInterval(interval) => {
+                self.config.dashboard.refresh_interval = interval;
+                let config = Box::new(self.config.clone());
+                self.send(Command::Configure(config));
+            }
+            UiCommand::OpenSettings => self.open_settings(),
+            UiCommand::SetSetting { key, value } => {
+                if let Some(form) = &mut self.settings {
+                    form.set(&key, &value);
+                }
+            }
+            UiCommand::SaveSettings => self.save_settings(),
+            UiCommand::Refresh => {
+                if self.state.mode == Mode::Live {
+                    self.send(Command::FollowLive);
+                } else {
+                    self.show_base();
+                }
+            }
+        }
+    }
+
+    fn set_mode(&mut self, mode: Mode) {
+        if mode == self.state.mode {
+            return;
+        }
+        let leaving_live = self.state.mode == Mode::Live;
+        self.state.mode = mode;
+        self.save_state();
+        if leaving_live {
+            self.source.live = None;
+            if let Some(offline) = self.offline.take() {
+                // Showing it stops the poll.
+                self.set_data(offline);
+                return;
+            }
+        }
+        if mode == Mode::Live {
+            self.offline = Some(LoadedData {
+                frame: self.base.clone(),
+                label: self.source.label.clone(),
+                warnings: self.source.warnings.clone(),
+            });
+            self.send(Command::FollowLive);
+            return;
+        }
+        self.show_base();
+    }
+
+    fn open_settings(&mut self) {
+        // The file it came from; with built-in defaults, the file
+        // `config init` would write.
+        let path = self
+            .config_path
+            .clone()
+            .or_else(|| config::config_dir().map(|d| d.join("user_config.yml")));
+        match path {
+            Some(path) => {
+                let mut form = SettingsForm::new(&self.config, path);
+                form.open = true;
+                self.settings = Some(form);
+            }
+            None => {
+                self.load_error =
+                    Some("no config directory on this platform to save settings in".into())
+            }
+        }
+    }
+
+    fn save_settings(&mut self) {
+        let Some(form) = &mut self.settings else {
+            return;
+        };
+        match form.save() {
+            Ok(config) => {
+                self.config_path = Some(form.path().to_owned());
+                self.source.config_source = form.path().display().to_string();
+                self.source.prometheus_url = config.prometheus.base_url.clone();
+                self.config = config;
+                // Trainings, fits and polls from now on use the new settings.
+                let config = Box::new(self.config.clone());
+                self.send(Command::Configure(config));
+            }
+            // The file is untouched; the form shows why.
+            Err(error) => self.load_error = Some(error),
+        }
+    }
+
+    fn open_dialog(&mut self) {
+        if self.dialog_job.is_some() {
+            return;
+        }
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let wake = self.wake();
+        // rfd's dialog blocks its thread: it gets one of its own.
+        let spawned = std::thread::Builder::new()
+            .name("file-dialog".into())
+            .spawn(move || {
+                let picked = rfd::FileDialog::new()
+                    .set_title("Open a metrics CSV")
+                    .add_filter("CSV", &["csv"])
+                    .pick_file();
+                let _ = sender.send(picked);
+                wake();
+            });
+        match spawned {
+            Ok(_) => self.dialog_job = Some(receiver),
+            Err(error) => self.load_error = Some(format!("cannot open the file dialog: {error}")),
+        }
+    }
+
+    /// Keyboard shortcuts and dropped files, as commands.
+    pub(super) fn shortcuts(&mut self, ctx: &egui::Context) -> Vec<UiCommand> {
+        let (open, refresh, train, cancel, dropped) = ctx.input_mut(|i| {
+            (
+                i.consume_key(egui::Modifiers::COMMAND, egui::Key::O),
+                i.consume_key(egui::Modifiers::COMMAND, egui::Key::R),
+                i.consume_key(egui::Modifiers::COMMAND, egui::Key::T),
+                i.consume_key(egui::Modifiers::NONE, egui::Key::Escape),
+                i.raw
+                    .dropped_files
+                    .iter()
+                    .map(|f| f.path().to_path_buf())
+                    .find(|p| !p.as_os_str().is_empty()),
+            )
+        });
+        let mut commands = Vec::new();
+        if open {
+            commands.push(UiCommand::OpenCsvDialog);
+        }
+        if refresh {
+            commands.push(UiCommand::Refresh);
+        }
+        if train {
+            commands.push(UiCommand::Train);
+        }
+        if cancel {
+            commands.push(UiCommand::CancelTraining);
+        }
+        if let Some(path) = dropped {
+            commands.push(UiCommand::OpenCsv(path));
+        }
+        commands
+    }
+}
