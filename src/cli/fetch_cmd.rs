@@ -39,9 +39,7 @@ pub fn fetch(
                 Some(text) => duration_arg("--window", text)?,
                 None => config.prometheus.window,
             };
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let now_ms = crate::clock::now_ms();
             TimeRange::window_ending(now_ms, window, step)
         }
     }

@@ -26,9 +26,7 @@ pub fn run(path: &Path, since: Duration, csv: bool, check: bool) -> anyhow::Resu
         }
         return Ok(());
     }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now_ms = crate::clock::now_ms();
     let since_ms = now_ms - since.as_millis() as i64;
     let events = history.events_since(since_ms)?;
     let runs = history.trainings_since(since_ms)?;
@@ -123,7 +121,7 @@ fn to_tables(
     for e in events {
         let _ = writeln!(
             out,
-            "{:<24}  {:<24}  {:<16}  {:>8.4}  {:<8}  {}",
+            "{:<24}  {:<24}  {:<16}  {:>8.1}  {:<8}  {}",
             format_rfc3339_ms(e.start_ms),
             time_or_open(e.end_ms),
             e.metric,

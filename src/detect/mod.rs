@@ -17,11 +17,6 @@ pub mod store;
 pub mod train;
 pub mod windows;
 
-/// The old name of [`online`], kept only until every caller has moved.
-pub mod stream {
-    pub use super::online::*;
-}
-
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
@@ -248,11 +243,7 @@ pub fn train_on(
         skipped_windows: set.skipped,
         final_loss: outcome.final_loss,
         device: device.to_string(),
-        created_at: format_rfc3339_ms(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
-        ),
+        created_at: format_rfc3339_ms(crate::clock::now_ms()),
         train_seconds: outcome.duration.as_secs_f64(),
         weights_bytes: 0,
         weights_checksum: String::new(),

@@ -134,6 +134,10 @@ impl RowBands {
 
     /// The latest scored row's distance from the forecast, 0–100.
     pub fn latest_score(&self) -> Option<f64> {
-        self.row_scores.iter().rev().find(|s| s.is_finite()).copied()
+        self.row_scores
+            .iter()
+            .rev()
+            .find(|s| s.is_finite())
+            .copied()
     }
 }

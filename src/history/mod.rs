@@ -460,9 +460,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub").join("history.sqlite");
         let history = History::open(&path).unwrap();
-        let id = history
-            .start_event("cpu", 1_000, 52.0, "m1")
-            .unwrap();
+        let id = history.start_event("cpu", 1_000, 52.0, "m1").unwrap();
         history.raise_peak(id, 85.0).unwrap();
         // A lower score never lowers the peak.
         history.raise_peak(id, 60.0).unwrap();
@@ -472,9 +470,7 @@ mod tests {
         assert_eq!((open[0].id, open[0].end_ms), (id, None));
         history.end_event(id, 5_000).unwrap();
         assert_eq!(history.events_since(0).unwrap()[0].end_ms, Some(5_000));
-        let other = history
-            .start_event("latency", 9_000, 90.0, "m1")
-            .unwrap();
+        let other = history.start_event("latency", 9_000, 90.0, "m1").unwrap();
         history.record_training(&run(2_000, "ok")).unwrap();
         history.record_training(&run(3_000, "failed")).unwrap();
         history
@@ -568,9 +564,7 @@ mod tests {
         // What version 1 wrote: a share, and the old version number.
         history
             .connection
-            .execute_batch(
-                "UPDATE anomaly_events SET peak_score = 0.995; PRAGMA user_version = 1;",
-            )
+            .execute_batch("UPDATE anomaly_events SET peak_score = 0.995; PRAGMA user_version = 1;")
             .unwrap();
         drop(history);
         let history = History::open(&path).unwrap();

@@ -298,11 +298,7 @@ impl PromClient {
         chunk: TimeRange,
     ) -> Result<(RangeResult, usize), IngestError> {
         let started = Instant::now();
-        let mut rng = Rng::new(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64),
-        );
+        let mut rng = Rng::new(crate::clock::now_ms() as u64);
         let mut attempt = 0;
         loop {
             attempt += 1;

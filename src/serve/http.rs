@@ -41,7 +41,10 @@ fn respond_error(stream: &mut TcpStream, status: &str, error: &str) {
 fn start_training(shared: &Shared) -> Result<u64, (&'static str, String)> {
     let unavailable = "503 Service Unavailable";
     if lock(&shared.snapshot).last_refresh_secs.is_none() {
-        return Err((unavailable, "no data from Prometheus yet to train on".into()));
+        return Err((
+            unavailable,
+            "no data from Prometheus yet to train on".into(),
+        ));
     }
     let (reply, answer) = std::sync::mpsc::sync_channel(1);
     let asked = lock(&shared.monitor).try_send(Command::Train {
@@ -144,8 +147,17 @@ pub fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
             .ok()
             .and_then(|id| lock(&shared.jobs).get(&id).cloned());
         match job {
-            Some(state) => respond(&mut stream, "200 OK", JSON, &serde_json::json!(state).to_string()),
-            None => respond_error(&mut stream, "404 Not Found", &format!("no training job {id}")),
+            Some(state) => respond(
+                &mut stream,
+                "200 OK",
+                JSON,
+                &serde_json::json!(state).to_string(),
+            ),
+            None => respond_error(
+                &mut stream,
+                "404 Not Found",
+                &format!("no training job {id}"),
+            ),
         }
         return;
     }
@@ -160,9 +172,11 @@ pub fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
             match seed {
                 None => respond(&mut stream, "200 OK", JSON, &test_json(1, method)),
                 Some(Ok(seed)) => respond(&mut stream, "200 OK", JSON, &test_json(seed, method)),
-                Some(Err(_)) => {
-                    respond_error(&mut stream, "400 Bad Request", "seed must be a whole number")
-                }
+                Some(Err(_)) => respond_error(
+                    &mut stream,
+                    "400 Bad Request",
+                    "seed must be a whole number",
+                ),
             }
         }
         "/metrics" => respond(

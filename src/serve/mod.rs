@@ -138,8 +138,11 @@ pub fn serve(
     let engine_error = |e: crate::engine::EngineError| ServeError::Engine {
         reason: e.to_string(),
     };
-    let monitor_options =
-        monitor_options(&config, options.history_path.clone(), Arc::clone(&options.clock));
+    let monitor_options = monitor_options(
+        &config,
+        options.history_path.clone(),
+        Arc::clone(&options.clock),
+    );
     let mut monitor = monitor::spawn(monitor_options, || {}).map_err(engine_error)?;
     monitor.send(Command::FollowLive);
     let alert_sender = options
@@ -221,12 +224,13 @@ fn accept_until_stopped(
                 }
                 let (state, config, done) =
                     (Arc::clone(shared), Arc::clone(&config), Arc::clone(&busy));
-                let spawned = std::thread::Builder::new()
-                    .name("serve-http".into())
-                    .spawn(move || {
-                        http::handle(stream, &state, &config);
-                        done.fetch_sub(1, Ordering::SeqCst);
-                    });
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("serve-http".into())
+                        .spawn(move || {
+                            http::handle(stream, &state, &config);
+                            done.fetch_sub(1, Ordering::SeqCst);
+                        });
                 if spawned.is_err() {
                     busy.fetch_sub(1, Ordering::SeqCst);
                 }

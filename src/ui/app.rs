@@ -10,8 +10,8 @@ use eframe::egui;
 use super::marks::{self, ForecastStatus, Injected};
 use super::panels::anomaly_table::{self, HistoryNote};
 use super::panels::plot_panel::{self, MetricSeries, RowDetails};
-use super::panels::side_panel::{self, ModelPanel, TestSummary};
 use super::panels::settings::SettingsForm;
+use super::panels::side_panel::{self, ModelPanel, TestSummary};
 use super::panels::top_bar::{self, SourceInfo};
 use super::state::{Mode, State};
 use super::{LoadedData, theme};
@@ -48,7 +48,10 @@ pub struct PulseWatchApp {
     pub(super) test_summary: Option<TestSummary>,
     /// The model's per-row scores for hover labels (with a model).
     pub(super) row_details: Option<RowDetails>,
-    pub(super) csv_job: Option<(PathBuf, std::sync::mpsc::Receiver<Result<CsvLoad, DataError>>)>,
+    pub(super) csv_job: Option<(
+        PathBuf,
+        std::sync::mpsc::Receiver<Result<CsvLoad, DataError>>,
+    )>,
     pub(super) dialog_job: Option<std::sync::mpsc::Receiver<Option<PathBuf>>>,
     pub(super) load_error: Option<String>,
     /// Data shown before Live mode took over, to return to.

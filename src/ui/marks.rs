@@ -63,7 +63,9 @@ impl Injected {
         let columns = labels
             .iter()
             .enumerate()
-            .map(|(row, spiked_row)| (*spiked_row == 1).then(|| changed_column(base, spiked, row))?)
+            .map(|(row, spiked_row)| {
+                (*spiked_row == 1).then(|| changed_column(base, spiked, row))?
+            })
             .collect();
         Self {
             labels,

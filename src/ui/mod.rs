@@ -29,9 +29,9 @@ use eframe::egui;
 use crate::config::{Config, ConfigSource};
 use crate::data::{self, CsvLoad};
 
+pub use crate::event::{AnomalyEvent, EventSource};
 pub use app::PulseWatchApp;
 pub use commands::UiCommand;
-pub use crate::event::{AnomalyEvent, EventSource};
 pub use panels::anomaly_table::HistoryNote;
 pub use panels::plot_panel::format_time_axis;
 

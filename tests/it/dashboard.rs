@@ -333,7 +333,7 @@ fn opening_csv_files_by_path() {
         .push(std::sync::Arc::new(DroppedPath(dropped.clone())));
     harness.step();
     wait_for(&mut harness, "the dropped file", |app| {
-        app.data_label() == dropped.display().to_string()
+        app.data_label() == dropped.display().to_string() && app.is_idle()
     });
     assert_eq!(harness.state().frame().len(), 300);
 }

@@ -42,13 +42,13 @@ impl OnlineScores {
         method: DetectionMethod,
         cancel: &AtomicBool,
     ) -> Option<Self> {
-        let probation = crate::detect::stream::probation_rows(frame.len());
+        let probation = crate::detect::online::probation_rows(frame.len());
         let mut likelihoods = Vec::with_capacity(frame.columns().len());
         for column in frame.columns() {
             if cancel.load(Ordering::Relaxed) {
                 return None;
             }
-            likelihoods.push(crate::detect::stream::method_row_likelihoods(
+            likelihoods.push(crate::detect::online::method_row_likelihoods(
                 method, column, probation, None,
             ));
         }
@@ -179,7 +179,7 @@ pub fn assess(
         }
     }
     if let Some(online) = online {
-        let level = crate::detect::stream::ALARM_LEVEL;
+        let level = crate::detect::online::ALARM_LEVEL;
         for (metric, likelihoods) in metrics.iter_mut().zip(&online.likelihoods) {
             let Some(likelihoods) = likelihoods else {
                 continue;
@@ -288,6 +288,8 @@ mod tests {
                 .iter()
                 .all(|l| l.as_ref().is_some_and(|l| l.len() == frame.len()))
         );
-        assert!(OnlineScores::of_unless_cancelled(&frame, method, &AtomicBool::new(true)).is_none());
+        assert!(
+            OnlineScores::of_unless_cancelled(&frame, method, &AtomicBool::new(true)).is_none()
+        );
     }
 }

@@ -65,6 +65,9 @@ pub enum Command {
     SetShowForecast(bool),
     /// New settings: trainings, fits and polls use them from now on.
     Configure(Box<Config>),
+    /// Finish: a training in progress saves (or is cancelled within a
+    /// batch), live events going on are closed.
+    Stop,
 }
 
 /// The owner's end: commands in, updates out.
@@ -116,7 +119,10 @@ impl MonitorHandle {
             return Ok(Vec::new());
         };
         let updates = std::mem::replace(&mut self.updates, sync_channel(1).1);
-        // Closing the command channel is the stop signal.
+        // Other senders (the daemon's HTTP side) may still hold the channel:
+        // say so. A full queue or a gone monitor: dropping ours is the
+        // signal once theirs are gone too.
+        let _ = self.commands.try_send(Command::Stop);
         drop(self);
         let mut last = Vec::new();
         while !thread.is_finished() {
@@ -167,13 +173,14 @@ fn run(
     let mut monitor = Monitor::new(options);
     let mut live: Option<LiveJob> = None;
     let mut done = 0_u64;
-    loop {
+    'running: loop {
         match inbox.recv_timeout(POLL) {
-            Ok(command) => {
-                apply(&mut monitor, &mut live, command);
-                done += 1;
+            Ok(first) => {
                 // Take every command queued before reporting.
-                while let Ok(command) = inbox.try_recv() {
+                for command in std::iter::once(first).chain(inbox.try_iter()) {
+                    if matches!(command, Command::Stop) {
+                        break 'running;
+                    }
                     apply(&mut monitor, &mut live, command);
                     done += 1;
                 }
@@ -271,6 +278,8 @@ fn apply(monitor: &mut Monitor, live: &mut Option<LiveJob>, command: Command) {
                 apply(monitor, live, Command::FollowLive);
             }
         }
+        // Taken by the loop before it gets here.
+        Command::Stop => {}
     }
 }
 

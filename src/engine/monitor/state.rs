@@ -196,9 +196,9 @@ impl Monitor {
         );
         self.judged = Arc::new(judged);
         if self.kind == DataKind::Live {
-            let changes =
-                self.tracker
-                    .update(&self.judged, self.frame.timestamps_ms(), &version);
+            let changes = self
+                .tracker
+                .update(&self.judged, self.frame.timestamps_ms(), &version);
             self.record(&changes);
             self.changes.started.extend(changes.started);
             self.changes.raised.extend(changes.raised);
@@ -243,9 +243,15 @@ impl Monitor {
     /// higher peak raises it, an end closes it.
     fn record(&mut self, changes: &EventChanges) {
         for event in &changes.started {
-            let Some(history) = self.history() else { return };
-            let result =
-                history.start_event(&event.metric, event.start_ms, event.peak_score, &event.model_version);
+            let Some(history) = self.history() else {
+                return;
+            };
+            let result = history.start_event(
+                &event.metric,
+                event.start_ms,
+                event.peak_score,
+                &event.model_version,
+            );
             if let Some(id) = self.recorded(result) {
                 self.notes
                     .push(format!("history: event {id} ({}) committed", event.metric));
@@ -261,7 +267,9 @@ impl Monitor {
             let Some(&id) = ids.get(&event.metric).filter(|id| **id != 0) else {
                 continue;
             };
-            let Some(history) = self.history() else { return };
+            let Some(history) = self.history() else {
+                return;
+            };
             let result = history.raise_peak(id, event.peak_score);
             self.recorded(result);
         }
@@ -271,7 +279,9 @@ impl Monitor {
     }
 
     fn close(&mut self, event: &AnomalyEvent) {
-        let Some(history) = self.history() else { return };
+        let Some(history) = self.history() else {
+            return;
+        };
         // Started before the history could be written: the whole event now.
         let result = if event.id == 0 {
             history.upsert_event(event).map(|_| ())
@@ -334,7 +344,12 @@ impl Monitor {
             }
             let prophet = &self.config().prophet;
             let every = (prophet.forecast_horizon / 2).min(prophet.retrain_interval);
-            let newest = self.frame.timestamps_ms().last().copied().unwrap_or(i64::MIN);
+            let newest = self
+                .frame
+                .timestamps_ms()
+                .last()
+                .copied()
+                .unwrap_or(i64::MIN);
             let covered = self.forecast.as_ref().is_some_and(|f| f.covers(newest));
             let schedule = Schedule::new(every, self.forecast_started_ms);
             if covered && !schedule.due(now) {
@@ -389,8 +404,7 @@ impl Monitor {
     /// complete rows have arrived, then the schedule or drift
     /// ([`ModelKeeper::due`]).
     fn retrain_if_due(&mut self) {
-        if self.kind != DataKind::Live || !self.config().lstm.enabled || self.keeper.is_training()
-        {
+        if self.kind != DataKind::Live || !self.config().lstm.enabled || self.keeper.is_training() {
             return;
         }
         let recent = match (self.keeper.model(), &self.lstm_scores) {

@@ -163,17 +163,17 @@ mod tests {
     fn an_event_opens_rises_and_ends_once_as_the_window_slides() {
         let mut tracker = EventTracker::default();
         let mut marks = vec![None; 40];
-        marks[30] = Some(60.0);
+        marks[35] = Some(60.0);
         let stamps: Vec<i64> = (0..40).collect();
         let changes = tracker.update(&judged(&marks), &stamps, "robust");
         assert_eq!(changes.started.len(), 1);
-        assert_eq!(changes.started[0].start_ms, 30);
+        assert_eq!(changes.started[0].start_ms, 35);
         // The window slides by 5 rows: the old rows are not read again, even
         // if they are judged differently now.
         let stamps: Vec<i64> = (5..45).collect();
         let mut marks = vec![None; 40];
         marks[0] = Some(99.0); // row 5: old, ignored
-        marks[37] = Some(80.0); // row 42: raises the peak
+        marks[37] = Some(80.0); // row 42, six quiet rows later: raises the peak
         let changes = tracker.update(&judged(&marks), &stamps, "robust");
         assert!(changes.started.is_empty());
         assert_eq!(changes.raised.len(), 1);

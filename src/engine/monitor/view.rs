@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::data::MetricFrame;
+use crate::detect::Scores;
 use crate::detect::store::SavedModel;
 use crate::detect::train::TrainProgress;
-use crate::detect::Scores;
 use crate::engine::schedule::TrainJobState;
 use crate::event::AnomalyEvent;
 use crate::forecast::FrameForecast;

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::*;
+use crate::config::Config;
 use crate::config::LstmConfig;
 use crate::data::MetricFrame;
-use crate::config::Config;
 
 fn small_frame(rows: usize, level: f64) -> MetricFrame {
     let stamps = (0..rows as i64)

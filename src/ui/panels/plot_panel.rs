@@ -7,10 +7,10 @@ use egui_plot::{
     PlotPoints, Points,
 };
 
-use crate::ui::theme;
 use crate::data::time::civil_from_days;
 use crate::forecast::SeriesForecast;
 use crate::forecast::band::RowBands;
+use crate::ui::theme;
 
 /// One metric ready to draw: points are built once, not every frame.
 pub struct MetricSeries {

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use eframe::egui;
 
-use crate::ui::{UiCommand, theme};
 use crate::config::edit::{SettingKey, apply_edits};
 use crate::config::{Config, ConfigError, format_duration};
+use crate::ui::{UiCommand, theme};
 
 pub struct SettingsForm {
     pub open: bool,

@@ -4,10 +4,10 @@
 
 use eframe::egui;
 
-use crate::ui::state::{Mode, State};
-use crate::ui::{UiCommand, theme};
 use crate::detect::train::TrainProgress;
 use crate::eval::PointMetrics;
+use crate::ui::state::{Mode, State};
+use crate::ui::{UiCommand, theme};
 
 /// One metric's line in the panel.
 pub struct MetricRow {
