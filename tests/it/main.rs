@@ -1,6 +1,10 @@
 //! The one integration-test binary (one link instead of many): the CLI, real
 //! files, a real Prometheus, and a real window under Xvfb.
 
+// Test code: a panic on a broken set-up is the failure report (clippy.toml
+// allows unwrap in `#[test]` functions; this covers their helpers too).
+#![allow(clippy::unwrap_used)]
+
 mod cli;
 mod config_errors;
 mod csv_files;

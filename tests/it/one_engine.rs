@@ -54,10 +54,13 @@ fn config(url: &str, history: &Path) -> Config {
     Config::from_yaml_str(&yaml, "one-engine.yml").expect("config")
 }
 
-/// What serve's `/metrics/live-long` says, as (metric → rows of (score,
-/// marked)), its events, and its newest timestamp.
+/// One row as both sides show it: (0–100 score, marked, has a band).
+type Row = (f64, bool, bool);
+
+/// What serve's `/metrics/live-long` says (or the window shows), as metric →
+/// rows, and the events.
 struct Served {
-    rows: Vec<(String, Vec<(f64, bool, bool)>)>,
+    rows: Vec<(String, Vec<Row>)>,
     events: serde_json::Value,
 }
 
@@ -88,7 +91,7 @@ fn served(port: u16) -> Option<Served> {
 /// The window's view in the same shape.
 fn shown(app: &PulseWatchApp) -> Served {
     let view = app.view();
-    let mut rows: Vec<(String, Vec<(f64, bool, bool)>)> = view
+    let mut rows: Vec<(String, Vec<Row>)> = view
         .judged
         .metrics
         .iter()

@@ -69,9 +69,9 @@ impl EventTracker {
             .map_or(0, |newest| timestamps_ms.partition_point(|t| *t <= newest));
         for metric in &judged.metrics {
             let mut raised = false;
-            for row in from..judged.rows {
-                let at_ms = timestamps_ms[row];
-                match (metric.marks[row], self.open.get_mut(&metric.name)) {
+            let new_rows = timestamps_ms.iter().zip(&metric.marks).skip(from);
+            for (&at_ms, &mark) in new_rows {
+                match (mark, self.open.get_mut(&metric.name)) {
                     (Some(score), Some(open)) => {
                         open.event.end_ms = Some(at_ms);
                         open.event.points += 1;
