@@ -408,3 +408,15 @@ fn analytic_history_band_matches_prophets_simulated_band() {
         .fold(0.0, f64::max);
     assert!(centre_gap < 1e-9, "yhat differs by {centre_gap}");
 }
+
+#[test]
+fn rows_find_the_forecast_point_nearest_within_half_a_step() {
+    let stamps = [1_000, 3_000, 5_000];
+    assert_eq!(nearest_index(&stamps, 3_000), Some(1));
+    assert_eq!(nearest_index(&stamps, 3_900), Some(1));
+    assert_eq!(nearest_index(&stamps, 4_100), Some(2));
+    assert_eq!(nearest_index(&stamps, 6_000), Some(2));
+    assert_eq!(nearest_index(&stamps, 6_100), None);
+    assert_eq!(nearest_index(&stamps, -100), None);
+    assert_eq!(nearest_index(&[], 0), None);
+}

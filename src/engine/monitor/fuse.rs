@@ -292,4 +292,50 @@ mod tests {
             OnlineScores::of_unless_cancelled(&frame, method, &AtomicBool::new(true)).is_none()
         );
     }
+
+    #[test]
+    fn the_autoencoder_marks_the_metric_that_drives_the_error_at_its_threshold() {
+        let stamps: Vec<i64> = (0..10).map(|i| i * 30_000).collect();
+        let frame = MetricFrame::new(
+            stamps,
+            vec!["cpu".into(), "memory".into()],
+            vec![vec![1.0; 10], vec![2.0; 10]],
+            None,
+        )
+        .expect("frame");
+        let mut error = vec![0.01; 10];
+        error[5] = 0.05;
+        let mut top_feature = vec![Some(0); 10];
+        top_feature[5] = Some(1);
+        let scores = Scores {
+            rows: crate::detect::score::RowScores {
+                flag: error.iter().map(|e| *e > 0.02).collect(),
+                score: error.iter().map(|e| normalised_score(*e, 0.02)).collect(),
+                error,
+                top_feature,
+            },
+            feature_names: frame.names().to_vec(),
+            threshold: 0.02,
+            window_errors: vec![0.01; 10],
+            skipped_windows: 0,
+        };
+        let view = |threshold| LstmView {
+            scores: &scores,
+            threshold,
+            first_ms: Some(0),
+        };
+        let judged = assess(&frame, None, Some(view(0.02)), None, "lstm");
+        assert_eq!(judged.metrics[0].marked_rows(), 0);
+        assert_eq!(
+            judged.metrics[1].marks[5],
+            Some(normalised_score(0.05, 0.02))
+        );
+        assert_eq!(judged.events.len(), 1);
+        assert_eq!(judged.events[0].metric, "memory");
+        // A threshold above the error marks nothing; the gauge still says how
+        // close the row came.
+        let judged = assess(&frame, None, Some(view(0.1)), None, "lstm");
+        assert!(judged.events.is_empty());
+        assert!((judged.metrics[1].scores[5] - normalised_score(0.05, 0.1)).abs() < 1e-12);
+    }
 }
