@@ -38,3 +38,9 @@ trap 'rm -rf "$XDG_RUNTIME_DIR"' EXIT
 
 # A real Prometheus and node_exporter for the ingestion tests, stopped at the end.
 bash tests/with-prometheus.sh cargo test --locked --no-fail-fast "$@"
+
+# The headless build (no `gui`, no `gpu` feature): the command-line tests run
+# against that binary, among them the one that `pulsewatch ui` says how to get
+# the window. (It rebuilds target/debug/pulsewatch without the window; the
+# next default build relinks it.)
+cargo test --locked --no-default-features --test it -- cli::

@@ -54,8 +54,6 @@ impl Snapshot {
             if let Some(score) = metric.scores.last() {
                 snapshot.scores.insert(name.clone(), score / 100.0);
             }
-            let open = view.open_events.iter().any(|e| e.metric == name);
-            snapshot.anomalous.insert(name.clone(), open);
             let at = |row: usize| metric.band.as_ref().and_then(|b| b.at_rows[row]);
             if let Some(last) = frame.len().checked_sub(1).and_then(at) {
                 snapshot.forecasts.insert(name.clone(), last);
@@ -77,16 +75,31 @@ impl Snapshot {
             snapshot.window.insert(name, rows);
         }
         snapshot.events = view.judged.events.clone();
-        snapshot.last_refresh_secs = view.last_refresh_ms.map(|ms| ms as f64 / 1000.0);
-        snapshot.fetch_errors = view.fetch_errors.clone();
-        snapshot.model_age_secs = view.model_age_secs;
-        snapshot.training_secs = view.last_training_secs;
-        snapshot.last_error = view
+        snapshot.refresh_status(view);
+        snapshot
+    }
+
+    /// Takes what changes without new rows (training progress, the model,
+    /// fetch errors, the events going on) from `view`, keeping the window.
+    pub fn refresh_status(&mut self, view: &View) {
+        self.anomalous = view
+            .judged
+            .metrics
+            .iter()
+            .map(|m| {
+                let open = view.open_events.iter().any(|e| e.metric == m.name);
+                (m.name.clone(), open)
+            })
+            .collect();
+        self.last_refresh_secs = view.last_refresh_ms.map(|ms| ms as f64 / 1000.0);
+        self.fetch_errors = view.fetch_errors.clone();
+        self.model_age_secs = view.model_age_secs;
+        self.training_secs = view.last_training_secs;
+        self.last_error = view
             .last_fetch_error
             .clone()
             .or_else(|| view.history_error.clone());
-        snapshot.model = model_json(view);
-        snapshot
+        self.model = model_json(view);
     }
 
     /// Prometheus text format 0.0.4.

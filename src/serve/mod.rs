@@ -79,6 +79,9 @@ pub fn monitor_options(
 /// The refresh loop's state: what it publishes and where alerts go.
 struct Publisher {
     shared: Arc<Shared>,
+    /// The judged frame behind the published window: a report without new
+    /// rows (training progress) refreshes only the status.
+    judged: Option<Arc<crate::engine::monitor::Assessment>>,
     alert_state: alerts::AlertState,
     alert_sender: Option<SyncSender<Vec<serde_json::Value>>>,
     generator_url: String,
@@ -92,7 +95,22 @@ impl Publisher {
             eprintln!("pulsewatch serve: {note}");
         }
         let view = &update.view;
-        let snapshot = Snapshot::of(view);
+        *lock(&self.shared.jobs) = view.jobs.clone();
+        let judged_again = !self
+            .judged
+            .as_ref()
+            .is_some_and(|judged| Arc::ptr_eq(judged, &view.judged));
+        if judged_again {
+            *lock(&self.shared.snapshot) = Snapshot::of(view);
+        } else {
+            lock(&self.shared.snapshot).refresh_status(view);
+        }
+        self.judged = Some(Arc::clone(&view.judged));
+        // Alerts go out once per judging (a refresh), not with every
+        // training progress report.
+        if !judged_again && update.changes.ended.is_empty() {
+            return;
+        }
         let latest: BTreeMap<String, alerts::Latest> = view
             .judged
             .metrics
@@ -117,8 +135,6 @@ impl Publisher {
         if let Some(sender) = &self.alert_sender {
             alerts::queue(sender, batch);
         }
-        *lock(&self.shared.jobs) = view.jobs.clone();
-        *lock(&self.shared.snapshot) = snapshot;
     }
 }
 
@@ -158,6 +174,7 @@ pub fn serve(
     });
     let mut publisher = Publisher {
         shared: Arc::clone(&shared),
+        judged: None,
         alert_state: alerts::AlertState::default(),
         alert_sender,
         generator_url: format!("http://{listen}/metrics/live-short"),
