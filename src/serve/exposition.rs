@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub model: serde_json::Value,
     /// The latest window, for the JSON routes: per metric, its rows.
     pub window: BTreeMap<String, Vec<WindowRow>>,
+    /// The window's timestamps (every metric has a row at each).
+    pub timestamps_ms: Vec<i64>,
     /// The events in the window (the one rule's), oldest first.
     pub events: Vec<crate::event::AnomalyEvent>,
 }
@@ -75,6 +77,7 @@ impl Snapshot {
             snapshot.window.insert(name, rows);
         }
         snapshot.events = view.judged.events.clone();
+        snapshot.timestamps_ms = frame.timestamps_ms().to_vec();
         snapshot.refresh_status(view);
         snapshot
     }
@@ -191,18 +194,12 @@ impl Snapshot {
     /// The last `rows` rows of every metric's window (all of them for
     /// `None`), with the events that overlap them.
     pub fn window_json(&self, rows: Option<usize>) -> String {
-        let mut from_ms = i64::MAX;
+        let from = rows.map_or(0, |n| self.timestamps_ms.len().saturating_sub(n));
+        let from_ms = self.timestamps_ms.get(from).copied().unwrap_or(i64::MAX);
         let metrics: serde_json::Map<String, serde_json::Value> = self
             .window
             .iter()
-            .map(|(name, all)| {
-                let from = rows.map_or(0, |n| all.len().saturating_sub(n));
-                if let Some(first) = all.get(from) {
-                    from_ms = from_ms
-                        .min(crate::data::time::parse_timestamp_ms(&first.timestamp).unwrap_or(0));
-                }
-                (name.clone(), serde_json::json!(all[from..]))
-            })
+            .map(|(name, all)| (name.clone(), serde_json::json!(all[from.min(all.len())..])))
             .collect();
         let events: Vec<&crate::event::AnomalyEvent> = self
             .events

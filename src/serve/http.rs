@@ -74,12 +74,8 @@ fn test_json(seed: u64, method: crate::config::DetectionMethod) -> String {
         Ok(injected) => injected,
         Err(error) => return serde_json::json!({"error": error.to_string()}).to_string(),
     };
-    let online = crate::engine::monitor::OnlineScores::of_unless_cancelled(
-        &frame,
-        method,
-        &std::sync::atomic::AtomicBool::new(false),
-    );
-    let judged = crate::engine::monitor::assess(&frame, online.as_ref(), None, None, method.key());
+    let online = crate::engine::monitor::OnlineScores::of(&frame, method);
+    let judged = crate::engine::monitor::assess(&frame, Some(&online), None, None, method.key());
     let mut detections = Vec::new();
     for metric in &judged.metrics {
         for (row, mark) in metric.marks.iter().enumerate() {

@@ -50,14 +50,25 @@ impl PulseWatchApp {
             self.source.warnings = view.warnings.clone();
         }
         self.source.live = view.live.as_ref().map(|status| self.live_words(status));
+        // A report without a new judging (training progress, the
+        // connection) leaves the plots as they are.
+        let same_forecast = match (&view.forecast, &self.view.forecast) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        let judged_again =
+            new_frame || !Arc::ptr_eq(&view.judged, &self.view.judged) || !same_forecast;
         if new_frame {
             self.series = marks::series_of(&view.frame);
         }
         self.view = view;
+        self.forecast = ForecastStatus::of(&self.view);
+        if !judged_again {
+            return;
+        }
         self.test_summary =
             marks::apply_marks(&mut self.series, &self.view, self.injected.as_ref());
         self.row_details = marks::row_details(&self.view);
-        self.forecast = ForecastStatus::of(&self.view);
         for event in &self.view.judged.events {
             self.session_events
                 .insert((event.metric.clone(), event.start_ms));

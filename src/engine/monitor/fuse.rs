@@ -13,8 +13,6 @@
 //!
 //! Marks at most [`crate::event::EVENT_GAP_ROWS`] apart form one event.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use crate::config::DetectionMethod;
 use crate::data::MetricFrame;
 use crate::detect::Scores;
@@ -35,28 +33,21 @@ pub struct OnlineScores {
 }
 
 impl OnlineScores {
-    /// Scores every metric of `frame` online (row t from rows ≤ t); given up
-    /// (None) once `cancel` is set: it is checked before each metric.
-    pub fn of_unless_cancelled(
-        frame: &MetricFrame,
-        method: DetectionMethod,
-        cancel: &AtomicBool,
-    ) -> Option<Self> {
+    /// Scores every metric of `frame` online (row t from rows ≤ t).
+    pub fn of(frame: &MetricFrame, method: DetectionMethod) -> Self {
         let probation = crate::detect::online::probation_rows(frame.len());
-        let mut likelihoods = Vec::with_capacity(frame.columns().len());
-        for column in frame.columns() {
-            if cancel.load(Ordering::Relaxed) {
-                return None;
-            }
-            likelihoods.push(crate::detect::online::method_row_likelihoods(
-                method, column, probation, None,
-            ));
-        }
-        Some(Self {
+        let likelihoods = frame
+            .columns()
+            .iter()
+            .map(|column| {
+                crate::detect::online::method_row_likelihoods(method, column, probation, None)
+            })
+            .collect();
+        Self {
             first_ms: frame.timestamps_ms().first().copied(),
             rows: frame.len(),
             likelihoods,
-        })
+        }
     }
 
     /// Whether these scores are of `frame`'s rows.
@@ -239,12 +230,7 @@ mod tests {
     #[test]
     fn the_online_detector_marks_a_shift_and_marks_join_into_events() {
         let frame = shifted_frame();
-        let online = OnlineScores::of_unless_cancelled(
-            &frame,
-            DetectionMethod::Ensemble,
-            &AtomicBool::new(false),
-        )
-        .expect("not cancelled");
+        let online = OnlineScores::of(&frame, DetectionMethod::Ensemble);
         let judged = assess(&frame, Some(&online), None, None, "ensemble");
         assert_eq!(judged.rows, frame.len());
         let cpu = &judged.metrics[0];
@@ -272,14 +258,13 @@ mod tests {
     }
 
     #[test]
-    fn the_online_pass_scores_every_metric_and_gives_up_when_cancelled() {
+    fn the_online_pass_scores_every_metric() {
         let frame = crate::data::generate_sample(&crate::data::SampleSpec {
             rows: 600,
             ..Default::default()
         });
         let method = DetectionMethod::Robust;
-        let scores = OnlineScores::of_unless_cancelled(&frame, method, &AtomicBool::new(false))
-            .expect("not cancelled");
+        let scores = OnlineScores::of(&frame, method);
         assert!(scores.matches(&frame));
         assert_eq!(scores.likelihoods.len(), frame.columns().len());
         assert!(
@@ -287,9 +272,6 @@ mod tests {
                 .likelihoods
                 .iter()
                 .all(|l| l.as_ref().is_some_and(|l| l.len() == frame.len()))
-        );
-        assert!(
-            OnlineScores::of_unless_cancelled(&frame, method, &AtomicBool::new(true)).is_none()
         );
     }
 

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, TryRecvError};
 
 use crate::config::Config;
@@ -50,8 +49,11 @@ pub(super) struct Monitor {
     pub(super) label: String,
     pub(super) warnings: Vec<String>,
     online: Option<OnlineScores>,
-    /// The model's scores of `frame` (and the frame's first timestamp).
+    /// The model's scores of `frame`.
     lstm_scores: Option<Arc<Scores>>,
+    /// The frame the running training was started on: when it is still the
+    /// one in view, the training's own scores of it are used.
+    training_frame: Option<Arc<MetricFrame>>,
     /// The window's slider; None: the model's own threshold.
     threshold: Option<f64>,
     forecast: Option<Arc<FrameForecast>>,
@@ -99,6 +101,7 @@ impl Monitor {
             warnings: Vec::new(),
             online: None,
             lstm_scores: None,
+            training_frame: None,
             threshold: None,
             forecast: None,
             forecast_started_ms: None,
@@ -154,11 +157,10 @@ impl Monitor {
         self.kind = kind;
         self.label = label;
         self.frame = Arc::new(frame);
-        self.online = OnlineScores::of_unless_cancelled(
+        self.online = Some(OnlineScores::of(
             &self.frame,
             self.config().detection.method,
-            &AtomicBool::new(false),
-        );
+        ));
         self.rescore();
         self.refit_if_due();
         self.reassess();
@@ -434,7 +436,11 @@ impl Monitor {
     pub(super) fn start_training(&mut self, reason: RetrainReason) -> Result<u64, StartError> {
         self.model_load_error = None;
         self.dirty = true;
-        self.keeper.start((*self.frame).clone(), reason, || {})
+        let started = self.keeper.start((*self.frame).clone(), reason, || {});
+        if started.is_ok() {
+            self.training_frame = Some(Arc::clone(&self.frame));
+        }
+        started
     }
 
     /// Sets the threshold marks are made at (None: the model's own).
@@ -462,9 +468,7 @@ impl Monitor {
         let frame = (*self.frame).clone();
         let label = self.label.clone();
         // Judged afresh, as a new data set.
-        self.kind = DataKind::File;
-        let kind = self.kind;
-        self.set_frame(frame, kind, label);
+        self.set_frame(frame, DataKind::File, label);
     }
 
     /// Takes training news: progress, and a finished training into the
@@ -498,9 +502,16 @@ impl Monitor {
                     .push(format!("history: training run {id} committed"));
             }
         }
+        let training_frame = self.training_frame.take();
         if finished.swapped_in {
             self.threshold = None;
-            self.rescore();
+            // The training scored the frame it learnt from; data that came
+            // in since is scored afresh.
+            let same_frame = training_frame.is_some_and(|f| Arc::ptr_eq(&f, &self.frame));
+            match finished.scores {
+                Some(scores) if same_frame => self.lstm_scores = Some(Arc::new(scores)),
+                _ => self.rescore(),
+            }
             self.reassess();
         }
         self.dirty = true;

@@ -92,6 +92,10 @@ impl EventTracker {
                             model_version: model_version.to_owned(),
                             source: EventSource::Detected,
                         };
+                        changes.started.push(AnomalyEvent {
+                            end_ms: None,
+                            ..event.clone()
+                        });
                         self.open.insert(
                             metric.name.clone(),
                             Open {
@@ -100,10 +104,6 @@ impl EventTracker {
                             },
                         );
                         raised = false;
-                        changes.started.push(AnomalyEvent {
-                            end_ms: None,
-                            ..self.open[&metric.name].event.clone()
-                        });
                     }
                     (None, Some(open)) => {
                         open.quiet_rows += 1;
