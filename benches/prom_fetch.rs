@@ -47,7 +47,7 @@ fn prom_fetch(c: &mut Criterion) {
     group.bench_function("fetch_3_queries_x_11000_points", |b| {
         b.iter(|| {
             let fetched = runtime
-                .block_on(client.fetch_metrics(&metrics, range))
+                .block_on(client.fetch_metrics(&metrics, range, &[]))
                 .expect("fetch");
             assert_eq!(fetched.requests, 3);
             assert_eq!(fetched.absent_points, [0, 0, 0]);

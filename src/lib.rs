@@ -11,6 +11,7 @@
 //!   scoring, persistence; burn on wgpu behind the `gpu` feature).
 //! - [`forecast`]: Prophet and MSTL/ETS forecasts, expected bands.
 //! - [`event`]: the one anomaly event type and the 0–100 score scale.
+//! - [`fleet`]: entities (a host, a pod), shards of a fleet, series limits.
 //! - [`history`]: the anomaly history database (SQLite, shared by app and daemon).
 //! - [`eval`]: precision, recall, F1 and NAB scores against labels.
 //! - [`engine`]: the live monitor the window and the daemon share (one rule
@@ -28,6 +29,7 @@ pub mod detect;
 pub mod engine;
 pub mod eval;
 pub mod event;
+pub mod fleet;
 pub mod forecast;
 mod fsutil;
 pub mod history;

@@ -131,6 +131,11 @@ pub enum Command {
         /// The history database (default: `app.history_path`).
         #[arg(long, value_name = "FILE")]
         history: Option<PathBuf>,
+        /// Follow only shard K of N (`0/2`, `1/2`: two replicas that
+        /// together score every entity once, each by the stable hash of its
+        /// entity labels). Default: `PULSEWATCH_SHARD`, else all of them.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
     },
     /// Print the anomaly history: events, training runs, fetch failures.
     History {

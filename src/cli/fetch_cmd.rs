@@ -51,7 +51,11 @@ pub fn fetch(
         .enable_all()
         .build()
         .context("cannot start the network runtime")?;
-    let fetched = runtime.block_on(client.fetch_metrics(&config.metrics, range))?;
+    let fetched = runtime.block_on(client.fetch_metrics(
+        &config.metrics,
+        range,
+        &config.fleet.entity_labels,
+    ))?;
     for warning in &fetched.warnings {
         eprintln!("warning: {warning}");
     }

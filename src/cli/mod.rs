@@ -135,7 +135,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             alertmanager,
             history,
-        }) => serve_cmd::serve(cli.config.as_deref(), listen, alertmanager, history),
+            shard,
+        }) => serve_cmd::serve(
+            cli.config.as_deref(),
+            listen,
+            alertmanager,
+            history,
+            shard,
+        ),
         Some(Command::History {
             since,
             csv,

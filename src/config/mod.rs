@@ -215,6 +215,31 @@ pub struct Config {
     pub prophet: ProphetConfig,
     pub dashboard: DashboardConfig,
     pub detection: DetectionConfig,
+    pub fleet: FleetConfig,
+}
+
+/// How series group into entities (`fleet`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetConfig {
+    /// The labels whose values make an entity (a host: `[instance]`; a pod:
+    /// `[pod, namespace]`; `[]`: one entity for everything).
+    pub entity_labels: Vec<String>,
+    /// A series that stops answering is kept (shown stale, its detector
+    /// state kept) this long, then dropped.
+    pub stale_after: Duration,
+    /// At most this many series are followed; the rest are dropped with a
+    /// warning (and counted on `/metrics`).
+    pub max_series: usize,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        Self {
+            entity_labels: vec!["instance".to_owned()],
+            stale_after: Duration::from_secs(15 * 60),
+            max_series: 20_000,
+        }
+    }
 }
 
 /// Which online detector scores live data (`detection.method`).

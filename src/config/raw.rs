@@ -20,6 +20,15 @@ pub struct RawConfig {
     pub prophet_model: Option<RawProphet>,
     pub dashboard: Option<RawDashboard>,
     pub detection: Option<RawDetection>,
+    pub fleet: Option<RawFleet>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFleet {
+    pub entity_labels: Option<Spanned<Vec<Spanned<String>>>>,
+    pub stale_after: Field<String>,
+    pub max_series: Field<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,7 +4,8 @@
 //! - `parse`: the YAML text to a [`RawConfig`], its errors explained.
 //! - `ctx`: the typed checks every section uses (integers, floats, choices,
 //!   durations), each error located.
-//! - `sections`: `app`, `lstm_model`, `prophet_model`, `dashboard`, `detection`.
+//! - `sections`: `app`, `lstm_model`, `prophet_model`, `dashboard`, `detection`,
+//!   `fleet`.
 //! - `prometheus`: `prometheus` (URL, durations, headers, credentials, TLS).
 //! - `metrics`: `metrics`, with the per-OS query variants.
 //! - `describe`: the resolved configuration as text, secrets masked.
@@ -35,6 +36,7 @@ pub fn validate(raw: RawConfig, source_name: &str, os: Os) -> Result<Config, Con
     let prophet = sections::validate_prophet(&ctx, raw.prophet_model.unwrap_or_default())?;
     let dashboard = sections::validate_dashboard(&ctx, raw.dashboard.unwrap_or_default())?;
     let detection = sections::validate_detection(&ctx, raw.detection.unwrap_or_default())?;
+    let fleet = sections::validate_fleet(&ctx, raw.fleet.unwrap_or_default())?;
     Ok(Config {
         app,
         prometheus,
@@ -43,5 +45,6 @@ pub fn validate(raw: RawConfig, source_name: &str, os: Os) -> Result<Config, Con
         prophet,
         dashboard,
         detection,
+        fleet,
     })
 }

@@ -7,6 +7,7 @@ mod openmetrics;
 mod resample;
 pub mod rng;
 mod sample;
+pub mod series;
 pub mod time;
 
 use std::fmt;
@@ -16,6 +17,7 @@ pub use csv::{CsvLoad, parse_csv, read_csv, write_csv, write_csv_to};
 pub use openmetrics::to_openmetrics;
 pub use resample::{Fill, ResampleReport, resample};
 pub use sample::{SampleKind, SampleSpec, generate_sample, inject_spikes};
+pub use series::{Labels, column_name, format_labels, parse_column};
 
 /// The bundled sample data (`sample_data/multivariant_data.csv`), so the
 /// window, `serve`'s Test route and the benchmarks have data on a machine
@@ -95,12 +97,16 @@ impl fmt::Display for DataWarning {
 
 /// Metrics over time: strictly increasing UTC timestamps (Unix ms), one f64
 /// column per metric (NaN = missing) and an optional 0/1 label column.
+/// Each column is one series: its name is `metric{labels}` (see
+/// [`series`]), and its full label set (the source series' labels, which
+/// may hold more than the name shows) travels with it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MetricFrame {
     timestamps_ms: Vec<i64>,
     names: Vec<String>,
     columns: Vec<Vec<f64>>,
     labels: Option<Vec<u8>>,
+    series_labels: Vec<Labels>,
 }
 
 impl MetricFrame {
@@ -148,12 +154,56 @@ impl MetricFrame {
                 return shape("labels must be 0 or 1".to_owned());
             }
         }
+        let series_labels = names.iter().map(|n| parse_column(n).1).collect();
         Ok(Self {
             timestamps_ms,
             names,
             columns,
             labels,
+            series_labels,
         })
+    }
+
+    /// Sets each column's full label set (the source series' labels); by
+    /// default they are the labels its name shows.
+    pub fn with_series_labels(mut self, series_labels: Vec<Labels>) -> Result<Self, DataError> {
+        if series_labels.len() != self.names.len() {
+            return Err(DataError::Shape {
+                message: format!(
+                    "{} label sets for {} columns",
+                    series_labels.len(),
+                    self.names.len()
+                ),
+            });
+        }
+        self.series_labels = series_labels;
+        Ok(self)
+    }
+
+    /// Each column's full label set.
+    pub fn series_labels(&self) -> &[Labels] {
+        &self.series_labels
+    }
+
+    /// The columns whose `keep` is true (labels and rows unchanged).
+    pub fn select_columns(&self, keep: &[bool]) -> MetricFrame {
+        let pick = |i: &usize| keep.get(*i).copied().unwrap_or(false);
+        let indices: Vec<usize> = (0..self.names.len()).filter(pick).collect();
+        MetricFrame {
+            timestamps_ms: self.timestamps_ms.clone(),
+            names: indices.iter().map(|i| self.names[*i].clone()).collect(),
+            columns: indices.iter().map(|i| self.columns[*i].clone()).collect(),
+            labels: self.labels.clone(),
+            series_labels: indices
+                .iter()
+                .map(|i| self.series_labels[*i].clone())
+                .collect(),
+        }
+    }
+
+    /// The metric (configured query name) column `index` answers.
+    pub fn metric_of(&self, index: usize) -> String {
+        parse_column(&self.names[index]).0
     }
 
     pub fn len(&self) -> usize {

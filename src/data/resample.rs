@@ -87,7 +87,8 @@ pub fn resample(
         out
     });
     let timestamps = (0..points as i64).map(|i| start + i * step_ms).collect();
-    let resampled = MetricFrame::new(timestamps, frame.names().to_vec(), columns, labels)?;
+    let resampled = MetricFrame::new(timestamps, frame.names().to_vec(), columns, labels)?
+        .with_series_labels(frame.series_labels().to_vec())?;
     Ok((resampled, report))
 }
 

@@ -81,11 +81,13 @@ pub fn generate_sample(spec: &SampleSpec) -> MetricFrame {
         ),
     };
     // Timestamps strictly increase and names are unique by construction.
+    let series_labels = vec![super::Labels::new(); names.len()];
     MetricFrame {
         timestamps_ms: timestamps,
         names,
         columns,
         labels: None,
+        series_labels,
     }
 }
 
@@ -135,6 +137,7 @@ pub fn inject_spikes(
         names,
         mut columns,
         labels,
+        series_labels,
     } = frame.clone();
     let scales: Vec<f64> = columns.iter().map(|c| robust_scale(c)).collect();
     let mut spikes = vec![0u8; timestamps.len()];
@@ -155,7 +158,8 @@ pub fn inject_spikes(
         Some(old) => old.iter().zip(&spikes).map(|(a, b)| a | b).collect(),
         None => spikes.clone(),
     };
-    let frame = MetricFrame::new(timestamps, names, columns, Some(merged))?;
+    let frame =
+        MetricFrame::new(timestamps, names, columns, Some(merged))?.with_series_labels(series_labels)?;
     Ok((frame, spikes))
 }
 

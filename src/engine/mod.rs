@@ -9,16 +9,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 
-use crate::config::{LstmConfig, MetricQuery, PrometheusConfig};
+use crate::config::LstmConfig;
 use crate::data::{self, CsvLoad, DataError, MetricFrame};
 use crate::detect::store::SavedModel;
 use crate::detect::train::{TrainOutcome, TrainProgress};
 use crate::detect::{self, Scores};
 use crate::forecast::{self, ForecastError, ForecastSettings, FrameForecast};
-use crate::ingest::{IncrementalCursor, PromClient};
 
+mod live;
 pub mod monitor;
 pub mod schedule;
+
+pub use live::{LiveEvent, LiveJob, LivePlan, LiveWindow, WindowChange, spawn_live};
 
 pub use schedule::{Clock, ManualClock, SystemClock};
 
@@ -153,165 +155,6 @@ pub fn spawn_csv_load(
     wake: impl FnOnce() + Send + 'static,
 ) -> Result<Receiver<Result<CsvLoad, DataError>>, EngineError> {
     spawn_job("csv", move || data::read_csv(&path), wake)
-}
-
-/// What the live poller reports.
-#[derive(Debug)]
-pub enum LiveEvent {
-    /// The latest window, every configured metric merged.
-    Frame {
-        frame: MetricFrame,
-        warnings: Vec<String>,
-        fetched_at_ms: i64,
-    },
-    /// The fetch failed; the next try is at `retry_at_ms` (Unix ms).
-    Failed { reason: String, retry_at_ms: i64 },
-}
-
-/// `old` with the rows of `new` that come after it, minus rows before
-/// `keep_from_ms`; `None` when the columns differ (then the caller starts
-/// over from `new`).
-pub fn append_window(
-    old: &MetricFrame,
-    new: &MetricFrame,
-    keep_from_ms: i64,
-) -> Option<MetricFrame> {
-    if old.names() != new.names() {
-        return None;
-    }
-    let last_ms = old.timestamps_ms().last().copied().unwrap_or(i64::MIN);
-    let rows: Vec<(usize, bool)> = (0..old.len())
-        .map(|r| (r, true))
-        .chain((0..new.len()).map(|r| (r, false)))
-        .filter(|(r, from_old)| {
-            let ms = if *from_old {
-                old.timestamps_ms()[*r]
-            } else {
-                new.timestamps_ms()[*r]
-            };
-            ms >= keep_from_ms && (*from_old || ms > last_ms)
-        })
-        .collect();
-    let pick = |from_old: bool| if from_old { old } else { new };
-    let timestamps = rows
-        .iter()
-        .map(|(r, o)| pick(*o).timestamps_ms()[*r])
-        .collect();
-    let columns = (0..old.names().len())
-        .map(|c| {
-            rows.iter()
-                .map(|(r, o)| pick(*o).columns()[c][*r])
-                .collect()
-        })
-        .collect();
-    MetricFrame::new(timestamps, old.names().to_vec(), columns, None).ok()
-}
-
-/// A running live poll: its events and the flag that stops it.
-#[derive(Debug)]
-pub struct LiveJob {
-    pub events: Receiver<LiveEvent>,
-    pub stop: Arc<AtomicBool>,
-}
-
-impl Drop for LiveJob {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Polls Prometheus for `prometheus.window` of every metric every `refresh`
-/// on the `live` thread (its own tokio runtime), until the job is dropped.
-/// "Now" is `clock`'s.
-pub fn spawn_live(
-    prometheus: PrometheusConfig,
-    metrics: Vec<MetricQuery>,
-    refresh: std::time::Duration,
-    clock: Arc<dyn Clock>,
-    wake: impl Fn() + Send + 'static,
-) -> Result<LiveJob, EngineError> {
-    let fail = |reason: String| EngineError {
-        job: "live",
-        reason,
-    };
-    let client = PromClient::new(&prometheus).map_err(|e| fail(e.to_string()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
-    let (sender, events) = sync_channel(4);
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopped = Arc::clone(&stop);
-    std::thread::Builder::new()
-        .name("live".into())
-        .spawn(move || {
-            // Each refresh asks only for what is new and appends it to the
-            // window it keeps, dropping what fell out of the window.
-            let mut cursor = IncrementalCursor::default();
-            let mut window: Option<MetricFrame> = None;
-            while !stopped.load(Ordering::Relaxed) {
-                let now_ms = clock.now_ms();
-                let range = cursor.next_range(now_ms, prometheus.window, prometheus.step);
-                let event = match range {
-                    // Nothing new since the last refresh.
-                    None => None,
-                    Some(range) => match runtime.block_on(client.fetch_metrics(&metrics, range)) {
-                        Ok(fetched) => {
-                            cursor.advance(&fetched);
-                            let keep_from_ms = now_ms - prometheus.window.as_millis() as i64;
-                            let merged = window
-                                .as_ref()
-                                .and_then(|old| append_window(old, &fetched.frame, keep_from_ms));
-                            let frame = merged.unwrap_or(fetched.frame);
-                            window = Some(frame.clone());
-                            Some(LiveEvent::Frame {
-                                frame,
-                                warnings: fetched.warnings,
-                                fetched_at_ms: now_ms,
-                            })
-                        }
-                        Err(error) => Some(LiveEvent::Failed {
-                            reason: error.to_string(),
-                            retry_at_ms: now_ms + refresh.as_millis() as i64,
-                        }),
-                    },
-                };
-                if let Some(event) = event {
-                    if sender.send(event).is_err() {
-                        return;
-                    }
-                    wake();
-                }
-                let until = std::time::Instant::now() + refresh;
-                while std::time::Instant::now() < until && !stopped.load(Ordering::Relaxed) {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-            }
-        })
-        .map_err(|e| fail(e.to_string()))?;
-    Ok(LiveJob { events, stop })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(ts: &[i64], v: &[f64]) -> MetricFrame {
-        MetricFrame::new(ts.to_vec(), vec!["cpu".into()], vec![v.to_vec()], None).expect("frame")
-    }
-
-    #[test]
-    fn live_window_appends_new_rows_and_drops_old_ones() {
-        let old = frame(&[0, 30, 60, 90], &[1.0, 2.0, 3.0, 4.0]);
-        // The fetch repeats the last known point and brings two new ones.
-        let new = frame(&[90, 120, 150], &[4.0, 5.0, 6.0]);
-        let merged = append_window(&old, &new, 60).expect("same columns");
-        assert_eq!(merged.timestamps_ms(), [60, 90, 120, 150]);
-        assert_eq!(merged.column("cpu"), Some(&[3.0, 4.0, 5.0, 6.0][..]));
-        let other =
-            MetricFrame::new(vec![120], vec!["mem".into()], vec![vec![1.0]], None).expect("frame");
-        assert!(append_window(&old, &other, 0).is_none());
-    }
 }
 
 /// What the window asks of the history database (the monitor writes it).

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::range::TimeRange;
 use super::response::Series;
-use crate::data::{DataError, MetricFrame};
+use crate::data::{DataError, Labels, MetricFrame, column_name, format_labels};
 
 /// The merged frame and what it is missing.
 #[derive(Debug, Clone)]
@@ -18,53 +18,127 @@ pub struct Merged {
     pub empty_queries: Vec<String>,
 }
 
-/// Column names for one query's series: the metric name for a single series;
-/// `name{label="…"}` with the labels that tell the series apart otherwise.
-pub fn column_names(metric: &str, series: &[Series]) -> Vec<String> {
-    if series.len() == 1 {
-        return vec![metric.to_owned()];
+/// What one query answered, for the merge.
+#[derive(Debug, Clone)]
+pub struct QueryAnswer {
+    /// The configured metric name.
+    pub metric: String,
+    /// The PromQL, for error messages.
+    pub query: String,
+    pub series: Vec<Series>,
+}
+
+/// A query's series that lacks one of the entity labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MissingEntityLabel {
+    pub metric: String,
+    pub query: String,
+    pub label: String,
+    /// The offending series' labels, as PromQL writes them.
+    pub series: String,
+}
+
+/// Why the answers do not merge.
+#[derive(Debug)]
+pub enum MergeProblem {
+    EntityLabel(MissingEntityLabel),
+    Frame(DataError),
+}
+
+impl From<DataError> for MergeProblem {
+    fn from(error: DataError) -> Self {
+        MergeProblem::Frame(error)
     }
-    let mut distinguishing: Vec<&String> = Vec::new();
+}
+
+/// Column names for one query's series: the metric name, with the entity
+/// labels and every label that tells the series apart (see
+/// [`crate::data::series`]). A single series without labels of either kind
+/// is the metric name alone.
+pub fn column_names(metric: &str, series: &[Series], entity_labels: &[String]) -> Vec<String> {
+    let mut shown: Vec<&String> = Vec::new();
     for s in series {
         for (key, value) in &s.labels {
             let differs = series.iter().any(|o| o.labels.get(key) != Some(value));
-            if differs && !distinguishing.contains(&key) {
-                distinguishing.push(key);
+            if (differs || entity_labels.contains(key)) && !shown.contains(&key) {
+                shown.push(key);
             }
         }
     }
-    distinguishing.sort();
     series
         .iter()
         .map(|s| {
-            let labels: Vec<String> = distinguishing
+            let labels: Labels = shown
                 .iter()
-                .map(|key| format!("{key}=\"{}\"", s.labels.get(*key).map_or("", |v| v)))
+                .map(|key| {
+                    let value = s.labels.get(*key).cloned().unwrap_or_default();
+                    ((*key).clone(), value)
+                })
                 .collect();
-            format!("{metric}{{{}}}", labels.join(","))
+            column_name(metric, &labels)
         })
         .collect()
 }
 
-/// Joins every query's series on the range's grid.
-pub fn merge(range: &TimeRange, results: &[(String, Vec<Series>)]) -> Result<Merged, DataError> {
+/// Every series of a query must carry the entity labels, except a query's
+/// only series when it has none of them: that one is fleet-wide (a
+/// service's latency beside per-host cpu).
+fn check_entity_labels(
+    answer: &QueryAnswer,
+    entity_labels: &[String],
+) -> Result<(), MissingEntityLabel> {
+    let series = &answer.series;
+    let fleet_wide = series.len() == 1
+        && entity_labels
+            .iter()
+            .all(|label| !series[0].labels.contains_key(label));
+    if fleet_wide {
+        return Ok(());
+    }
+    for s in series {
+        if let Some(label) = entity_labels.iter().find(|l| !s.labels.contains_key(*l)) {
+            return Err(MissingEntityLabel {
+                metric: answer.metric.clone(),
+                query: answer.query.clone(),
+                label: label.clone(),
+                series: format!("{{{}}}", format_labels(&s.labels)),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Joins every query's series on the range's grid, one column per series
+/// (its full label set kept, `__name__` aside).
+pub fn merge(
+    range: &TimeRange,
+    answers: &[QueryAnswer],
+    entity_labels: &[String],
+) -> Result<Merged, MergeProblem> {
     let points = usize::try_from(range.points()).unwrap_or(0);
     let timestamps: Vec<i64> = (0..points as i64)
         .map(|i| range.start_ms + i * range.step_ms)
         .collect();
     let mut names = Vec::new();
     let mut columns = Vec::new();
+    let mut series_labels = Vec::new();
     let mut absent_points = Vec::new();
     let mut empty_queries = Vec::new();
-    for (metric, series) in results {
+    for answer in answers {
+        let (metric, series) = (&answer.metric, &answer.series);
         if series.is_empty() {
             empty_queries.push(metric.clone());
             names.push(metric.clone());
             columns.push(vec![f64::NAN; points]);
+            series_labels.push(Labels::new());
             absent_points.push(points);
             continue;
         }
-        for (name, s) in column_names(metric, series).into_iter().zip(series) {
+        check_entity_labels(answer, entity_labels).map_err(MergeProblem::EntityLabel)?;
+        for (name, s) in column_names(metric, series, entity_labels)
+            .into_iter()
+            .zip(series)
+        {
             let mut column = vec![f64::NAN; points];
             let mut present = vec![false; points];
             for &(t, v) in &s.samples {
@@ -78,9 +152,13 @@ pub fn merge(range: &TimeRange, results: &[(String, Vec<Series>)]) -> Result<Mer
             absent_points.push(present.iter().filter(|p| !**p).count());
             names.push(name);
             columns.push(column);
+            let mut labels = s.labels.clone();
+            labels.remove("__name__");
+            series_labels.push(labels);
         }
     }
-    let frame = MetricFrame::new(timestamps, names, columns, None)?;
+    let frame = MetricFrame::new(timestamps, names, columns, None)?
+        .with_series_labels(series_labels)?;
     Ok(Merged {
         frame,
         absent_points,
@@ -111,9 +189,14 @@ mod tests {
     #[test]
     fn outer_join_on_the_grid_with_named_series() {
         let range = TimeRange::aligned(0, 90_000, Duration::from_secs(30)).unwrap();
+        let answer = |metric: &str, series: Vec<Series>| QueryAnswer {
+            metric: metric.to_owned(),
+            query: format!("q_{metric}"),
+            series,
+        };
         let results = vec![
-            (
-                "cpu".to_owned(),
+            answer(
+                "cpu",
                 vec![
                     series(
                         &[("instance", "a"), ("job", "node")],
@@ -122,13 +205,13 @@ mod tests {
                     series(&[("instance", "b"), ("job", "node")], &[(60_000, 3.0)]),
                 ],
             ),
-            (
-                "mem".to_owned(),
+            answer(
+                "mem",
                 vec![series(&[("job", "node")], &[(90_000, f64::NAN)])],
             ),
-            ("gone".to_owned(), vec![]),
+            answer("gone", vec![]),
         ];
-        let merged = merge(&range, &results).unwrap();
+        let merged = merge(&range, &results, &["instance".to_owned()]).unwrap();
         let f = &merged.frame;
         assert_eq!(
             f.names(),
@@ -141,5 +224,53 @@ mod tests {
         // The NaN sample is a value, not an absent point.
         assert_eq!(merged.absent_points, [2, 3, 3, 4]);
         assert_eq!(merged.empty_queries, ["gone"]);
+        // The full label sets travel with the columns.
+        assert_eq!(
+            f.series_labels()[0],
+            labels(&[("instance", "a"), ("job", "node")])
+        );
+        assert_eq!(f.metric_of(1), "cpu");
+    }
+
+    #[test]
+    fn entity_labels_are_shown_and_required() {
+        let range = TimeRange::aligned(0, 30_000, Duration::from_secs(30)).unwrap();
+        let entity = ["instance".to_owned()];
+        let answer = |series: Vec<Series>| QueryAnswer {
+            metric: "memory".to_owned(),
+            query: "node_memory_ratio".to_owned(),
+            series,
+        };
+        // One host: its instance is still in the name (it is the entity).
+        let one = answer(vec![series(&[("instance", "a"), ("job", "node")], &[(0, 1.0)])]);
+        let merged = merge(&range, &[one], &entity).unwrap();
+        assert_eq!(merged.frame.names(), [r#"memory{instance="a"}"#]);
+        // A fleet-wide single series has no entity label: allowed.
+        let global = answer(vec![series(&[("le", "0.5")], &[(0, 1.0)])]);
+        let merged = merge(&range, &[global], &entity).unwrap();
+        assert_eq!(merged.frame.names(), ["memory"]);
+        // Several series, one without an instance: named in the error.
+        let mixed = answer(vec![
+            series(&[("instance", "a")], &[(0, 1.0)]),
+            series(&[("pod", "p-1")], &[(0, 2.0)]),
+        ]);
+        match merge(&range, &[mixed], &entity) {
+            Err(MergeProblem::EntityLabel(missing)) => {
+                assert_eq!(missing.label, "instance");
+                assert_eq!(missing.query, "node_memory_ratio");
+                assert_eq!(missing.series, r#"{pod="p-1"}"#);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without entity labels, as before: only what tells series apart.
+        let two = answer(vec![
+            series(&[("instance", "a"), ("job", "node")], &[(0, 1.0)]),
+            series(&[("instance", "b"), ("job", "node")], &[(0, 2.0)]),
+        ]);
+        let merged = merge(&range, &[two], &[]).unwrap();
+        assert_eq!(
+            merged.frame.names(),
+            [r#"memory{instance="a"}"#, r#"memory{instance="b"}"#]
+        );
     }
 }

@@ -15,7 +15,9 @@ use crate::config::{MetricQuery, PrometheusConfig};
 use crate::data::MetricFrame;
 use crate::data::rng::Rng;
 
-pub use merge::{Merged, column_names, labels, merge};
+pub use merge::{
+    MergeProblem, Merged, MissingEntityLabel, QueryAnswer, column_names, labels, merge,
+};
 pub use range::{MAX_POINTS_PER_QUERY, TimeRange};
 pub use response::{RangeResult, Series, parse_range_body, parse_sample_value};
 
@@ -98,6 +100,18 @@ pub enum IngestError {
     Setup { detail: String },
     #[error("the fetched data do not form a frame: {0}")]
     Frame(#[from] crate::data::DataError),
+    /// A series of a multi-series query without an entity label.
+    #[error(
+        "metric `{metric}` (query `{query}`) returned the series {series} without the entity \
+         label `{label}`; every series of a query needs the labels in fleet.entity_labels \
+         (add `by ({label})` to the query's aggregation, or change fleet.entity_labels)"
+    )]
+    EntityLabel {
+        metric: String,
+        query: String,
+        label: String,
+        series: String,
+    },
 }
 
 impl IngestError {
@@ -438,11 +452,13 @@ impl PromClient {
         }
     }
 
-    /// Runs every metric's query over `range` concurrently and merges them.
+    /// Runs every metric's query over `range` concurrently and merges them;
+    /// every series of a multi-series query must carry `entity_labels`.
     pub async fn fetch_metrics(
         &self,
         metrics: &[MetricQuery],
         range: TimeRange,
+        entity_labels: &[String],
     ) -> Result<Fetched, IngestError> {
         let mut tasks = tokio::task::JoinSet::new();
         for (index, metric) in metrics.iter().enumerate() {
@@ -482,9 +498,21 @@ impl PromClient {
             for i in outcome.result.infos {
                 warnings.push(format!("{}: info: {i}", metric.name));
             }
-            results.push((metric.name.clone(), outcome.result.series));
+            results.push(QueryAnswer {
+                metric: metric.name.clone(),
+                query: metric.query.clone(),
+                series: outcome.result.series,
+            });
         }
-        let merged = merge(&range, &results)?;
+        let merged = merge(&range, &results, entity_labels).map_err(|problem| match problem {
+            MergeProblem::Frame(error) => IngestError::Frame(error),
+            MergeProblem::EntityLabel(m) => IngestError::EntityLabel {
+                metric: m.metric,
+                query: m.query,
+                label: m.label,
+                series: m.series,
+            },
+        })?;
         for name in &merged.empty_queries {
             warnings.push(format!("{name}: the query returned no series"));
         }

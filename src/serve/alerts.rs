@@ -21,17 +21,23 @@ pub struct AlertState {
 }
 
 /// An alert out.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Active {
     pub start_ms: i64,
     pub severity: &'static str,
+    /// The labels it went out with (a resolve repeats them, even after the
+    /// series left the window).
+    pub labels: serde_json::Value,
 }
 
-/// A metric's latest value and expected range, for the annotations.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A series' latest value and expected range, for the annotations, and
+/// its exported labels (`metric` and the source labels), which the alert
+/// carries so Alertmanager routes it by host, job or namespace.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Latest {
     pub value: f64,
     pub expected: Option<(f64, f64)>,
+    pub labels: Vec<(String, String)>,
 }
 
 impl AlertState {
@@ -57,19 +63,28 @@ impl AlertState {
                     .map_or("unknown".to_owned(), |(l, u)| format!("{l:.3} to {u:.3}")),
             })
         };
-        let labels = |metric: &str, severity: &str| {
-            serde_json::json!({
-                "alertname": "PulseWatchAnomaly",
-                "metric": metric,
-                "severity": severity,
-            })
+        let labels_of = |metric: &str, severity: &str| {
+            let mut labels = serde_json::Map::new();
+            match latest.get(metric) {
+                Some(latest) => {
+                    for (key, value) in &latest.labels {
+                        labels.insert(key.clone(), value.clone().into());
+                    }
+                }
+                None => {
+                    labels.insert("metric".into(), metric.into());
+                }
+            }
+            labels.insert("alertname".into(), "PulseWatchAnomaly".into());
+            labels.insert("severity".into(), severity.into());
+            serde_json::Value::Object(labels)
         };
         for event in ended {
             let Some(active) = self.started.remove(&event.metric) else {
                 continue;
             };
             alerts.push(serde_json::json!({
-                "labels": labels(&event.metric, active.severity),
+                "labels": active.labels,
                 "annotations": annotations(event),
                 "startsAt": format_rfc3339_ms(active.start_ms),
                 "endsAt": format_rfc3339_ms(event.end_or(event.start_ms).max(active.start_ms)),
@@ -77,17 +92,21 @@ impl AlertState {
             }));
         }
         for event in open {
-            let active = *self.started.entry(event.metric.clone()).or_insert(Active {
-                start_ms: event.start_ms,
+            let active = self.started.entry(event.metric.clone()).or_insert_with(|| {
                 // Once raised, an alert keeps its severity (and identity).
-                severity: if event.severity() == "critical" {
+                let severity = if event.severity() == "critical" {
                     "critical"
                 } else {
                     "warning"
-                },
+                };
+                Active {
+                    start_ms: event.start_ms,
+                    severity,
+                    labels: labels_of(&event.metric, severity),
+                }
             });
             alerts.push(serde_json::json!({
-                "labels": labels(&event.metric, active.severity),
+                "labels": active.labels,
                 "annotations": annotations(event),
                 "startsAt": format_rfc3339_ms(active.start_ms),
                 "generatorURL": generator_url,
@@ -186,12 +205,18 @@ mod tests {
             Latest {
                 value: 99.0,
                 expected: Some((40.0, 60.0)),
+                labels: vec![
+                    ("metric".to_owned(), "cpu".to_owned()),
+                    ("instance".to_owned(), "host-1".to_owned()),
+                ],
             },
         )]);
         assert!(state.update(&[], &[], &latest, "http://x/").is_empty());
         let fired = state.update(&[event(95.0, None)], &[], &latest, "http://x/");
         assert_eq!(fired.len(), 1);
         assert_eq!(fired[0]["labels"]["metric"], "cpu");
+        // The series' source labels go along, for Alertmanager's routing.
+        assert_eq!(fired[0]["labels"]["instance"], "host-1");
         assert_eq!(fired[0]["labels"]["severity"], "critical");
         assert_eq!(fired[0]["annotations"]["expected"], "40.000 to 60.000");
         assert_eq!(fired[0]["annotations"]["score"], "95.0");
@@ -205,7 +230,12 @@ mod tests {
         let resolved = state.update(&[], &[event(95.0, Some(9_000))], &latest, "http://x/");
         assert_eq!(resolved.len(), 1);
         assert_eq!(resolved[0]["endsAt"], format_rfc3339_ms(9_000));
-        // The same labels as when it fired, or Alertmanager would see a new alert.
+        // The same labels as when it fired, or Alertmanager would see a new
+        // alert: even when the series has left the window since.
+        assert_eq!(resolved[0]["labels"], fired[0]["labels"]);
+        let gone = BTreeMap::new();
+        state.update(&[event(95.0, None)], &[], &latest, "http://x/");
+        let resolved = state.update(&[], &[event(95.0, Some(9_000))], &gone, "http://x/");
         assert_eq!(resolved[0]["labels"], fired[0]["labels"]);
         assert!(state.update(&[], &[], &latest, "http://x/").is_empty());
         // An event that ended before any alert went out resolves nothing.

@@ -2,6 +2,13 @@
 //! in Prometheus text format 0.0.4 and the JSON windows. Scores are the
 //! monitor's 0–100 scale; `/metrics` divides them by 100 (a ratio, by
 //! Prometheus convention), the JSON routes keep them as they are.
+//!
+//! Every series keeps its source labels: `pulsewatch_anomaly_score` of the
+//! `cpu` query's series `{instance="host-003:9100",job="node"}` is
+//! `pulsewatch_anomaly_score{metric="cpu",instance="host-003:9100",job="node"}`,
+//! so it joins with the source series in PromQL and routes in Alertmanager
+//! by the same labels (a source label named like one of ours, `metric` or
+//! `bound`, becomes `exported_metric`, as Prometheus renames on conflicts).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,6 +18,12 @@ use crate::engine::monitor::View;
 /// What the daemon last computed, as `/metrics` and the JSON routes show it.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
+    /// Per series (by column name): its exported labels, `metric` first.
+    pub labels: BTreeMap<String, Vec<(String, String)>>,
+    /// How the followed series stand.
+    pub fleet: crate::engine::monitor::FleetStatus,
+    /// Series followed.
+    pub series_followed: usize,
     /// Per metric: the latest row's score, 0 to 1 (the 0–100 score / 100).
     pub scores: BTreeMap<String, f64>,
     /// Per metric: whether an anomaly event is going on.
@@ -51,8 +64,11 @@ impl Snapshot {
     pub fn of(view: &View) -> Self {
         let frame = &view.frame;
         let mut snapshot = Snapshot::default();
-        for (metric, values) in view.judged.metrics.iter().zip(frame.columns()) {
+        for (index, (metric, values)) in view.judged.metrics.iter().zip(frame.columns()).enumerate() {
             let name = metric.name.clone();
+            snapshot
+                .labels
+                .insert(name.clone(), export_labels(frame, index));
             if let Some(score) = metric.scores.last() {
                 snapshot.scores.insert(name.clone(), score / 100.0);
             }
@@ -103,6 +119,29 @@ impl Snapshot {
             .clone()
             .or_else(|| view.history_error.clone());
         self.model = model_json(view);
+        self.fleet = view.fleet.clone();
+        self.series_followed = view.frame.names().len();
+    }
+
+    /// A series' labels as `/metrics` writes them, `extra` (such as
+    /// `bound`) last.
+    fn series_labels(&self, name: &str, extra: &[(&str, &str)]) -> String {
+        let fallback = vec![("metric".to_owned(), name.to_owned())];
+        let labels = self.labels.get(name).unwrap_or(&fallback);
+        let mut out = String::from("{");
+        for (i, (key, value)) in labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(extra.iter().copied())
+            .enumerate()
+        {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{key}=\"{}\"", escape(value));
+        }
+        out.push('}');
+        out
     }
 
     /// Prometheus text format 0.0.4.
@@ -118,11 +157,8 @@ impl Snapshot {
             &mut out,
         );
         for (metric, score) in &self.scores {
-            let _ = writeln!(
-                out,
-                "pulsewatch_anomaly_score{{metric=\"{}\"}} {score}",
-                escape(metric)
-            );
+            let labels = self.series_labels(metric, &[]);
+            let _ = writeln!(out, "pulsewatch_anomaly_score{labels} {score}");
         }
         family(
             "pulsewatch_anomalous",
@@ -131,12 +167,8 @@ impl Snapshot {
             &mut out,
         );
         for (metric, anomalous) in &self.anomalous {
-            let _ = writeln!(
-                out,
-                "pulsewatch_anomalous{{metric=\"{}\"}} {}",
-                escape(metric),
-                u8::from(*anomalous)
-            );
+            let labels = self.series_labels(metric, &[]);
+            let _ = writeln!(out, "pulsewatch_anomalous{labels} {}", u8::from(*anomalous));
         }
         family(
             "pulsewatch_forecast",
@@ -146,11 +178,8 @@ impl Snapshot {
         );
         for (metric, (yhat, lower, upper)) in &self.forecasts {
             for (bound, value) in [("yhat", yhat), ("lower", lower), ("upper", upper)] {
-                let _ = writeln!(
-                    out,
-                    "pulsewatch_forecast{{metric=\"{}\",bound=\"{bound}\"}} {value}",
-                    escape(metric)
-                );
+                let labels = self.series_labels(metric, &[("bound", bound)]);
+                let _ = writeln!(out, "pulsewatch_forecast{labels} {value}");
             }
         }
         for (name, help, value) in [
@@ -188,6 +217,49 @@ impl Snapshot {
                 escape(reason)
             );
         }
+        family(
+            "pulsewatch_series",
+            "Series followed, by state (stale: no value in the last two steps; \
+             probation: detectors still learning).",
+            "gauge",
+            &mut out,
+        );
+        let fleet = &self.fleet;
+        for (state, count) in [
+            ("followed", self.series_followed),
+            ("stale", fleet.stale.len()),
+            ("probation", fleet.in_probation.len()),
+        ] {
+            let _ = writeln!(out, "pulsewatch_series{{state=\"{state}\"}} {count}");
+        }
+        family(
+            "pulsewatch_series_dropped",
+            "Series of the last fetch left out: over fleet.max_series, or owned by another shard.",
+            "gauge",
+            &mut out,
+        );
+        for (reason, count) in [
+            ("over_limit", fleet.selection.over_limit),
+            ("other_shard", fleet.selection.other_shards),
+        ] {
+            let _ = writeln!(
+                out,
+                "pulsewatch_series_dropped{{reason=\"{reason}\"}} {count}"
+            );
+        }
+        if let Some(shard) = fleet.shard {
+            family(
+                "pulsewatch_shard_info",
+                "The shard this replica follows (serve --shard K/N).",
+                "gauge",
+                &mut out,
+            );
+            let _ = writeln!(
+                out,
+                "pulsewatch_shard_info{{shard=\"{}\",shards=\"{}\"}} 1",
+                shard.index, shard.count
+            );
+        }
         out
     }
 
@@ -206,13 +278,50 @@ impl Snapshot {
             .iter()
             .filter(|e| e.end_or(e.start_ms) >= from_ms)
             .collect();
+        // Each series' exported labels, so a client can group by entity.
+        let labels: serde_json::Map<String, serde_json::Value> = self
+            .labels
+            .iter()
+            .map(|(name, labels)| {
+                let map: serde_json::Map<String, serde_json::Value> = labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone().into()))
+                    .collect();
+                (name.clone(), serde_json::Value::Object(map))
+            })
+            .collect();
         serde_json::json!({
             "last_refresh_seconds": self.last_refresh_secs,
             "metrics": metrics,
+            "labels": labels,
+            "stale": self.fleet.stale,
             "events": events,
         })
         .to_string()
     }
+}
+
+/// Our own label names: a source label with one of these names is exported
+/// as `exported_<name>`.
+const OWN_LABELS: [&str; 2] = ["metric", "bound"];
+
+/// Column `index`'s labels as exported: `metric` (the configured query's
+/// name), then its source labels (reserved `__…` ones left out).
+pub fn export_labels(frame: &crate::data::MetricFrame, index: usize) -> Vec<(String, String)> {
+    let mut labels = vec![("metric".to_owned(), frame.metric_of(index))];
+    for (key, value) in &frame.series_labels()[index] {
+        if key.starts_with("__") {
+            continue;
+        }
+        let key = if OWN_LABELS.contains(&key.as_str()) {
+            format!("exported_{key}")
+        } else {
+            key.clone()
+        };
+        labels.push((key, value.clone()));
+    }
+    labels[1..].sort();
+    labels
 }
 
 /// The model state for `GET /`.
@@ -271,5 +380,50 @@ mod tests {
         assert!(text.contains("pulsewatch_forecast{metric=\"cpu\",bound=\"upper\"} 60\n"));
         assert!(text.contains("pulsewatch_fetch_errors_total{reason=\"refused\"} 3\n"));
         assert!(text.contains("pulsewatch_last_refresh_timestamp_seconds 1767225600\n"));
+        assert!(text.contains("pulsewatch_series{state=\"followed\"} 0\n"));
+    }
+
+    #[test]
+    fn series_keep_their_source_labels() {
+        let name = r#"cpu{instance="host-003:9100"}"#;
+        let frame = crate::data::MetricFrame::new(
+            vec![0],
+            vec![name.to_owned(), "latency".to_owned()],
+            vec![vec![1.0], vec![2.0]],
+            None,
+        )
+        .unwrap()
+        .with_series_labels(vec![
+            crate::ingest::labels(&[
+                ("instance", "host-003:9100"),
+                ("job", "node"),
+                ("metric", "x"),
+                ("__name__", "node_cpu"),
+            ]),
+            Default::default(),
+        ])
+        .unwrap();
+        let mut snapshot = Snapshot::default();
+        for index in 0..2 {
+            let column = frame.names()[index].clone();
+            snapshot
+                .labels
+                .insert(column.clone(), export_labels(&frame, index));
+            snapshot.scores.insert(column.clone(), 0.5);
+            snapshot.forecasts.insert(column, (1.0, 0.0, 2.0));
+        }
+        let text = snapshot.to_prometheus_text();
+        assert!(
+            text.contains(
+                "pulsewatch_anomaly_score{metric=\"cpu\",exported_metric=\"x\",\
+                 instance=\"host-003:9100\",job=\"node\"} 0.5\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("pulsewatch_anomaly_score{metric=\"latency\"} 0.5\n"));
+        assert!(text.contains(
+            "pulsewatch_forecast{metric=\"cpu\",exported_metric=\"x\",instance=\"host-003:9100\",\
+             job=\"node\",bound=\"lower\"} 0\n"
+        ));
     }
 }

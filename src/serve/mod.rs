@@ -58,6 +58,8 @@ pub struct ServeOptions {
     /// The history database.
     pub history_path: std::path::PathBuf,
     pub clock: Arc<dyn Clock>,
+    /// The entities this replica follows ([`crate::fleet::Shard::ALL`]: every one).
+    pub shard: crate::fleet::Shard,
 }
 
 /// The monitor as the daemon sets it up: following Prometheus, recording
@@ -66,6 +68,7 @@ pub fn monitor_options(
     config: &Config,
     history_path: std::path::PathBuf,
     clock: Arc<dyn Clock>,
+    shard: crate::fleet::Shard,
 ) -> MonitorOptions {
     MonitorOptions {
         config: config.clone(),
@@ -73,6 +76,7 @@ pub fn monitor_options(
         history_path: Some(history_path),
         training_source: None,
         show_forecast: true,
+        shard,
     }
 }
 
@@ -116,14 +120,23 @@ impl Publisher {
             .metrics
             .iter()
             .zip(view.frame.columns())
-            .map(|(metric, values)| {
+            .enumerate()
+            .map(|(index, (metric, values))| {
                 let expected = metric
                     .band
                     .as_ref()
                     .and_then(|b| b.at_rows.last().copied().flatten())
                     .map(|(_, lower, upper)| (lower, upper));
                 let value = values.last().copied().unwrap_or(f64::NAN);
-                (metric.name.clone(), alerts::Latest { value, expected })
+                let labels = exposition::export_labels(&view.frame, index);
+                (
+                    metric.name.clone(),
+                    alerts::Latest {
+                        value,
+                        expected,
+                        labels,
+                    },
+                )
             })
             .collect();
         let batch = self.alert_state.update(
@@ -158,6 +171,7 @@ pub fn serve(
         &config,
         options.history_path.clone(),
         Arc::clone(&options.clock),
+        options.shard,
     );
     let mut monitor = monitor::spawn(monitor_options, || {}).map_err(engine_error)?;
     monitor.send(Command::FollowLive);

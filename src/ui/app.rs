@@ -170,6 +170,7 @@ impl PulseWatchApp {
             history_path: Some(config::history_path(config)),
             training_source: Some("app".into()),
             show_forecast,
+            shard: crate::fleet::Shard::ALL,
         }
     }
 

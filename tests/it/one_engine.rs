@@ -226,6 +226,7 @@ fn the_window_and_serve_judge_the_same_rows_the_same_way() {
             alertmanager: None,
             history_path: serve_history.clone(),
             clock,
+            shard: pulsewatch::fleet::Shard::ALL,
         };
         std::thread::spawn(move || serve(config, options, stop))
     };

@@ -60,7 +60,7 @@ async fn fetched_frame_equals_the_backfilled_values_at_every_step() {
         .iter()
         .map(|m| metric(m, &format!("pulsewatch_sample_{m}")))
         .collect();
-    let fetched = client().fetch_metrics(&metrics, range).await.unwrap();
+    let fetched = client().fetch_metrics(&metrics, range, &[]).await.unwrap();
     assert_eq!(fetched.requests, 6, "two chunks per query");
     assert_eq!(fetched.frame.names(), ["cpu", "memory", "latency"]);
     assert_eq!(fetched.absent_points, [0, 0, 0]);
@@ -84,7 +84,7 @@ async fn a_query_with_several_series_keeps_each_as_a_column() {
         "m",
         r#"{__name__=~"pulsewatch_sample_(cpu|memory)"}"#,
     )];
-    let fetched = client().fetch_metrics(&metrics, range).await.unwrap();
+    let fetched = client().fetch_metrics(&metrics, range, &[]).await.unwrap();
     assert_eq!(
         fetched.frame.names(),
         [
@@ -113,7 +113,7 @@ async fn nan_and_infinities_are_values_and_absent_points_are_gaps() {
         metric("neg", "-pulsewatch_sample_cpu / 0"),
         metric("busy", "pulsewatch_sample_cpu > 50"),
     ];
-    let fetched = client().fetch_metrics(&metrics, range).await.unwrap();
+    let fetched = client().fetch_metrics(&metrics, range, &[]).await.unwrap();
     let f = &fetched.frame;
     assert!(f.column("nan").unwrap().iter().all(|v| v.is_nan()));
     assert!(f.column("pos").unwrap().iter().all(|v| *v == f64::INFINITY));
@@ -175,7 +175,7 @@ async fn refresh_asks_only_for_the_range_since_the_last_sample() {
     let mut cursor = IncrementalCursor::default();
     let first = cursor.next_range(now, hour, STEP).unwrap();
     assert_eq!(first.points(), 121);
-    let fetched = client.fetch_metrics(&metrics, first).await.unwrap();
+    let fetched = client.fetch_metrics(&metrics, first, &[]).await.unwrap();
     cursor.advance(&fetched);
     // Prometheus' 5-minute lookback repeats the last sample up to "now".
     assert_eq!(cursor.last_ms, Some(first.end_ms));
@@ -189,7 +189,7 @@ async fn refresh_asks_only_for_the_range_since_the_last_sample() {
     let next = cursor.next_range(now + 60_000, hour, STEP).unwrap();
     assert_eq!(next.start_ms, first.end_ms + 30_000);
     assert_eq!(next.points(), 2);
-    let fetched = client.fetch_metrics(&metrics, next).await.unwrap();
+    let fetched = client.fetch_metrics(&metrics, next, &[]).await.unwrap();
     assert_eq!(fetched.frame.len(), 2);
     assert!(cursor.next_range(now, hour, STEP).is_none());
 }
@@ -239,7 +239,9 @@ async fn the_shipped_linux_queries_return_node_exporter_data() {
             .as_millis() as i64;
         let range =
             TimeRange::window_ending(now, Duration::from_secs(60), Duration::from_secs(1)).unwrap();
-        let fetched = client.fetch_metrics(&config.metrics, range).await.unwrap();
+        let fetched = client
+            .fetch_metrics(&config.metrics, range, &config.fleet.entity_labels)
+            .await.unwrap();
         let with_data: Vec<&String> = fetched
             .frame
             .names()
@@ -249,7 +251,13 @@ async fn the_shipped_linux_queries_return_node_exporter_data() {
             .map(|(n, _)| n)
             .collect();
         if with_data.len() == 3 {
-            let cpu = fetched.frame.column("cpu").unwrap();
+            // One node_exporter: its instance names the cpu and memory
+            // series (the entity); latency is fleet-wide.
+            let node = std::env::var("PULSEWATCH_TEST_NODE_EXPORTER").unwrap();
+            let cpu_name = format!("cpu{{instance=\"{node}\"}}");
+            assert!(with_data.contains(&&cpu_name), "{with_data:?}");
+            assert!(with_data.contains(&&"latency".to_owned()), "{with_data:?}");
+            let cpu = fetched.frame.column(&cpu_name).unwrap();
             assert!(
                 cpu.iter()
                     .filter(|v| v.is_finite())

@@ -154,5 +154,13 @@ pub fn describe(c: &Config) -> String {
     ));
     line("detection:".into());
     line(format!("  method: {}", c.detection.method.key()));
+    let fleet = &c.fleet;
+    line("fleet:".into());
+    line(format!("  entity_labels: [{}]", fleet.entity_labels.join(", ")));
+    line(format!(
+        "  stale_after: {}",
+        format_duration(fleet.stale_after)
+    ));
+    line(format!("  max_series: {}", fleet.max_series));
     out
 }

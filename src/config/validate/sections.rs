@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Ctx;
-use crate::config::raw::{RawApp, RawDashboard, RawDetection, RawLstm, RawProphet};
+use crate::config::raw::{RawApp, RawDashboard, RawDetection, RawFleet, RawLstm, RawProphet};
 use crate::config::{
     AppConfig, AppMode, ConfigError, DashboardConfig, DetectionConfig, DetectionMethod,
-    DevicePreference, LstmConfig, ProphetConfig, SeasonalityMode, ThresholdRule,
+    DevicePreference, FleetConfig, LstmConfig, ProphetConfig, SeasonalityMode, ThresholdRule,
 };
 
 pub(super) fn validate_app(ctx: &Ctx, app_raw: RawApp) -> Result<AppConfig, ConfigError> {
@@ -234,5 +234,58 @@ pub(super) fn validate_detection(
             "lstm" => DetectionMethod::Lstm,
             _ => DetectionMethod::Ensemble,
         },
+    })
+}
+
+/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`, not reserved (`__…`).
+fn is_label_name(name: &str) -> bool {
+    !name.starts_with("__")
+        && name
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+        && !name.is_empty()
+}
+
+pub(super) fn validate_fleet(ctx: &Ctx, fleet_raw: RawFleet) -> Result<FleetConfig, ConfigError> {
+    let defaults = FleetConfig::default();
+    let entity_labels = match &fleet_raw.entity_labels {
+        None => defaults.entity_labels,
+        Some(list) => {
+            let mut names: Vec<String> = Vec::new();
+            for name in &list.value {
+                let key = "fleet.entity_labels";
+                if !is_label_name(&name.value) {
+                    return Err(ctx.err(
+                        name,
+                        key,
+                        format!(
+                            "`{}` is not a label name; expected names such as instance, pod, \
+                             namespace ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)",
+                            name.value
+                        ),
+                    ));
+                }
+                if names.contains(&name.value) {
+                    return Err(ctx.err(name, key, format!("`{}` is listed twice", name.value)));
+                }
+                names.push(name.value.clone());
+            }
+            names
+        }
+    };
+    Ok(FleetConfig {
+        entity_labels,
+        stale_after: ctx.duration(
+            &fleet_raw.stale_after,
+            "fleet.stale_after",
+            defaults.stale_after,
+        )?,
+        max_series: ctx.int(
+            &fleet_raw.max_series,
+            "fleet.max_series",
+            defaults.max_series as i64,
+            1..=10_000_000,
+        )?,
     })
 }

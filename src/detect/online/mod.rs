@@ -13,6 +13,7 @@
 //!   detectors.
 //! - `alarms`: one alarm per event, and alarms only where they are news.
 //! - `ensemble`: the detectors by method, together, and over whole frames.
+//! - `stream`: one series' detectors as a stream, row by row (live data).
 
 mod alarms;
 mod band;
@@ -24,6 +25,7 @@ mod local;
 mod lstm;
 mod robust;
 mod seasonal;
+mod stream;
 
 pub use alarms::{NEWS_PROBATION_SHARE, NewsGate, Suppressor, alarms_from, news_only, news_rows};
 pub use band::band_likelihoods;
@@ -41,6 +43,7 @@ pub use lstm::{lstm_frame_likelihoods, lstm_likelihoods, window_likelihoods};
 pub use robust::{
     RobustDetector, RobustParams, Scored, robust_likelihoods, robust_row_likelihoods, robust_scores,
 };
+pub use stream::SeriesStream;
 pub use seasonal::{
     PERIOD_SEARCH_ROWS, SEASONAL_LAGS, SEASONAL_MIN_ACF, SeasonalDetector, dominant_period,
     seasonal_likelihoods,

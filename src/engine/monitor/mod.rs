@@ -11,6 +11,7 @@
 //! dead server never holds up a refresh, and the owner never waits on it.
 
 pub mod fuse;
+mod online;
 mod state;
 pub mod tracker;
 mod view;
@@ -22,12 +23,15 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::data::MetricFrame;
 use crate::engine::schedule::{RetrainReason, StartError};
-use crate::engine::{EngineError, LiveEvent, LiveJob};
+use crate::engine::{EngineError, LiveEvent, LiveJob, LivePlan};
 
 pub use fuse::{Assessment, LstmView, MetricAssessment, OnlineScores, assess};
+pub use online::OnlineState;
 pub use state::{MonitorOptions, reason_class};
 pub use tracker::EventChanges;
-pub use view::{ActiveModel, DataKind, ForecastState, LiveStatus, ModelState, Update, View};
+pub use view::{
+    ActiveModel, DataKind, FleetStatus, ForecastState, LiveStatus, ModelState, Update, View,
+};
 
 use state::Monitor;
 
@@ -234,13 +238,14 @@ fn apply(monitor: &mut Monitor, live: &mut Option<LiveJob>, command: Command) {
         }
         Command::FollowLive => {
             let config = monitor.config();
-            let job = crate::engine::spawn_live(
-                config.prometheus.clone(),
-                config.metrics.clone(),
-                config.dashboard.refresh_interval,
-                Arc::clone(&monitor.options.clock),
-                || {},
-            );
+            let plan = LivePlan {
+                prometheus: config.prometheus.clone(),
+                metrics: config.metrics.clone(),
+                fleet: config.fleet.clone(),
+                shard: monitor.options.shard,
+                refresh: config.dashboard.refresh_interval,
+            };
+            let job = crate::engine::spawn_live(plan, Arc::clone(&monitor.options.clock), || {});
             match job {
                 Ok(job) => {
                     *live = Some(job);
@@ -294,7 +299,9 @@ fn poll_live(monitor: &mut Monitor, job: &LiveJob) {
                 frame,
                 warnings,
                 fetched_at_ms,
-            } => latest = Some((frame, warnings, fetched_at_ms)),
+                stale,
+                selection,
+            } => latest = Some((frame, warnings, fetched_at_ms, stale, selection)),
             LiveEvent::Failed {
                 reason,
                 retry_at_ms,
@@ -304,7 +311,9 @@ fn poll_live(monitor: &mut Monitor, job: &LiveJob) {
     if let Some((reason, retry_at_ms)) = failure {
         monitor.fetch_failed(reason, retry_at_ms);
     }
-    if let Some((frame, warnings, at_ms)) = latest {
+    if let Some((frame, warnings, at_ms, stale, selection)) = latest {
+        monitor.stale = stale;
+        monitor.selection = selection;
         monitor.fetched(frame, warnings, at_ms);
     }
 }

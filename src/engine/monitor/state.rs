@@ -17,8 +17,11 @@ use crate::forecast::{ForecastError, ForecastModel, ForecastSettings, FrameForec
 use crate::history::History;
 
 use super::fuse::{self, Assessment, LstmView, OnlineScores};
+use super::online::OnlineState;
 use super::tracker::{EventChanges, EventTracker};
-use super::view::{ActiveModel, DataKind, ForecastState, LiveStatus, ModelState, View};
+use super::view::{
+    ActiveModel, DataKind, FleetStatus, ForecastState, LiveStatus, ModelState, View,
+};
 
 /// How the monitor is set up by its owner.
 #[derive(Clone)]
@@ -33,6 +36,8 @@ pub struct MonitorOptions {
     /// Whether to forecast (the window has a toggle; `prophet_model.enabled`
     /// must be on as well).
     pub show_forecast: bool,
+    /// The entities this replica follows (`serve --shard`; the window: all).
+    pub shard: crate::fleet::Shard,
 }
 
 /// A fit in progress, and what it was started on.
@@ -49,6 +54,13 @@ pub(super) struct Monitor {
     pub(super) label: String,
     pub(super) warnings: Vec<String>,
     online: Option<OnlineScores>,
+    /// Live data's per-series streams (None for any other data set, which
+    /// is scored in one pass).
+    streams: Option<OnlineState>,
+    /// Live series with no value in their last two steps.
+    pub(super) stale: Vec<String>,
+    /// What the shard and the series limit left out of the last fetch.
+    pub(super) selection: crate::fleet::Selection,
     /// The model's scores of `frame`.
     lstm_scores: Option<Arc<Scores>>,
     /// The frame the running training was started on: when it is still the
@@ -100,6 +112,9 @@ impl Monitor {
             label: String::new(),
             warnings: Vec::new(),
             online: None,
+            streams: None,
+            stale: Vec::new(),
+            selection: crate::fleet::Selection::default(),
             lstm_scores: None,
             training_frame: None,
             threshold: None,
@@ -153,14 +168,27 @@ impl Monitor {
             self.forecast = None;
             self.forecast_started_ms = None;
             self.fit = None;
+            self.streams = None;
+        }
+        if kind != DataKind::Live {
+            self.stale.clear();
+            self.selection = crate::fleet::Selection::default();
         }
         self.kind = kind;
         self.label = label;
         self.frame = Arc::new(frame);
-        self.online = Some(OnlineScores::of(
-            &self.frame,
-            self.config().detection.method,
-        ));
+        let method = self.config().detection.method;
+        self.online = Some(if kind == DataKind::Live {
+            // Each series' probation is what a full window's would be.
+            let prometheus = &self.config().prometheus;
+            let window_rows = prometheus.window.as_millis() / prometheus.step.as_millis().max(1);
+            let probation = crate::detect::online::probation_rows(window_rows as usize);
+            self.streams
+                .get_or_insert_with(|| OnlineState::new(method, probation))
+                .update(&self.frame)
+        } else {
+            OnlineScores::of(&self.frame, method)
+        });
         self.rescore();
         self.refit_if_due();
         self.reassess();
@@ -583,6 +611,16 @@ impl Monitor {
             open_events: self.tracker.open_events().cloned().collect(),
             history_error: self.history_error.clone(),
             busy: self.busy(),
+            fleet: FleetStatus {
+                stale: self.stale.clone(),
+                in_probation: self
+                    .streams
+                    .as_ref()
+                    .map(OnlineState::in_probation)
+                    .unwrap_or_default(),
+                selection: self.selection,
+                shard: (self.kind == DataKind::Live).then_some(self.options.shard),
+            },
         }
     }
 }

@@ -106,6 +106,21 @@ pub struct View {
     pub history_error: Option<String>,
     /// A fit, a training or a first load still running.
     pub busy: bool,
+    /// The fleet: which series are stale or still in probation, what the
+    /// last fetch left out, and the shard followed.
+    pub fleet: FleetStatus,
+}
+
+/// How the followed series stand (live data).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FleetStatus {
+    /// Series with no value in their last two steps (kept for
+    /// `fleet.stale_after`).
+    pub stale: Vec<String>,
+    /// Series whose detectors are still learning.
+    pub in_probation: Vec<String>,
+    pub selection: crate::fleet::Selection,
+    pub shard: Option<crate::fleet::Shard>,
 }
 
 impl View {
@@ -135,6 +150,7 @@ impl View {
             open_events: Vec::new(),
             history_error: None,
             busy: true,
+            fleet: FleetStatus::default(),
         }
     }
 }

@@ -1,0 +1,351 @@
+//! The live poller: asks Prometheus for what is new every refresh on its own
+//! thread and keeps the window ([`LiveWindow`]): series are joined by
+//! identity, so a series that joins, misses a step or vanishes leaves every
+//! other series' rows alone. A vanished series stays (stale) for
+//! `fleet.stale_after`, then is dropped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::Duration;
+
+use crate::config::{FleetConfig, MetricQuery, PrometheusConfig};
+use crate::data::MetricFrame;
+use crate::engine::EngineError;
+use crate::engine::schedule::Clock;
+use crate::fleet::{Selection, Shard};
+use crate::ingest::{IncrementalCursor, PromClient};
+
+/// What the live poller reports.
+#[derive(Debug)]
+pub enum LiveEvent {
+    /// The latest window, every configured metric merged.
+    Frame {
+        frame: MetricFrame,
+        warnings: Vec<String>,
+        fetched_at_ms: i64,
+        /// Series with no value in their last two steps (kept for
+        /// `fleet.stale_after`).
+        stale: Vec<String>,
+        /// What the shard and the series limit left out of the last fetch.
+        selection: Selection,
+    },
+    /// The fetch failed; the next try is at `retry_at_ms` (Unix ms).
+    Failed { reason: String, retry_at_ms: i64 },
+}
+
+/// What one append did to the window's series.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WindowChange {
+    pub joined: Vec<String>,
+    pub dropped: Vec<String>,
+    /// Every series now stale.
+    pub stale: Vec<String>,
+}
+
+/// The live window: the last `window` of every series followed, joined on
+/// the step grid by series name.
+#[derive(Debug, Clone)]
+pub struct LiveWindow {
+    frame: MetricFrame,
+    /// Per column: its newest finite value's time, or when it joined.
+    seen_ms: Vec<i64>,
+    window_ms: i64,
+    step_ms: i64,
+    stale_after_ms: i64,
+}
+
+impl LiveWindow {
+    pub fn new(window: Duration, step: Duration, stale_after: Duration) -> Self {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        Self {
+            frame: MetricFrame::default(),
+            seen_ms: Vec::new(),
+            window_ms: ms(window),
+            step_ms: ms(step).max(1),
+            stale_after_ms: ms(stale_after),
+        }
+    }
+
+    pub fn frame(&self) -> &MetricFrame {
+        &self.frame
+    }
+
+    /// Adds the rows of `fetched` newer than the window's newest, drops rows
+    /// older than `now_ms − window` and series unseen for `stale_after`.
+    pub fn append(&mut self, fetched: &MetricFrame, now_ms: i64) -> WindowChange {
+        let old = &self.frame;
+        let keep_from_ms = now_ms.saturating_sub(self.window_ms);
+        let last_ms = old.timestamps_ms().last().copied().unwrap_or(i64::MIN);
+        let old_rows: Vec<usize> = (0..old.len())
+            .filter(|r| old.timestamps_ms()[*r] >= keep_from_ms)
+            .collect();
+        let new_rows: Vec<usize> = (0..fetched.len())
+            .filter(|r| {
+                let ms = fetched.timestamps_ms()[*r];
+                ms > last_ms && ms >= keep_from_ms
+            })
+            .collect();
+        let mut timestamps: Vec<i64> = old_rows.iter().map(|r| old.timestamps_ms()[*r]).collect();
+        timestamps.extend(new_rows.iter().map(|r| fetched.timestamps_ms()[*r]));
+        let mut names: Vec<String> = old.names().to_vec();
+        let mut series_labels = old.series_labels().to_vec();
+        let mut seen_ms = self.seen_ms.clone();
+        let mut change = WindowChange::default();
+        let index_in_new: std::collections::HashMap<&str, usize> = fetched
+            .names()
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        for (i, name) in fetched.names().iter().enumerate() {
+            if !old.names().contains(name) {
+                names.push(name.clone());
+                series_labels.push(fetched.series_labels()[i].clone());
+                seen_ms.push(now_ms);
+                change.joined.push(name.clone());
+            }
+        }
+        let mut columns = Vec::with_capacity(names.len());
+        for (c, name) in names.iter().enumerate() {
+            let mut column = Vec::with_capacity(timestamps.len());
+            match old.columns().get(c) {
+                Some(values) => column.extend(old_rows.iter().map(|r| values[*r])),
+                None => column.resize(old_rows.len(), f64::NAN),
+            }
+            match index_in_new.get(name.as_str()) {
+                Some(&i) => {
+                    let values = &fetched.columns()[i];
+                    for r in &new_rows {
+                        let v = values[*r];
+                        if v.is_finite() {
+                            seen_ms[c] = seen_ms[c].max(fetched.timestamps_ms()[*r]);
+                        }
+                        column.push(v);
+                    }
+                }
+                None => column.resize(timestamps.len(), f64::NAN),
+            }
+            columns.push(column);
+        }
+        let newest_ms = timestamps.last().copied().unwrap_or(now_ms);
+        let keep: Vec<bool> = seen_ms
+            .iter()
+            .map(|seen| newest_ms.saturating_sub(*seen) <= self.stale_after_ms)
+            .collect();
+        for (name, kept) in names.iter().zip(&keep) {
+            if !kept {
+                change.dropped.push(name.clone());
+            }
+        }
+        let frame = MetricFrame::new(timestamps, names, columns, None)
+            .and_then(|f| f.with_series_labels(series_labels));
+        let Ok(frame) = frame else {
+            // Cannot happen (the grid only grows, names are unique); start
+            // over from the fetch rather than keep a broken window.
+            self.frame = fetched.clone();
+            self.seen_ms = vec![now_ms; fetched.names().len()];
+            return change;
+        };
+        self.frame = frame.select_columns(&keep);
+        self.seen_ms = seen_ms
+            .into_iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(s, _)| s)
+            .collect();
+        change.stale = self
+            .frame
+            .names()
+            .iter()
+            .zip(&self.seen_ms)
+            .filter(|(_, seen)| newest_ms - **seen >= 2 * self.step_ms)
+            .map(|(n, _)| n.clone())
+            .collect();
+        change
+    }
+}
+
+/// What to poll and how.
+#[derive(Debug, Clone)]
+pub struct LivePlan {
+    pub prometheus: PrometheusConfig,
+    pub metrics: Vec<MetricQuery>,
+    pub fleet: FleetConfig,
+    pub shard: Shard,
+    pub refresh: Duration,
+}
+
+/// A running live poll: its events and the flag that stops it.
+#[derive(Debug)]
+pub struct LiveJob {
+    pub events: Receiver<LiveEvent>,
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Drop for LiveJob {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Polls Prometheus for `prometheus.window` of every metric every `refresh`
+/// on the `live` thread (its own tokio runtime), until the job is dropped.
+/// "Now" is `clock`'s.
+pub fn spawn_live(
+    plan: LivePlan,
+    clock: Arc<dyn Clock>,
+    wake: impl Fn() + Send + 'static,
+) -> Result<LiveJob, EngineError> {
+    let fail = |reason: String| EngineError {
+        job: "live",
+        reason,
+    };
+    let client = PromClient::new(&plan.prometheus).map_err(|e| fail(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let (sender, events) = sync_channel(4);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    std::thread::Builder::new()
+        .name("live".into())
+        .spawn(move || {
+            let prometheus = &plan.prometheus;
+            // Each refresh asks only for what is new and appends it to the
+            // window it keeps.
+            let mut cursor = IncrementalCursor::default();
+            let mut window = LiveWindow::new(
+                prometheus.window,
+                prometheus.step,
+                plan.fleet.stale_after,
+            );
+            while !stopped.load(Ordering::Relaxed) {
+                let now_ms = clock.now_ms();
+                let range = cursor.next_range(now_ms, prometheus.window, prometheus.step);
+                let fetch = |range| {
+                    runtime.block_on(client.fetch_metrics(
+                        &plan.metrics,
+                        range,
+                        &plan.fleet.entity_labels,
+                    ))
+                };
+                let event = match range {
+                    // Nothing new since the last refresh.
+                    None => None,
+                    Some(range) => match fetch(range) {
+                        Ok(fetched) => {
+                            cursor.advance(&fetched);
+                            let (frame, selection) = crate::fleet::select(
+                                fetched.frame,
+                                &plan.fleet.entity_labels,
+                                plan.shard,
+                                plan.fleet.max_series,
+                            );
+                            let mut warnings = fetched.warnings;
+                            if selection.over_limit > 0 {
+                                warnings.push(format!(
+                                    "{} series over fleet.max_series ({}) were dropped",
+                                    selection.over_limit, plan.fleet.max_series
+                                ));
+                            }
+                            let change = window.append(&frame, now_ms);
+                            Some(LiveEvent::Frame {
+                                frame: window.frame().clone(),
+                                warnings,
+                                fetched_at_ms: now_ms,
+                                stale: change.stale,
+                                selection,
+                            })
+                        }
+                        Err(error) => Some(LiveEvent::Failed {
+                            reason: error.to_string(),
+                            retry_at_ms: now_ms + plan.refresh.as_millis() as i64,
+                        }),
+                    },
+                };
+                if let Some(event) = event {
+                    if sender.send(event).is_err() {
+                        return;
+                    }
+                    wake();
+                }
+                let until = std::time::Instant::now() + plan.refresh;
+                while std::time::Instant::now() < until && !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        })
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(LiveJob { events, stop })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(ts: &[i64], columns: &[(&str, &[f64])]) -> MetricFrame {
+        MetricFrame::new(
+            ts.to_vec(),
+            columns.iter().map(|(n, _)| (*n).to_owned()).collect(),
+            columns.iter().map(|(_, v)| v.to_vec()).collect(),
+            None,
+        )
+        .expect("frame")
+    }
+
+    fn window() -> LiveWindow {
+        let s = Duration::from_secs;
+        LiveWindow::new(s(120), s(30), s(90))
+    }
+
+    #[test]
+    fn rows_append_and_old_ones_fall_out() {
+        let mut w = window();
+        w.append(&frame(&[0, 30_000, 60_000, 90_000], &[("cpu", &[1.0, 2.0, 3.0, 4.0])]), 90_000);
+        // The fetch repeats the last known point and brings two new ones.
+        let change = w.append(
+            &frame(&[90_000, 120_000, 150_000], &[("cpu", &[9.0, 5.0, 6.0])]),
+            180_000,
+        );
+        assert_eq!(w.frame().timestamps_ms(), [60_000, 90_000, 120_000, 150_000]);
+        assert_eq!(w.frame().column("cpu"), Some(&[3.0, 4.0, 5.0, 6.0][..]));
+        assert_eq!(change, WindowChange::default());
+    }
+
+    #[test]
+    fn series_come_and_go_without_touching_the_others() {
+        let mut w = window();
+        let a = "cpu{instance=\"a\"}";
+        let b = "cpu{instance=\"b\"}";
+        w.append(&frame(&[0, 30_000], &[(a, &[1.0, 2.0]), (b, &[5.0, 6.0])]), 30_000);
+        // b misses a step, c joins: a's rows are untouched, b gets a gap.
+        let c = "cpu{instance=\"c\"}";
+        let change = w.append(&frame(&[60_000], &[(a, &[3.0]), (c, &[7.0])]), 60_000);
+        assert_eq!(change.joined, [c]);
+        assert_eq!(w.frame().names(), [a, b, c]);
+        assert_eq!(w.frame().column(a), Some(&[1.0, 2.0, 3.0][..]));
+        let gap = w.frame().column(b).expect("b stays");
+        assert_eq!(&gap[..2], [5.0, 6.0]);
+        assert!(gap[2].is_nan());
+        assert!(w.frame().column(c).expect("c")[..2].iter().all(|v| v.is_nan()));
+        assert!(change.stale.is_empty(), "{:?}", change.stale);
+        // Two steps without b: stale. Then back before stale_after: kept.
+        let change = w.append(&frame(&[90_000], &[(a, &[4.0]), (c, &[8.0])]), 90_000);
+        assert_eq!(change.stale, [b]);
+        let change = w.append(&frame(&[120_000], &[(a, &[5.0]), (b, &[9.0]), (c, &[9.0])]), 120_000);
+        assert!(change.stale.is_empty() && change.dropped.is_empty());
+        assert_eq!(w.frame().column(b).expect("b").last(), Some(&9.0));
+        // Gone for longer than stale_after (90 s): dropped.
+        let mut change = WindowChange::default();
+        for t in [150_000, 180_000, 210_000, 240_000] {
+            change = w.append(&frame(&[t], &[(a, &[1.0]), (c, &[1.0])]), t);
+            if !change.dropped.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(change.dropped, [b]);
+        assert_eq!(w.frame().names(), [a, c]);
+    }
+}
