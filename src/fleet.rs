@@ -67,7 +67,8 @@ impl Shard {
     }
 
     pub fn owns(&self, entity: &Labels) -> bool {
-        self.count <= 1 || stable_hash(&entity_key(entity)) % u64::from(self.count) == u64::from(self.index)
+        self.count <= 1
+            || stable_hash(&entity_key(entity)) % u64::from(self.count) == u64::from(self.index)
     }
 }
 
@@ -125,7 +126,10 @@ mod tests {
 
     #[test]
     fn shards_parse_and_split_the_fleet_once() {
-        assert_eq!(Shard::parse("1/3", "--shard").unwrap(), Shard { index: 1, count: 3 });
+        assert_eq!(
+            Shard::parse("1/3", "--shard").unwrap(),
+            Shard { index: 1, count: 3 }
+        );
         for bad in ["3/3", "1", "a/2", "0/0", "-1/2", "0/2000"] {
             let error = Shard::parse(bad, "--shard").unwrap_err().to_string();
             assert!(error.starts_with("--shard: `"), "{error}");

@@ -9,6 +9,13 @@
 #   PULSEWATCH_TEST_PROM_SHIFT_MS   added to sample_data/multivariant_data.csv's
 #                                   timestamps to get the backfilled ones
 #   PULSEWATCH_TEST_NODE_EXPORTER   127.0.0.1:PORT
+#   PULSEWATCH_TEST_FLEET_JSON      the fleet fixture's spans (start, end, step,
+#                                   hosts, incidents, joins, dropouts): 50
+#                                   node_exporter-like hosts over 24 h at 30 s,
+#                                   backfilled beside the sample, ending with it
+#   PULSEWATCH_TEST_FILE_SD_DIR     a file_sd directory Prometheus watches (job
+#                                   `fleet-live`, honor_labels): a test writes
+#                                   targets there to add a live host of its own
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +55,13 @@ shift_ms=$("$bin" export-openmetrics --csv sample_data/multivariant_data.csv \
 promtool tsdb create-blocks-from openmetrics "$work/data.om" "$work/tsdb" >"$work/promtool.log" 2>&1 \
   || { cat "$work/promtool.log" >&2; exit 1; }
 
+# The fleet: 50 hosts over the same last 24 h (tests/fixtures/tools/make_fleet.py).
+python3 tests/fixtures/tools/make_fleet.py "$work/fleet.om" 50 24 30 "$(( end_ms / 1000 ))" >/dev/null
+promtool tsdb create-blocks-from openmetrics "$work/fleet.om" "$work/tsdb" >"$work/promtool-fleet.log" 2>&1 \
+  || { cat "$work/promtool-fleet.log" >&2; exit 1; }
+rm -f "$work/fleet.om"
+mkdir -p "$work/file_sd"
+
 node_port=$(free_port)
 prometheus-node-exporter --web.listen-address="127.0.0.1:$node_port" \
   >"$work/node_exporter.log" 2>&1 &
@@ -72,6 +86,12 @@ scrape_configs:
         regex: prometheus_http_request_duration_seconds_bucket
         target_label: __name__
         replacement: http_request_duration_seconds_bucket
+  # Live fleet hosts a test serves itself: it writes their addresses here.
+  - job_name: fleet-live
+    honor_labels: true
+    file_sd_configs:
+      - files: ["$work/file_sd/*.json"]
+        refresh_interval: 1s
 YAML
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
   --storage.tsdb.retention.time=3650d --web.listen-address="127.0.0.1:$prom_port" \
@@ -93,4 +113,6 @@ echo "with-prometheus.sh: Prometheus at $url (data shifted by $shift_ms ms), nod
 export PULSEWATCH_TEST_PROM_URL="$url"
 export PULSEWATCH_TEST_PROM_SHIFT_MS="$shift_ms"
 export PULSEWATCH_TEST_NODE_EXPORTER="127.0.0.1:$node_port"
+export PULSEWATCH_TEST_FLEET_JSON="$work/fleet.om.incidents.json"
+export PULSEWATCH_TEST_FILE_SD_DIR="$work/file_sd"
 "$@"

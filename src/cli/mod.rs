@@ -136,13 +136,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             alertmanager,
             history,
             shard,
-        }) => serve_cmd::serve(
-            cli.config.as_deref(),
-            listen,
-            alertmanager,
-            history,
-            shard,
-        ),
+        }) => serve_cmd::serve(cli.config.as_deref(), listen, alertmanager, history, shard),
         Some(Command::History {
             since,
             csv,

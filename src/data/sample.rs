@@ -158,8 +158,8 @@ pub fn inject_spikes(
         Some(old) => old.iter().zip(&spikes).map(|(a, b)| a | b).collect(),
         None => spikes.clone(),
     };
-    let frame =
-        MetricFrame::new(timestamps, names, columns, Some(merged))?.with_series_labels(series_labels)?;
+    let frame = MetricFrame::new(timestamps, names, columns, Some(merged))?
+        .with_series_labels(series_labels)?;
     Ok((frame, spikes))
 }
 

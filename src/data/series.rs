@@ -126,13 +126,28 @@ mod tests {
         let name = column_name("latency", &odd);
         assert_eq!(parse_column(&name), ("latency".to_owned(), odd));
         assert_eq!(column_name("cpu", &Labels::new()), "cpu");
-        assert_eq!(format_labels(&labels(&[("a", "1"), ("b", "2")])), r#"a="1",b="2""#);
+        assert_eq!(
+            format_labels(&labels(&[("a", "1"), ("b", "2")])),
+            r#"a="1",b="2""#
+        );
     }
 
     #[test]
     fn other_names_are_metrics_without_labels() {
-        for name in ["cpu", "cpu (%)", "m{", "m{x}", "{a=\"1\"}", "m{a=1}", "m{a=\"1\"b}"] {
-            assert_eq!(parse_column(name), (name.to_owned(), Labels::new()), "{name}");
+        for name in [
+            "cpu",
+            "cpu (%)",
+            "m{",
+            "m{x}",
+            "{a=\"1\"}",
+            "m{a=1}",
+            "m{a=\"1\"b}",
+        ] {
+            assert_eq!(
+                parse_column(name),
+                (name.to_owned(), Labels::new()),
+                "{name}"
+            );
         }
         assert_eq!(parse_column("m{}"), ("m".to_owned(), Labels::new()));
     }

@@ -216,11 +216,8 @@ pub fn spawn_live(
             // Each refresh asks only for what is new and appends it to the
             // window it keeps.
             let mut cursor = IncrementalCursor::default();
-            let mut window = LiveWindow::new(
-                prometheus.window,
-                prometheus.step,
-                plan.fleet.stale_after,
-            );
+            let mut window =
+                LiveWindow::new(prometheus.window, prometheus.step, plan.fleet.stale_after);
             while !stopped.load(Ordering::Relaxed) {
                 let now_ms = clock.now_ms();
                 let range = cursor.next_range(now_ms, prometheus.window, prometheus.step);
@@ -303,13 +300,22 @@ mod tests {
     #[test]
     fn rows_append_and_old_ones_fall_out() {
         let mut w = window();
-        w.append(&frame(&[0, 30_000, 60_000, 90_000], &[("cpu", &[1.0, 2.0, 3.0, 4.0])]), 90_000);
+        w.append(
+            &frame(
+                &[0, 30_000, 60_000, 90_000],
+                &[("cpu", &[1.0, 2.0, 3.0, 4.0])],
+            ),
+            90_000,
+        );
         // The fetch repeats the last known point and brings two new ones.
         let change = w.append(
             &frame(&[90_000, 120_000, 150_000], &[("cpu", &[9.0, 5.0, 6.0])]),
             180_000,
         );
-        assert_eq!(w.frame().timestamps_ms(), [60_000, 90_000, 120_000, 150_000]);
+        assert_eq!(
+            w.frame().timestamps_ms(),
+            [60_000, 90_000, 120_000, 150_000]
+        );
         assert_eq!(w.frame().column("cpu"), Some(&[3.0, 4.0, 5.0, 6.0][..]));
         assert_eq!(change, WindowChange::default());
     }
@@ -319,7 +325,10 @@ mod tests {
         let mut w = window();
         let a = "cpu{instance=\"a\"}";
         let b = "cpu{instance=\"b\"}";
-        w.append(&frame(&[0, 30_000], &[(a, &[1.0, 2.0]), (b, &[5.0, 6.0])]), 30_000);
+        w.append(
+            &frame(&[0, 30_000], &[(a, &[1.0, 2.0]), (b, &[5.0, 6.0])]),
+            30_000,
+        );
         // b misses a step, c joins: a's rows are untouched, b gets a gap.
         let c = "cpu{instance=\"c\"}";
         let change = w.append(&frame(&[60_000], &[(a, &[3.0]), (c, &[7.0])]), 60_000);
@@ -329,12 +338,19 @@ mod tests {
         let gap = w.frame().column(b).expect("b stays");
         assert_eq!(&gap[..2], [5.0, 6.0]);
         assert!(gap[2].is_nan());
-        assert!(w.frame().column(c).expect("c")[..2].iter().all(|v| v.is_nan()));
+        assert!(
+            w.frame().column(c).expect("c")[..2]
+                .iter()
+                .all(|v| v.is_nan())
+        );
         assert!(change.stale.is_empty(), "{:?}", change.stale);
         // Two steps without b: stale. Then back before stale_after: kept.
         let change = w.append(&frame(&[90_000], &[(a, &[4.0]), (c, &[8.0])]), 90_000);
         assert_eq!(change.stale, [b]);
-        let change = w.append(&frame(&[120_000], &[(a, &[5.0]), (b, &[9.0]), (c, &[9.0])]), 120_000);
+        let change = w.append(
+            &frame(&[120_000], &[(a, &[5.0]), (b, &[9.0]), (c, &[9.0])]),
+            120_000,
+        );
         assert!(change.stale.is_empty() && change.dropped.is_empty());
         assert_eq!(w.frame().column(b).expect("b").last(), Some(&9.0));
         // Gone for longer than stale_after (90 s): dropped.

@@ -51,30 +51,23 @@ impl From<DataError> for MergeProblem {
     }
 }
 
-/// Column names for one query's series: the metric name, with the entity
-/// labels and every label that tells the series apart (see
-/// [`crate::data::series`]). A single series without labels of either kind
-/// is the metric name alone.
-pub fn column_names(metric: &str, series: &[Series], entity_labels: &[String]) -> Vec<String> {
-    let mut shown: Vec<&String> = Vec::new();
-    for s in series {
-        for (key, value) in &s.labels {
-            let differs = series.iter().any(|o| o.labels.get(key) != Some(value));
-            if (differs || entity_labels.contains(key)) && !shown.contains(&key) {
-                shown.push(key);
-            }
-        }
-    }
+/// Column names for one query's series: the metric name with the series'
+/// labels (see [`crate::data::series`]), so a series keeps its name
+/// whatever else the query returns (a series that joins or leaves renames
+/// no other). `__name__` is shown only where it tells the series apart (a
+/// query over several metric names). A series without labels is the metric
+/// name alone. `entity_labels` are checked by [`merge`], not needed here.
+pub fn column_names(metric: &str, series: &[Series], _entity_labels: &[String]) -> Vec<String> {
+    let name_differs = series
+        .iter()
+        .any(|s| s.labels.get("__name__") != series[0].labels.get("__name__"));
     series
         .iter()
         .map(|s| {
-            let labels: Labels = shown
-                .iter()
-                .map(|key| {
-                    let value = s.labels.get(*key).cloned().unwrap_or_default();
-                    ((*key).clone(), value)
-                })
-                .collect();
+            let mut labels = s.labels.clone();
+            if !name_differs {
+                labels.remove("__name__");
+            }
             column_name(metric, &labels)
         })
         .collect()
@@ -157,8 +150,8 @@ pub fn merge(
             series_labels.push(labels);
         }
     }
-    let frame = MetricFrame::new(timestamps, names, columns, None)?
-        .with_series_labels(series_labels)?;
+    let frame =
+        MetricFrame::new(timestamps, names, columns, None)?.with_series_labels(series_labels)?;
     Ok(Merged {
         frame,
         absent_points,
@@ -215,7 +208,12 @@ mod tests {
         let f = &merged.frame;
         assert_eq!(
             f.names(),
-            ["cpu{instance=\"a\"}", "cpu{instance=\"b\"}", "mem", "gone"]
+            [
+                r#"cpu{instance="a",job="node"}"#,
+                r#"cpu{instance="b",job="node"}"#,
+                r#"mem{job="node"}"#,
+                "gone"
+            ]
         );
         assert_eq!(f.timestamps_ms(), [0, 30_000, 60_000, 90_000]);
         assert_eq!(&f.columns()[0][..2], [1.0, 2.0]);
@@ -241,12 +239,16 @@ mod tests {
             query: "node_memory_ratio".to_owned(),
             series,
         };
-        // One host: its instance is still in the name (it is the entity).
-        let one = answer(vec![series(&[("instance", "a"), ("job", "node")], &[(0, 1.0)])]);
+        // One host: named by its labels, as it would be among many (its
+        // name does not change when others join).
+        let one = answer(vec![series(
+            &[("instance", "a"), ("job", "node")],
+            &[(0, 1.0)],
+        )]);
         let merged = merge(&range, &[one], &entity).unwrap();
-        assert_eq!(merged.frame.names(), [r#"memory{instance="a"}"#]);
+        assert_eq!(merged.frame.names(), [r#"memory{instance="a",job="node"}"#]);
         // A fleet-wide single series has no entity label: allowed.
-        let global = answer(vec![series(&[("le", "0.5")], &[(0, 1.0)])]);
+        let global = answer(vec![series(&[("__name__", "latency")], &[(0, 1.0)])]);
         let merged = merge(&range, &[global], &entity).unwrap();
         assert_eq!(merged.frame.names(), ["memory"]);
         // Several series, one without an instance: named in the error.
@@ -262,15 +264,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        // Without entity labels, as before: only what tells series apart.
+        // Without entity labels, several series without them are fine;
+        // __name__ names them where it tells them apart.
         let two = answer(vec![
-            series(&[("instance", "a"), ("job", "node")], &[(0, 1.0)]),
-            series(&[("instance", "b"), ("job", "node")], &[(0, 2.0)]),
+            series(&[("__name__", "a_bytes")], &[(0, 1.0)]),
+            series(&[("__name__", "b_bytes")], &[(0, 2.0)]),
         ]);
         let merged = merge(&range, &[two], &[]).unwrap();
         assert_eq!(
             merged.frame.names(),
-            [r#"memory{instance="a"}"#, r#"memory{instance="b"}"#]
+            [
+                r#"memory{__name__="a_bytes"}"#,
+                r#"memory{__name__="b_bytes"}"#
+            ]
         );
     }
 }

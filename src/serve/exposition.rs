@@ -64,7 +64,8 @@ impl Snapshot {
     pub fn of(view: &View) -> Self {
         let frame = &view.frame;
         let mut snapshot = Snapshot::default();
-        for (index, (metric, values)) in view.judged.metrics.iter().zip(frame.columns()).enumerate() {
+        for (index, (metric, values)) in view.judged.metrics.iter().zip(frame.columns()).enumerate()
+        {
             let name = metric.name.clone();
             snapshot
                 .labels

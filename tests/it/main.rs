@@ -12,6 +12,7 @@ mod csv_files;
 mod dashboard;
 mod detector;
 mod fake_http;
+mod fleet;
 mod forecast;
 mod gpu_path;
 mod nab;

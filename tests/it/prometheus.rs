@@ -241,7 +241,8 @@ async fn the_shipped_linux_queries_return_node_exporter_data() {
             TimeRange::window_ending(now, Duration::from_secs(60), Duration::from_secs(1)).unwrap();
         let fetched = client
             .fetch_metrics(&config.metrics, range, &config.fleet.entity_labels)
-            .await.unwrap();
+            .await
+            .unwrap();
         let with_data: Vec<&String> = fetched
             .frame
             .names()

@@ -156,7 +156,10 @@ pub fn describe(c: &Config) -> String {
     line(format!("  method: {}", c.detection.method.key()));
     let fleet = &c.fleet;
     line("fleet:".into());
-    line(format!("  entity_labels: [{}]", fleet.entity_labels.join(", ")));
+    line(format!(
+        "  entity_labels: [{}]",
+        fleet.entity_labels.join(", ")
+    ));
     line(format!(
         "  stale_after: {}",
         format_duration(fleet.stale_after)

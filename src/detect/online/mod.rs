@@ -43,11 +43,11 @@ pub use lstm::{lstm_frame_likelihoods, lstm_likelihoods, window_likelihoods};
 pub use robust::{
     RobustDetector, RobustParams, Scored, robust_likelihoods, robust_row_likelihoods, robust_scores,
 };
-pub use stream::SeriesStream;
 pub use seasonal::{
     PERIOD_SEARCH_ROWS, SEASONAL_LAGS, SEASONAL_MIN_ACF, SeasonalDetector, dominant_period,
     seasonal_likelihoods,
 };
+pub use stream::SeriesStream;
 
 #[cfg(test)]
 mod tests {

@@ -34,16 +34,16 @@ impl LocalStream {
     }
 
     fn push(&mut self, value: f64) -> f64 {
-        let residual = if self.before.len() < LOCAL_ROWS || self.before.iter().any(|v| !v.is_finite())
-        {
-            f64::NAN
-        } else {
-            let mut window = [0.0; LOCAL_ROWS];
-            for (slot, v) in window.iter_mut().zip(&self.before) {
-                *slot = *v;
-            }
-            value - median_in_place(&mut window)
-        };
+        let residual =
+            if self.before.len() < LOCAL_ROWS || self.before.iter().any(|v| !v.is_finite()) {
+                f64::NAN
+            } else {
+                let mut window = [0.0; LOCAL_ROWS];
+                for (slot, v) in window.iter_mut().zip(&self.before) {
+                    *slot = *v;
+                }
+                value - median_in_place(&mut window)
+            };
         self.before.push_back(value);
         if self.before.len() > LOCAL_ROWS {
             self.before.pop_front();
@@ -135,7 +135,9 @@ impl SeriesStream {
             .then(|| dominant_period(&head, SEASONAL_MIN_ACF))
             .flatten()
             .map(|period| SeasonalDetector::new(period, SEASONAL_LAGS, params));
-        let mut context = use_context.then(|| context_detector(&head, self.probation)).flatten();
+        let mut context = use_context
+            .then(|| context_detector(&head, self.probation))
+            .flatten();
         for value in &head {
             if let Some(s) = &mut seasonal {
                 s.update_scored(*value);
@@ -226,7 +228,14 @@ mod tests {
             }
         }
         use DetectionMethod as M;
-        for method in [M::Robust, M::Level, M::Seasonal, M::Context, M::Lstm, M::Ensemble] {
+        for method in [
+            M::Robust,
+            M::Level,
+            M::Seasonal,
+            M::Context,
+            M::Lstm,
+            M::Ensemble,
+        ] {
             for probation in [0, 10, 225] {
                 let batch = method_row_likelihoods(method, &values, probation, None)
                     .unwrap_or_else(|| vec![0.0; values.len()]);

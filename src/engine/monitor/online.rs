@@ -61,14 +61,11 @@ impl OnlineState {
             .retain(|name, _| frame.names().iter().any(|n| n == name));
         let mut likelihoods = Vec::with_capacity(frame.names().len());
         for (name, values) in frame.names().iter().zip(frame.columns()) {
-            let tracked = self
-                .series
-                .entry(name.clone())
-                .or_insert_with(|| Tracked {
-                    stream: SeriesStream::new(self.method, self.probation),
-                    last_ms: i64::MIN,
-                    scores: VecDeque::new(),
-                });
+            let tracked = self.series.entry(name.clone()).or_insert_with(|| Tracked {
+                stream: SeriesStream::new(self.method, self.probation),
+                last_ms: i64::MIN,
+                scores: VecDeque::new(),
+            });
             for (ms, value) in timestamps.iter().zip(values) {
                 if *ms > tracked.last_ms {
                     let l = tracked.stream.push(*value);
@@ -161,7 +158,10 @@ mod tests {
         let b_batch = method_row_likelihoods(method, &b_all, 40, None).expect("scores");
         let b = scores.likelihoods[1].as_ref().expect("b");
         for (row, l) in b.iter().enumerate() {
-            assert!((l - b_batch[start - b_start + row]).abs() <= 1e-12, "b row {row}");
+            assert!(
+                (l - b_batch[start - b_start + row]).abs() <= 1e-12,
+                "b row {row}"
+            );
         }
         assert!(state.in_probation().is_empty());
         // Gone from the frame: forgotten.

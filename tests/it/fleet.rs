@@ -1,0 +1,472 @@
+//! Fleets against the test Prometheus, which holds 50 node_exporter-like
+//! hosts over the last 24 h (tests/fixtures/tools/make_fleet.py, with known
+//! incidents, a host that joins late and one that drops out for 40 minutes)
+//! and scrapes live hosts a test adds through its file_sd directory:
+//!
+//! - `serve` exports every series with its source labels, and two replicas
+//!   (`--shard 0/2`, `PULSEWATCH_SHARD=1/2`) cover the fleet exactly once;
+//! - a live host that stops answering goes stale and comes back with its
+//!   state, and the other hosts' rows are untouched meanwhile;
+//! - the shipped queries, replayed over the day a refresh at a time, find
+//!   every incident on its own host and metric.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use pulsewatch::config::{Config, Os};
+use pulsewatch::engine::ManualClock;
+use pulsewatch::engine::monitor::{self, Command as MonitorCommand, MonitorOptions, Update};
+use pulsewatch::event::AnomalyEvent;
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn prom_url() -> String {
+    std::env::var("PULSEWATCH_TEST_PROM_URL")
+        .expect("PULSEWATCH_TEST_PROM_URL is not set: run the suite with `bash tests/run.sh`")
+}
+
+fn fleet_json() -> serde_json::Value {
+    let path = std::env::var("PULSEWATCH_TEST_FLEET_JSON")
+        .expect("PULSEWATCH_TEST_FLEET_JSON is not set: run the suite with `bash tests/run.sh`");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fleet json")).expect("json")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok()?;
+    reply.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}
+
+/// Polls `ready` until it holds; 120 s without it fails the test.
+fn wait_for<T>(what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The shipped Linux queries, as YAML lines under `metrics:`.
+fn shipped_metrics_yaml() -> String {
+    let shipped = Config::from_yaml_str_for_os(
+        pulsewatch::config::DEFAULT_CONFIG_YAML,
+        "built-in",
+        Os::Linux,
+    )
+    .expect("built-in config");
+    shipped
+        .metrics
+        .iter()
+        .map(|m| format!("  {}: '{}'\n", m.name, m.query.replace('\'', "''")))
+        .collect()
+}
+
+/// `pulsewatch serve` on the shipped queries (no model, no forecast).
+fn start_serve(home: &Path, extra: &[&str], env: &[(&str, &str)]) -> (KillOnDrop, u16) {
+    let config = home.join("fleet.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "prometheus:\n  url: {}\n  step: 30s\n  window: 1h\nmetrics:\n{}\
+             lstm_model:\n  enabled: false\nprophet_model:\n  enabled: false\n\
+             dashboard:\n  refresh_interval: 1\n",
+            prom_url(),
+            shipped_metrics_yaml()
+        ),
+    )
+    .expect("config");
+    let port = free_port();
+    let log = std::fs::File::create(home.join(format!("serve-{port}.log"))).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
+        .args(["--config", config.to_str().expect("utf-8")])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--history",
+            home.join(format!("history-{port}.sqlite"))
+                .to_str()
+                .expect("utf-8"),
+        ])
+        .args(extra)
+        .env("HOME", home)
+        .env_remove("PULSEWATCH_SHARD")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("serve");
+    (KillOnDrop(child), port)
+}
+
+/// The label sets of every `pulsewatch_anomaly_score` sample, once the
+/// daemon follows some series.
+fn scored_series(port: u16) -> Vec<BTreeMap<String, String>> {
+    wait_for("a refresh in /metrics", || {
+        let text = get(port, "/metrics")?;
+        let followed = text
+            .lines()
+            .find_map(|l| l.strip_prefix("pulsewatch_series{state=\"followed\"} "))?;
+        (followed.trim() != "0").then_some(text)
+    })
+    .lines()
+    .filter_map(|l| l.strip_prefix("pulsewatch_anomaly_score{"))
+    .map(|l| {
+        let body = &l[..l.rfind('}').expect("closing brace")];
+        body.split("\",")
+            .map(|pair| {
+                let (k, v) = pair.split_once("=\"").expect("key=value");
+                (k.to_owned(), v.trim_end_matches('"').to_owned())
+            })
+            .collect()
+    })
+    .collect()
+}
+
+#[test]
+fn every_series_keeps_its_labels_and_two_shards_cover_the_fleet_once() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (_all, all_port) = start_serve(home.path(), &[], &[]);
+    let (_first, first_port) = start_serve(home.path(), &["--shard", "0/2"], &[]);
+    // The second replica takes its shard from the environment, as a
+    // StatefulSet sets it from the pod's index.
+    let (_second, second_port) = start_serve(home.path(), &[], &[("PULSEWATCH_SHARD", "1/2")]);
+    let all = scored_series(all_port);
+    let first = scored_series(first_port);
+    let second = scored_series(second_port);
+
+    // The fleet's hosts answer on cpu and memory, each series with its
+    // instance (and memory with its job: the query keeps it).
+    let hosts: BTreeSet<&str> = all
+        .iter()
+        .filter(|l| l["metric"] == "cpu")
+        .map(|l| l.get("instance").expect("cpu has an instance").as_str())
+        .collect();
+    let fleet_hosts = hosts.iter().filter(|h| h.starts_with("host-")).count();
+    assert!(fleet_hosts >= 49, "{hosts:?}");
+    for labels in &all {
+        match labels["metric"].as_str() {
+            "cpu" => assert_eq!(labels.len(), 2, "{labels:?}"),
+            "memory" => {
+                assert!(
+                    labels.contains_key("instance") && labels["job"] != "",
+                    "{labels:?}"
+                )
+            }
+            // Fleet-wide: no entity label.
+            "latency" => assert!(!labels.contains_key("instance"), "{labels:?}"),
+            other => panic!("unexpected metric {other}: {labels:?}"),
+        }
+    }
+    // Together the shards score every series exactly once.
+    let set = |series: &[BTreeMap<String, String>]| -> BTreeSet<String> {
+        series.iter().map(|l| format!("{l:?}")).collect()
+    };
+    let (a, b) = (set(&first), set(&second));
+    assert!(a.intersection(&b).next().is_none(), "scored twice");
+    let union: BTreeSet<String> = a.union(&b).cloned().collect();
+    assert_eq!(union, set(&all));
+    assert!(
+        a.len() > all.len() / 4 && b.len() > all.len() / 4,
+        "{} / {}",
+        a.len(),
+        b.len()
+    );
+    let info = get(first_port, "/metrics").expect("metrics");
+    assert!(
+        info.contains("pulsewatch_shard_info{shard=\"0\",shards=\"2\"} 1"),
+        "{info}"
+    );
+    // The JSON window carries the same labels.
+    let window: serde_json::Value =
+        serde_json::from_str(&get(all_port, "/metrics/live-short").expect("json")).expect("json");
+    let labelled = window["labels"].as_object().expect("labels");
+    assert_eq!(labelled.len(), all.len(), "{window}");
+}
+
+/// A node_exporter-like target serving one gauge, `node_load1` of
+/// `host-live:9100`, answering 503 while `down` is set.
+fn live_host(down: Arc<AtomicBool>, value: Arc<AtomicU64>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            let v = value.fetch_add(1, Ordering::Relaxed) % 5;
+            let reply = if down.load(Ordering::Relaxed) {
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_owned()
+            } else {
+                let body = format!(
+                    "# TYPE node_load1 gauge\nnode_load1{{instance=\"host-live:9100\",job=\"fleet-live\"}} {}\n",
+                    1.0 + v as f64 * 0.1
+                );
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+/// The newest update the monitor has sent.
+fn latest(handle: &monitor::MonitorHandle) -> Option<Update> {
+    handle.updates.try_iter().last()
+}
+
+#[test]
+fn a_host_that_drops_out_and_comes_back_leaves_the_others_alone() {
+    let sd_dir = std::env::var("PULSEWATCH_TEST_FILE_SD_DIR")
+        .expect("PULSEWATCH_TEST_FILE_SD_DIR is not set: run the suite with `bash tests/run.sh`");
+    let node = std::env::var("PULSEWATCH_TEST_NODE_EXPORTER").expect("node exporter");
+    let down = Arc::new(AtomicBool::new(false));
+    let port = live_host(Arc::clone(&down), Arc::new(AtomicU64::new(0)));
+    let targets = Path::new(&sd_dir).join("dropout.json");
+    std::fs::write(
+        &targets,
+        format!(r#"[{{"targets": ["127.0.0.1:{port}"], "labels": {{}}}}]"#),
+    )
+    .expect("targets");
+    let config = Config::from_yaml_str(
+        &format!(
+            "prometheus:\n  url: {}\n  step: 1s\n  window: 3m\nmetrics:\n  load: node_load1\n\
+             lstm_model:\n  enabled: false\nprophet_model:\n  enabled: false\n\
+             dashboard:\n  refresh_interval: 1\nfleet:\n  stale_after: 1h\n",
+            prom_url()
+        ),
+        "dropout.yml",
+    )
+    .expect("config");
+    let mut handle = monitor::spawn(
+        MonitorOptions {
+            config,
+            clock: Arc::new(pulsewatch::engine::SystemClock),
+            history_path: None,
+            training_source: None,
+            show_forecast: false,
+            shard: pulsewatch::fleet::Shard::ALL,
+        },
+        || {},
+    )
+    .expect("monitor");
+    handle.send(MonitorCommand::FollowLive);
+    let live = "load{instance=\"host-live:9100\",job=\"fleet-live\"}".to_owned();
+    let other = format!("load{{instance=\"{node}\",job=\"node\"}}");
+    let values = |update: &Update, name: &str| -> Vec<(i64, f64)> {
+        let frame = &update.view.frame;
+        frame
+            .column(name)
+            .map(|c| {
+                frame
+                    .timestamps_ms()
+                    .iter()
+                    .copied()
+                    .zip(c.iter().copied())
+                    .filter(|(_, v)| v.is_finite())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Up long enough to leave its probation (15 % of 180 rows).
+    let before = wait_for("30 rows of the live host", || {
+        latest(&handle).filter(|u| values(u, &live).len() >= 30 && !values(u, &other).is_empty())
+    });
+    assert!(!before.view.fleet.in_probation.contains(&live));
+    let other_before = values(&before, &other);
+    let live_before = values(&before, &live);
+
+    down.store(true, Ordering::Relaxed);
+    let stale = wait_for("the live host to go stale", || {
+        latest(&handle).filter(|u| u.view.fleet.stale.contains(&live))
+    });
+    assert!(
+        !stale.view.fleet.stale.contains(&other),
+        "{:?}",
+        stale.view.fleet
+    );
+    // The other host's rows are the same as before, and it went on.
+    let other_during = values(&stale, &other);
+    for (ms, v) in &other_before {
+        if let Some((_, now)) = other_during.iter().find(|(at, _)| at == ms) {
+            assert_eq!(now, v, "row {ms} of {other} changed");
+        }
+    }
+    assert!(other_during.last().map(|r| r.0) > other_before.last().map(|r| r.0));
+    assert!(stale.view.frame.names().contains(&live), "kept while stale");
+
+    down.store(false, Ordering::Relaxed);
+    let back = wait_for("the live host to answer again", || {
+        latest(&handle).filter(|u| {
+            !u.view.fleet.stale.contains(&live)
+                && values(u, &live).last().map(|r| r.0)
+                    > stale.view.frame.timestamps_ms().last().copied()
+        })
+    });
+    // It came back with its state: its old rows, and no second probation.
+    let live_after = values(&back, &live);
+    for row in live_before.iter().filter(|(ms, _)| {
+        back.view
+            .frame
+            .timestamps_ms()
+            .first()
+            .is_some_and(|first| ms >= first)
+    }) {
+        assert!(live_after.contains(row), "lost {row:?}");
+    }
+    assert!(!back.view.fleet.in_probation.contains(&live));
+    std::fs::remove_file(&targets).expect("remove targets");
+    handle.stop().expect("stop");
+}
+
+/// The incident kinds of the fixture and the metric each shows on.
+fn incident_metric(kind: &str) -> &'static str {
+    match kind {
+        "cpu_burn" => "cpu",
+        "memory_leak" => "memory",
+        "net_errors" => "net",
+        other => panic!("unknown incident kind {other}"),
+    }
+}
+
+#[test]
+fn the_shipped_queries_find_every_incident_on_its_own_host() {
+    let fleet = fleet_json();
+    let start_ms = fleet["start"].as_i64().expect("start") * 1000;
+    let end_ms = fleet["end"].as_i64().expect("end") * 1000;
+    let config = Config::from_yaml_str(
+        &format!(
+            "prometheus:\n  url: {}\n  step: 30s\n  window: 1h\nmetrics:\n{}  \
+             net: 'sum by (instance) (rate(node_network_transmit_errs_total[5m]))'\n\
+             lstm_model:\n  enabled: false\nprophet_model:\n  enabled: false\n\
+             dashboard:\n  refresh_interval: 1\n",
+            prom_url(),
+            shipped_metrics_yaml()
+        ),
+        "replay.yml",
+    )
+    .expect("config");
+    let clock = Arc::new(ManualClock::new(start_ms + 3_600_000));
+    let mut handle = monitor::spawn(
+        MonitorOptions {
+            config,
+            clock: clock.clone(),
+            history_path: None,
+            training_source: None,
+            show_forecast: false,
+            shard: pulsewatch::fleet::Shard::ALL,
+        },
+        || {},
+    )
+    .expect("monitor");
+    handle.send(MonitorCommand::FollowLive);
+    let mut events: BTreeMap<(String, i64), AnomalyEvent> = BTreeMap::new();
+    let mut keep = |update: &Update| {
+        for e in update
+            .changes
+            .started
+            .iter()
+            .chain(&update.changes.ended)
+            .chain(&update.view.open_events)
+        {
+            events.insert((e.metric.clone(), e.start_ms), e.clone());
+        }
+    };
+    // A refresh an hour (the streams make the chunking irrelevant).
+    let mut now = start_ms + 3_600_000;
+    loop {
+        let newest = now - now % 30_000;
+        wait_for("the refresh", || {
+            let mut got = None;
+            for update in handle.updates.try_iter() {
+                keep(&update);
+                if update.view.frame.timestamps_ms().last() >= Some(&(newest - 60_000)) {
+                    got = Some(());
+                }
+            }
+            got
+        });
+        if now >= end_ms {
+            break;
+        }
+        let next = (now + 3_600_000).min(end_ms + 30_000);
+        clock.advance(Duration::from_millis((next - now) as u64));
+        now = next;
+    }
+    handle.stop().expect("stop").iter().for_each(&mut keep);
+
+    let incidents = fleet["incidents"].as_array().expect("incidents");
+    let mut missed = Vec::new();
+    for incident in incidents {
+        let instance = incident["instance"].as_str().expect("instance");
+        let metric = incident_metric(incident["kind"].as_str().expect("kind"));
+        // memory keeps the job label; cpu and net aggregate by instance.
+        let name = if metric == "memory" {
+            format!("{metric}{{instance=\"{instance}\",job=\"node\"}}")
+        } else {
+            format!("{metric}{{instance=\"{instance}\"}}")
+        };
+        let from = incident["start"].as_i64().expect("start") * 1000;
+        let to = incident["end"].as_i64().expect("end") * 1000 + 600_000;
+        let found = events
+            .values()
+            .any(|e| e.metric == name && e.start_ms <= to && e.end_or(i64::MAX) >= from);
+        if !found {
+            missed.push(name);
+        }
+    }
+    let troubled: BTreeSet<&str> = incidents
+        .iter()
+        .filter_map(|i| i["instance"].as_str())
+        .collect();
+    let clean_events = events
+        .keys()
+        .filter(|(metric, _)| !troubled.iter().any(|host| metric.contains(host)))
+        .count();
+    eprintln!(
+        "fleet replay: {} incidents, {} missed {missed:?}; {} events in all, {clean_events} on hosts \
+         without an incident",
+        incidents.len(),
+        missed.len(),
+        events.len()
+    );
+    assert!(missed.is_empty(), "missed incidents: {missed:?}");
+}
