@@ -179,6 +179,10 @@ pub enum Command {
         /// CSV file to write (default: standard output).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// `wide`: one column per series, named `metric{labels}`; `long`:
+        /// one line per value (timestamp, labels…, metric, value).
+        #[arg(long, value_enum, default_value_t = FetchFormat::Wide)]
+        format: FetchFormat,
     },
     /// Write a CSV file as OpenMetrics text, to backfill Prometheus with
     /// `promtool tsdb create-blocks-from openmetrics`.
@@ -194,6 +198,12 @@ pub enum Command {
         #[arg(long, value_name = "MS")]
         end_at_ms: Option<i64>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FetchFormat {
+    Wide,
+    Long,
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,6 +252,35 @@ pub enum BenchWhat {
         /// for each file, in the same order, to report agreement.
         #[arg(long = "reference", value_name = "FILE")]
         references: Vec<PathBuf>,
+    },
+    /// One live refresh over a synthetic fleet (hosts × cpu, memory,
+    /// latency): the step's answer parsed and merged, the window appended,
+    /// the detectors fed, the one rule applied, `/metrics` written; at each
+    /// number of series and window length, each in its own process.
+    Fleet {
+        /// Series counts (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = [100, 1_000, 10_000])]
+        series: Vec<usize>,
+        /// Window lengths (comma-separated durations).
+        #[arg(long, value_delimiter = ',', default_values_t = ["1h".to_owned(), "24h".to_owned()])]
+        window: Vec<String>,
+        #[arg(long, default_value = "30s")]
+        step: String,
+        /// Refreshes measured per size (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        refreshes: usize,
+    },
+    /// One size of `bench fleet`, in this process (what `bench fleet` runs).
+    #[command(hide = true)]
+    FleetOne {
+        #[arg(long)]
+        series: usize,
+        #[arg(long)]
+        window: String,
+        #[arg(long)]
+        step: String,
+        #[arg(long)]
+        refreshes: usize,
     },
 }
 

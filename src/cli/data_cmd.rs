@@ -73,7 +73,15 @@ pub fn sample_data(
     Ok(())
 }
 
-pub fn inspect(file: &Path) -> anyhow::Result<()> {
+pub fn inspect(config_path: Option<&Path>, file: &Path) -> anyhow::Result<()> {
+    // The entity labels come from the config; a file needs none to be read.
+    let entity_labels = match crate::config::Config::load(config_path) {
+        Ok((config, _)) => config.fleet.entity_labels,
+        Err(error) => {
+            eprintln!("warning: {error}; grouping entities by `instance`");
+            crate::config::FleetConfig::default().entity_labels
+        }
+    };
     let load = data::read_csv(file)?;
     for warning in &load.warnings {
         eprintln!("warning: {}: {warning}", file.display());
@@ -82,7 +90,46 @@ pub fn inspect(file: &Path) -> anyhow::Result<()> {
         "{}",
         describe_frame(&load.frame, &file.display().to_string())
     );
+    print!("{}", describe_entities(&load.frame, &entity_labels));
     Ok(())
+}
+
+/// The entities of a frame (its series grouped by `entity_labels`), each
+/// with its metrics: what `inspect` lists after the columns.
+pub fn describe_entities(frame: &MetricFrame, entity_labels: &[String]) -> String {
+    let mut entities: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (index, labels) in frame.series_labels().iter().enumerate() {
+        let entity = crate::fleet::entity_key(&crate::fleet::entity_of(labels, entity_labels));
+        entities
+            .entry(entity)
+            .or_default()
+            .push(frame.metric_of(index));
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "entities: {} (by {})",
+        entities.len(),
+        if entity_labels.is_empty() {
+            "nothing: one entity".to_owned()
+        } else {
+            entity_labels.join(", ")
+        }
+    );
+    for (entity, metrics) in &entities {
+        let name = if entity.is_empty() {
+            "(fleet-wide)"
+        } else {
+            entity
+        };
+        let _ = writeln!(
+            out,
+            "  {name}: {} series ({})",
+            metrics.len(),
+            metrics.join(", ")
+        );
+    }
+    out
 }
 
 /// The `inspect` report.

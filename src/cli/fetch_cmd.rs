@@ -23,6 +23,7 @@ pub fn fetch(
     fixed: Option<(&str, &str)>,
     step: Option<&str>,
     out: Option<&Path>,
+    long: bool,
 ) -> anyhow::Result<()> {
     let (config, _) = Config::load(config_path)?;
     let step = match step {
@@ -67,13 +68,16 @@ pub fn fetch(
         client.base_url(),
         fetched.requests
     );
+    let mut text = String::new();
+    if long {
+        data::write_long_csv_to(&fetched.frame, &mut text);
+    } else {
+        data::write_csv_to(&fetched.frame, &mut text);
+    }
     match out {
-        Some(path) => data::write_csv(&fetched.frame, path)?,
-        None => {
-            let mut text = String::new();
-            data::write_csv_to(&fetched.frame, &mut text);
-            print!("{text}");
-        }
+        Some(path) => crate::fsutil::write_atomic(path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! - `data_cmd`: `sample-data`, `inspect`, `export-openmetrics`.
 //! - `eval_cmd`: `eval labelled`, `eval nab`.
 //! - `fetch_cmd`: `fetch`.
+//! - `fleet_cmd`: `bench fleet`.
 //! - `forecast_cmd`: `forecast`, `bench forecast`.
 //! - `history_cmd`: `history`.
 //! - `lstm_cmd`: `train`, `detect`, `bench lstm`.
@@ -27,6 +28,7 @@ mod config_cmd;
 mod data_cmd;
 mod eval_cmd;
 mod fetch_cmd;
+mod fleet_cmd;
 mod forecast_cmd;
 mod history_cmd;
 mod lstm_cmd;
@@ -100,7 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             });
             data_cmd::sample_data(seed, rows, kind, &step, &start, spikes, &out)
         }
-        Some(Command::Inspect { file }) => data_cmd::inspect(&file),
+        Some(Command::Inspect { file }) => data_cmd::inspect(cli.config.as_deref(), &file),
         Some(Command::Train {
             csv,
             epochs,
@@ -131,6 +133,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     references,
                 },
         }) => forecast_cmd::bench(&files, runs, model, &references),
+        Some(Command::Bench {
+            what:
+                BenchWhat::Fleet {
+                    series,
+                    window,
+                    step,
+                    refreshes,
+                },
+        }) => fleet_cmd::bench(&series, &window, &step, refreshes),
+        Some(Command::Bench {
+            what:
+                BenchWhat::FleetOne {
+                    series,
+                    window,
+                    step,
+                    refreshes,
+                },
+        }) => fleet_cmd::bench_one(series, &window, &step, refreshes),
         Some(Command::Serve {
             listen,
             alertmanager,
@@ -197,12 +217,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             end,
             step,
             out,
+            format,
         }) => fetch_cmd::fetch(
             cli.config.as_deref(),
             window.as_deref(),
             start.as_deref().zip(end.as_deref()),
             step.as_deref(),
             out.as_deref(),
+            format == args::FetchFormat::Long,
         ),
         Some(Command::ExportOpenmetrics {
             csv,

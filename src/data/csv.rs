@@ -259,7 +259,8 @@ pub fn write_csv_to(frame: &MetricFrame, out: &mut String) {
     out.push_str("timestamp");
     for name in frame.names() {
         out.push(',');
-        out.push_str(name);
+        // `memory{instance="a",job="b"}` holds commas and quotes.
+        out.push_str(&quote_field(name));
     }
     if frame.labels().is_some() {
         out.push_str(",is_anomaly");
@@ -282,6 +283,56 @@ pub fn write_csv_to(frame: &MetricFrame, out: &mut String) {
     }
 }
 
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+pub(crate) fn quote_field(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains([',', '"', '\n', '\r']) {
+        std::borrow::Cow::Owned(format!("\"{}\"", text.replace('"', "\"\"")))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// The frame in long form: one line per value, `timestamp`, one column per
+/// label name any series has (sorted), `metric`, `value`; missing values
+/// are left out.
+pub fn write_long_csv_to(frame: &MetricFrame, out: &mut String) {
+    use std::fmt::Write;
+    let keys: std::collections::BTreeSet<&String> = frame
+        .series_labels()
+        .iter()
+        .flat_map(|labels| labels.keys())
+        .filter(|k| !k.starts_with("__") && k.as_str() != "metric" && k.as_str() != "value")
+        .collect();
+    out.push_str("timestamp");
+    for key in &keys {
+        out.push(',');
+        out.push_str(key);
+    }
+    out.push_str(",metric,value\n");
+    let prefixes: Vec<String> = (0..frame.names().len())
+        .map(|c| {
+            let labels = &frame.series_labels()[c];
+            let mut prefix = String::new();
+            for key in &keys {
+                prefix.push(',');
+                prefix.push_str(&quote_field(labels.get(*key).map_or("", String::as_str)));
+            }
+            prefix.push(',');
+            prefix.push_str(&quote_field(&frame.metric_of(c)));
+            prefix
+        })
+        .collect();
+    for row in 0..frame.len() {
+        let stamp = format_rfc3339_ms(frame.timestamps_ms()[row]);
+        for (column, prefix) in frame.columns().iter().zip(&prefixes) {
+            let value = column[row];
+            if !value.is_nan() {
+                let _ = writeln!(out, "{stamp}{prefix},{value}");
+            }
+        }
+    }
+}
+
 /// Writes a frame to `path` atomically (temp file, then rename).
 pub fn write_csv(frame: &MetricFrame, path: &Path) -> Result<(), DataError> {
     let mut text = String::with_capacity(frame.len() * (24 + 10 * frame.names().len()));
@@ -298,6 +349,36 @@ mod tests {
 
     fn parse(text: &str) -> Result<CsvLoad, DataError> {
         parse_csv(text.as_bytes(), "t.csv")
+    }
+
+    #[test]
+    fn labelled_series_round_trip_wide_and_write_long() {
+        let a = r#"memory{instance="a",job="node"}"#;
+        let frame = MetricFrame::new(
+            vec![0, 30_000],
+            vec![a.to_owned(), "latency".to_owned()],
+            vec![vec![1.5, f64::NAN], vec![2.0, 3.0]],
+            None,
+        )
+        .unwrap();
+        let mut wide = String::new();
+        write_csv_to(&frame, &mut wide);
+        assert!(
+            wide.starts_with("timestamp,\"memory{instance=\"\"a\"\",job=\"\"node\"\"}\",latency\n"),
+            "{wide}"
+        );
+        let back = parse(&wide).unwrap().frame;
+        assert_eq!(back.names(), frame.names());
+        assert_eq!(back.series_labels()[0]["instance"], "a");
+        let mut long = String::new();
+        write_long_csv_to(&frame, &mut long);
+        assert_eq!(
+            long,
+            "timestamp,instance,job,metric,value\n\
+             1970-01-01T00:00:00Z,a,node,memory,1.5\n\
+             1970-01-01T00:00:00Z,,,latency,2\n\
+             1970-01-01T00:00:30Z,,,latency,3\n"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod time;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use csv::{CsvLoad, parse_csv, read_csv, write_csv, write_csv_to};
+pub use csv::{CsvLoad, parse_csv, read_csv, write_csv, write_csv_to, write_long_csv_to};
 pub use openmetrics::to_openmetrics;
 pub use resample::{Fill, ResampleReport, resample};
 pub use sample::{SampleKind, SampleSpec, generate_sample, inject_spikes};

@@ -182,7 +182,7 @@ fn every_series_keeps_its_labels_and_two_shards_cover_the_fleet_once() {
             "cpu" => assert_eq!(labels.len(), 2, "{labels:?}"),
             "memory" => {
                 assert!(
-                    labels.contains_key("instance") && labels["job"] != "",
+                    labels.contains_key("instance") && !labels["job"].is_empty(),
                     "{labels:?}"
                 )
             }

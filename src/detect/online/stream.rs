@@ -61,8 +61,8 @@ enum Learned {
     /// Still in probation: the rows so far.
     Waiting(Vec<f64>),
     Ready {
-        seasonal: Option<SeasonalDetector>,
-        context: Option<ContextDetector>,
+        seasonal: Option<Box<SeasonalDetector>>,
+        context: Option<Box<ContextDetector>>,
     },
 }
 
@@ -146,7 +146,10 @@ impl SeriesStream {
                 c.update(*value);
             }
         }
-        self.learned = Learned::Ready { seasonal, context };
+        self.learned = Learned::Ready {
+            seasonal: seasonal.map(Box::new),
+            context: context.map(Box::new),
+        };
     }
 
     /// Scores the next row (NaN: missing).

@@ -104,7 +104,9 @@ mod tests {
     use super::*;
     use crate::detect::online::method_row_likelihoods;
 
-    fn frame(start: usize, rows: usize, columns: &[(&str, fn(usize) -> f64)]) -> MetricFrame {
+    type Column<'a> = (&'a str, fn(usize) -> f64);
+
+    fn frame(start: usize, rows: usize, columns: &[Column]) -> MetricFrame {
         MetricFrame::new(
             (start..start + rows).map(|i| i as i64 * 1000).collect(),
             columns.iter().map(|(n, _)| (*n).to_owned()).collect(),

@@ -1,0 +1,264 @@
+//! `pulsewatch bench fleet`: what one live refresh costs as the fleet and
+//! the window grow. Each size runs in its own process (so its peak memory is
+//! its own) on a synthetic fleet (hosts × cpu, memory, latency): a first
+//! load of the whole window, then refreshes of one new step each: the
+//! Prometheus answer for the step parsed and merged, the live window
+//! appended, every series' detectors fed the new row, the frame judged by
+//! the one rule and `/metrics` written.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use super::UsageError;
+use crate::config::{DetectionMethod, format_duration, parse_duration};
+use crate::data::MetricFrame;
+use crate::data::rng::Rng;
+use crate::engine::LiveWindow;
+use crate::engine::monitor::{OnlineState, View, assess};
+use crate::ingest::{QueryAnswer, TimeRange, merge, parse_range_body};
+use crate::serve::Snapshot;
+
+const METRICS: [&str; 3] = ["cpu", "memory", "latency"];
+
+/// One size's result.
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    series: usize,
+    rows: usize,
+    first_load: Duration,
+    refresh: Duration,
+    parse: Duration,
+    score: Duration,
+    rss_kib: u64,
+}
+
+pub fn bench(
+    series: &[usize],
+    windows: &[String],
+    step: &str,
+    refreshes: usize,
+) -> anyhow::Result<()> {
+    let step = parse_duration(step).map_err(|m| UsageError(format!("--step: {m}")))?;
+    let mut parsed_windows = Vec::new();
+    for w in windows {
+        parsed_windows.push(parse_duration(w).map_err(|m| UsageError(format!("--window: {m}")))?);
+    }
+    println!("CPU: {}", cpu_name());
+    println!(
+        "| series | window | rows | first load | refresh (median of {refreshes}) | of which parse + merge | of which detectors + judging | peak RSS | per series |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    for &n in series {
+        for window in &parsed_windows {
+            let output = std::process::Command::new(&exe)
+                .args(["bench", "fleet-one", "--series", &n.to_string()])
+                .args(["--window", &format_duration(*window)])
+                .args(["--step", &format_duration(step)])
+                .args(["--refreshes", &refreshes.to_string()])
+                .output()
+                .context("cannot run the benchmark process")?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            if !output.status.success() {
+                anyhow::bail!(
+                    "the benchmark of {n} series over {} failed: {}",
+                    format_duration(*window),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            print!("{text}");
+        }
+    }
+    Ok(())
+}
+
+/// One size, in this process: prints one table row.
+pub fn bench_one(series: usize, window: &str, step: &str, refreshes: usize) -> anyhow::Result<()> {
+    let window = parse_duration(window).map_err(|m| UsageError(format!("--window: {m}")))?;
+    let step = parse_duration(step).map_err(|m| UsageError(format!("--step: {m}")))?;
+    let m = measure(series, window, step, refreshes.max(1))?;
+    let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
+    println!(
+        "| {} | {} | {} | {} | **{}** | {} | {} | {} MiB | {:.1} KiB |",
+        m.series,
+        format_duration(window),
+        m.rows,
+        ms(m.first_load),
+        ms(m.refresh),
+        ms(m.parse),
+        ms(m.score),
+        m.rss_kib / 1024,
+        m.rss_kib as f64 / m.series as f64
+    );
+    Ok(())
+}
+
+/// A synthetic host's value of `metric` at row `t`: a daily cycle plus noise.
+fn value(rng: &mut Rng, host: usize, metric: usize, t: i64, step_ms: i64) -> f64 {
+    let day = std::f64::consts::TAU * ((t * step_ms) % 86_400_000) as f64 / 86_400_000.0;
+    let base = 20.0 + (host % 17) as f64 * 3.0 + metric as f64 * 10.0;
+    base + 8.0 * (day + host as f64).sin() + rng.normal()
+}
+
+fn series_name(host: usize, metric: usize) -> String {
+    format!(
+        "{}{{instance=\"host-{host:05}:9100\",job=\"node\"}}",
+        METRICS[metric]
+    )
+}
+
+/// Prometheus' JSON answer for one metric's query over two steps.
+fn answer_body(rng: &mut Rng, hosts: usize, metric: usize, rows: [i64; 2], step_ms: i64) -> String {
+    let mut body = String::from(r#"{"status":"success","data":{"resultType":"matrix","result":["#);
+    for host in 0..hosts {
+        if host > 0 {
+            body.push(',');
+        }
+        let values: Vec<String> = rows
+            .iter()
+            .map(|t| {
+                let v = value(rng, host, metric, *t, step_ms);
+                format!("[{},\"{v:.4}\"]", t * step_ms / 1000)
+            })
+            .collect();
+        body.push_str(&format!(
+            r#"{{"metric":{{"instance":"host-{host:05}:9100","job":"node"}},"values":[{}]}}"#,
+            values.join(",")
+        ));
+    }
+    body.push_str("]}}");
+    body
+}
+
+fn measure(
+    series: usize,
+    window: Duration,
+    step: Duration,
+    refreshes: usize,
+) -> anyhow::Result<Measured> {
+    let hosts = series.div_ceil(METRICS.len()).max(1);
+    let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX).max(1);
+    let rows = usize::try_from(window.as_millis() / step.as_millis().max(1))
+        .unwrap_or(0)
+        .max(2);
+    let mut rng = Rng::new(7);
+    // The first load: the whole window.
+    let timestamps: Vec<i64> = (0..rows as i64).map(|t| t * step_ms).collect();
+    let mut names = Vec::with_capacity(hosts * METRICS.len());
+    let mut columns = Vec::with_capacity(hosts * METRICS.len());
+    for host in 0..hosts {
+        for metric in 0..METRICS.len() {
+            names.push(series_name(host, metric));
+            columns.push(
+                (0..rows as i64)
+                    .map(|t| value(&mut rng, host, metric, t, step_ms))
+                    .collect(),
+            );
+        }
+    }
+    let first = MetricFrame::new(timestamps, names, columns, None)?;
+    let started = Instant::now();
+    let mut live = LiveWindow::new(window, step, Duration::from_secs(15 * 60));
+    let now_ms = (rows as i64 - 1) * step_ms;
+    live.append(&first, now_ms);
+    drop(first);
+    let method = DetectionMethod::Ensemble;
+    let mut online = OnlineState::new(method, crate::detect::online::probation_rows(rows));
+    judge(&mut online, live.frame());
+    let first_load = started.elapsed();
+
+    let mut times = Vec::new();
+    for k in 0..refreshes {
+        let newest = rows as i64 + k as i64;
+        // The fetch of the new step (the last known one repeated): parsed
+        // and merged as the client does.
+        let range =
+            TimeRange::aligned((newest - 1) * step_ms, newest * step_ms, step).context("range")?;
+        let mut answers = Vec::new();
+        for (metric, name) in METRICS.iter().enumerate() {
+            let body = answer_body(&mut rng, hosts, metric, [newest - 1, newest], step_ms);
+            let parse_started = Instant::now();
+            let result = parse_range_body(body.as_bytes())
+                .map_err(|p| anyhow::anyhow!("synthetic answer: {p:?}"))?;
+            answers.push((
+                parse_started.elapsed(),
+                QueryAnswer {
+                    metric: (*name).to_owned(),
+                    query: (*name).to_owned(),
+                    series: result.series,
+                },
+            ));
+        }
+        let parse_started = Instant::now();
+        let parse_time: Duration = answers.iter().map(|(d, _)| *d).sum();
+        let answers: Vec<QueryAnswer> = answers.into_iter().map(|(_, a)| a).collect();
+        let merged = merge(&range, &answers, &["instance".to_owned()])
+            .map_err(|p| anyhow::anyhow!("merge: {p:?}"))?;
+        let parse = parse_time + parse_started.elapsed();
+        let score_started = Instant::now();
+        live.append(&merged.frame, newest * step_ms);
+        judge(&mut online, live.frame());
+        let score = score_started.elapsed();
+        // Building the answer bodies is not timed: only what the daemon does.
+        times.push((parse + score, parse, score));
+    }
+    times.sort_by_key(|t| t.0);
+    let (refresh, parse, score) = times[times.len() / 2];
+    Ok(Measured {
+        series: hosts * METRICS.len(),
+        rows,
+        first_load,
+        refresh,
+        parse,
+        score,
+        rss_kib: peak_rss_kib(),
+    })
+}
+
+/// The detectors on the frame's new rows, the one rule over the frame, and
+/// `/metrics` as the daemon publishes it.
+fn judge(online: &mut OnlineState, frame: &MetricFrame) {
+    let scores = online.update(frame);
+    let judged = assess(frame, Some(&scores), None, None, "ensemble");
+    let mut view = View::empty();
+    view.frame = std::sync::Arc::new(frame.clone());
+    view.judged = std::sync::Arc::new(judged);
+    let text = Snapshot::of(&view).to_prometheus_text();
+    std::hint::black_box(text);
+}
+
+/// This process's peak resident set (VmHWM), KiB (0 where /proc has none).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The CPU's model name and its widest vector extension, from /proc/cpuinfo.
+fn cpu_name() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags"))
+        .unwrap_or("");
+    let vector = if flags.contains(" avx512f") {
+        "AVX-512"
+    } else if flags.contains(" avx2") {
+        "AVX2"
+    } else {
+        "no AVX2"
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model} ({vector}, {cores} cores)")
+}
