@@ -98,15 +98,17 @@ pub fn select(
 ) -> (MetricFrame, Selection) {
     let mut selection = Selection::default();
     let mut keep = Vec::with_capacity(frame.names().len());
+    let mut kept = 0;
     for labels in frame.series_labels() {
         let owned = shard.owns(&entity_of(labels, entity_labels));
         if !owned {
             selection.other_shards += 1;
             keep.push(false);
-        } else if keep.iter().filter(|k| **k).count() >= max_series {
+        } else if kept >= max_series {
             selection.over_limit += 1;
             keep.push(false);
         } else {
+            kept += 1;
             keep.push(true);
         }
     }

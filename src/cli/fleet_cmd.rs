@@ -224,7 +224,7 @@ fn judge(online: &mut OnlineState, frame: &MetricFrame) {
     let mut view = View::empty();
     view.frame = std::sync::Arc::new(frame.clone());
     view.judged = std::sync::Arc::new(judged);
-    let text = Snapshot::of(&view).to_prometheus_text();
+    let text = Snapshot::of(&std::sync::Arc::new(view)).to_prometheus_text();
     std::hint::black_box(text);
 }
 

@@ -243,7 +243,7 @@ impl Default for FleetConfig {
 }
 
 /// Which online detector scores live data (`detection.method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DetectionMethod {
     /// Distance from the rolling median in MADs, as a likelihood.
     Robust,

@@ -135,8 +135,9 @@ impl MetricFrame {
                 ));
             }
         }
-        for (i, name) in names.iter().enumerate() {
-            if name.is_empty() || names[..i].contains(name) {
+        let mut seen = std::collections::HashSet::with_capacity(names.len());
+        for name in &names {
+            if name.is_empty() || !seen.insert(name.as_str()) {
                 return shape(format!("column name `{name}` is empty or repeated"));
             }
         }

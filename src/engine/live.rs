@@ -50,6 +50,9 @@ pub struct LiveWindow {
     frame: MetricFrame,
     /// Per column: its newest finite value's time, or when it joined.
     seen_ms: Vec<i64>,
+    /// Per column: the last fetch that listed it (a query that returns
+    /// nothing is listed by its metric name, without values).
+    listed_ms: Vec<i64>,
     window_ms: i64,
     step_ms: i64,
     stale_after_ms: i64,
@@ -61,6 +64,7 @@ impl LiveWindow {
         Self {
             frame: MetricFrame::default(),
             seen_ms: Vec::new(),
+            listed_ms: Vec::new(),
             window_ms: ms(window),
             step_ms: ms(step).max(1),
             stale_after_ms: ms(stale_after),
@@ -91,6 +95,7 @@ impl LiveWindow {
         let mut names: Vec<String> = old.names().to_vec();
         let mut series_labels = old.series_labels().to_vec();
         let mut seen_ms = self.seen_ms.clone();
+        let mut listed_ms = self.listed_ms.clone();
         let mut change = WindowChange::default();
         let index_in_new: std::collections::HashMap<&str, usize> = fetched
             .names()
@@ -98,11 +103,14 @@ impl LiveWindow {
             .enumerate()
             .map(|(i, n)| (n.as_str(), i))
             .collect();
+        let known: std::collections::HashSet<&str> =
+            old.names().iter().map(String::as_str).collect();
         for (i, name) in fetched.names().iter().enumerate() {
-            if !old.names().contains(name) {
+            if !known.contains(name.as_str()) {
                 names.push(name.clone());
                 series_labels.push(fetched.series_labels()[i].clone());
                 seen_ms.push(now_ms);
+                listed_ms.push(now_ms);
                 change.joined.push(name.clone());
             }
         }
@@ -115,6 +123,7 @@ impl LiveWindow {
             }
             match index_in_new.get(name.as_str()) {
                 Some(&i) => {
+                    listed_ms[c] = now_ms;
                     let values = &fetched.columns()[i];
                     for r in &new_rows {
                         let v = values[*r];
@@ -129,9 +138,15 @@ impl LiveWindow {
             columns.push(column);
         }
         let newest_ms = timestamps.last().copied().unwrap_or(now_ms);
+        // Dropped once neither a value nor the query has shown it for
+        // `stale_after` (a query that answers nothing keeps its column).
         let keep: Vec<bool> = seen_ms
             .iter()
-            .map(|seen| newest_ms.saturating_sub(*seen) <= self.stale_after_ms)
+            .zip(&listed_ms)
+            .map(|(seen, listed)| {
+                let last = (*seen).max((*listed).min(newest_ms));
+                newest_ms.saturating_sub(last) <= self.stale_after_ms
+            })
             .collect();
         for (name, kept) in names.iter().zip(&keep) {
             if !kept {
@@ -145,15 +160,20 @@ impl LiveWindow {
             // over from the fetch rather than keep a broken window.
             self.frame = fetched.clone();
             self.seen_ms = vec![now_ms; fetched.names().len()];
+            self.listed_ms = self.seen_ms.clone();
             return change;
         };
         self.frame = frame.select_columns(&keep);
-        self.seen_ms = seen_ms
-            .into_iter()
-            .zip(&keep)
-            .filter(|(_, k)| **k)
-            .map(|(s, _)| s)
-            .collect();
+        let kept = |values: Vec<i64>| -> Vec<i64> {
+            values
+                .into_iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(v, _)| v)
+                .collect()
+        };
+        self.seen_ms = kept(seen_ms);
+        self.listed_ms = kept(listed_ms);
         change.stale = self
             .frame
             .names()
@@ -363,5 +383,12 @@ mod tests {
         }
         assert_eq!(change.dropped, [b]);
         assert_eq!(w.frame().names(), [a, c]);
+        // A query that answers nothing keeps its (empty, stale) column.
+        let mut w = window();
+        for t in [0, 30_000, 60_000, 90_000, 120_000, 150_000, 180_000] {
+            let change = w.append(&frame(&[t], &[("latency", &[f64::NAN])]), t);
+            assert!(change.dropped.is_empty(), "{t}");
+        }
+        assert_eq!(w.frame().names(), ["latency"]);
     }
 }

@@ -286,20 +286,23 @@ impl PromClient {
         range: TimeRange,
     ) -> Result<QueryOutcome, IngestError> {
         let mut outcome = QueryOutcome::default();
+        // Series by label set, so stitching chunks is linear in the series.
+        let mut index: std::collections::HashMap<
+            std::collections::BTreeMap<String, String>,
+            usize,
+        > = std::collections::HashMap::new();
         for chunk in range.chunks() {
             let (result, requests) = self.query_chunk_with_retries(query, chunk).await?;
             outcome.requests += requests;
             outcome.result.warnings.extend(result.warnings);
             outcome.result.infos.extend(result.infos);
             for series in result.series {
-                match outcome
-                    .result
-                    .series
-                    .iter_mut()
-                    .find(|s| s.labels == series.labels)
-                {
-                    Some(existing) => existing.samples.extend(series.samples),
-                    None => outcome.result.series.push(series),
+                match index.get(&series.labels) {
+                    Some(&at) => outcome.result.series[at].samples.extend(series.samples),
+                    None => {
+                        index.insert(series.labels.clone(), outcome.result.series.len());
+                        outcome.result.series.push(series);
+                    }
                 }
             }
         }

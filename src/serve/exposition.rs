@@ -37,12 +37,10 @@ pub struct Snapshot {
     pub last_error: Option<String>,
     /// The model in use and its schedule, for `GET /`.
     pub model: serde_json::Value,
-    /// The latest window, for the JSON routes: per metric, its rows.
-    pub window: BTreeMap<String, Vec<WindowRow>>,
-    /// The window's timestamps (every metric has a row at each).
-    pub timestamps_ms: Vec<i64>,
-    /// The events in the window (the one rule's), oldest first.
-    pub events: Vec<crate::event::AnomalyEvent>,
+    /// The monitor's view the JSON windows are made from, when asked
+    /// (building every row of every series at each refresh would cost more
+    /// than the refresh).
+    pub view: Option<std::sync::Arc<View>>,
 }
 
 /// One row of a metric's window as the JSON routes show it.
@@ -61,11 +59,10 @@ pub struct WindowRow {
 
 impl Snapshot {
     /// The snapshot of what the monitor says.
-    pub fn of(view: &View) -> Self {
+    pub fn of(view: &std::sync::Arc<View>) -> Self {
         let frame = &view.frame;
         let mut snapshot = Snapshot::default();
-        for (index, (metric, values)) in view.judged.metrics.iter().zip(frame.columns()).enumerate()
-        {
+        for (index, metric) in view.judged.metrics.iter().enumerate() {
             let name = metric.name.clone();
             snapshot
                 .labels
@@ -73,28 +70,15 @@ impl Snapshot {
             if let Some(score) = metric.scores.last() {
                 snapshot.scores.insert(name.clone(), score / 100.0);
             }
-            let at = |row: usize| metric.band.as_ref().and_then(|b| b.at_rows[row]);
-            if let Some(last) = frame.len().checked_sub(1).and_then(at) {
-                snapshot.forecasts.insert(name.clone(), last);
+            let last = frame
+                .len()
+                .checked_sub(1)
+                .and_then(|row| metric.band.as_ref().and_then(|b| b.at_rows[row]));
+            if let Some(last) = last {
+                snapshot.forecasts.insert(name, last);
             }
-            let rows = (0..frame.len())
-                .map(|row| {
-                    let band = at(row);
-                    WindowRow {
-                        timestamp: crate::data::time::format_rfc3339_ms(frame.timestamps_ms()[row]),
-                        value: values[row],
-                        score: metric.scores[row],
-                        anomalous: metric.marks[row].is_some(),
-                        yhat: band.map(|b| b.0),
-                        yhat_lower: band.map(|b| b.1),
-                        yhat_upper: band.map(|b| b.2),
-                    }
-                })
-                .collect();
-            snapshot.window.insert(name, rows);
         }
-        snapshot.events = view.judged.events.clone();
-        snapshot.timestamps_ms = frame.timestamps_ms().to_vec();
+        snapshot.view = Some(std::sync::Arc::clone(view));
         snapshot.refresh_status(view);
         snapshot
     }
@@ -102,14 +86,13 @@ impl Snapshot {
     /// Takes what changes without new rows (training progress, the model,
     /// fetch errors, the events going on) from `view`, keeping the window.
     pub fn refresh_status(&mut self, view: &View) {
+        let open: std::collections::HashSet<&str> =
+            view.open_events.iter().map(|e| e.metric.as_str()).collect();
         self.anomalous = view
             .judged
             .metrics
             .iter()
-            .map(|m| {
-                let open = view.open_events.iter().any(|e| e.metric == m.name);
-                (m.name.clone(), open)
-            })
+            .map(|m| (m.name.clone(), open.contains(m.name.as_str())))
             .collect();
         self.last_refresh_secs = view.last_refresh_ms.map(|ms| ms as f64 / 1000.0);
         self.fetch_errors = view.fetch_errors.clone();
@@ -267,14 +250,33 @@ impl Snapshot {
     /// The last `rows` rows of every metric's window (all of them for
     /// `None`), with the events that overlap them.
     pub fn window_json(&self, rows: Option<usize>) -> String {
-        let from = rows.map_or(0, |n| self.timestamps_ms.len().saturating_sub(n));
-        let from_ms = self.timestamps_ms.get(from).copied().unwrap_or(i64::MAX);
-        let metrics: serde_json::Map<String, serde_json::Value> = self
-            .window
-            .iter()
-            .map(|(name, all)| (name.clone(), serde_json::json!(all[from.min(all.len())..])))
-            .collect();
-        let events: Vec<&crate::event::AnomalyEvent> = self
+        let empty = View::empty();
+        let view = self.view.as_deref().unwrap_or(&empty);
+        let frame = &view.frame;
+        let stamps = frame.timestamps_ms();
+        let from = rows.map_or(0, |n| stamps.len().saturating_sub(n));
+        let from_ms = stamps.get(from).copied().unwrap_or(i64::MAX);
+        let mut metrics = serde_json::Map::new();
+        for (metric, values) in view.judged.metrics.iter().zip(frame.columns()) {
+            let at = |row: usize| metric.band.as_ref().and_then(|b| b.at_rows[row]);
+            let rows: Vec<WindowRow> = (from..frame.len())
+                .map(|row| {
+                    let band = at(row);
+                    WindowRow {
+                        timestamp: crate::data::time::format_rfc3339_ms(stamps[row]),
+                        value: values[row],
+                        score: metric.scores[row],
+                        anomalous: metric.marks[row].is_some(),
+                        yhat: band.map(|b| b.0),
+                        yhat_lower: band.map(|b| b.1),
+                        yhat_upper: band.map(|b| b.2),
+                    }
+                })
+                .collect();
+            metrics.insert(metric.name.clone(), serde_json::json!(rows));
+        }
+        let events: Vec<&crate::event::AnomalyEvent> = view
+            .judged
             .events
             .iter()
             .filter(|e| e.end_or(e.start_ms) >= from_ms)

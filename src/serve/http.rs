@@ -157,7 +157,7 @@ pub fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
         }
         return;
     }
-    let snapshot = lock(&shared.snapshot).clone();
+    let snapshot = Arc::clone(&lock(&shared.snapshot));
     match route {
         "/metrics/test" => {
             let seed = query

@@ -39,7 +39,9 @@ pub enum ServeError {
 
 /// What the HTTP side shares with the refresh loop.
 struct Shared {
-    snapshot: Mutex<Snapshot>,
+    /// Replaced whole at each judging; requests take the `Arc` and let go
+    /// of the lock at once.
+    snapshot: Mutex<Arc<Snapshot>>,
     /// Training jobs by id, for `GET /train/{id}`.
     jobs: Mutex<BTreeMap<u64, TrainJobState>>,
     /// Where `POST /train` asks for a retrain.
@@ -70,7 +72,9 @@ pub fn monitor_options(
     clock: Arc<dyn Clock>,
     shard: crate::fleet::Shard,
 ) -> MonitorOptions {
+    let state_path = state_path(&history_path, shard);
     MonitorOptions {
+        state_path: Some(state_path),
         config: config.clone(),
         clock,
         history_path: Some(history_path),
@@ -78,6 +82,20 @@ pub fn monitor_options(
         show_forecast: true,
         shard,
     }
+}
+
+/// Where the daemon keeps its live detector state: beside the history,
+/// one file per shard (replicas may share a directory).
+pub fn state_path(
+    history_path: &std::path::Path,
+    shard: crate::fleet::Shard,
+) -> std::path::PathBuf {
+    let name = if shard == crate::fleet::Shard::ALL {
+        "online-state.cbor".to_owned()
+    } else {
+        format!("online-state-shard-{}-of-{}.cbor", shard.index, shard.count)
+    };
+    history_path.with_file_name(name)
 }
 
 /// The refresh loop's state: what it publishes and where alerts go.
@@ -105,9 +123,10 @@ impl Publisher {
             .as_ref()
             .is_some_and(|judged| Arc::ptr_eq(judged, &view.judged));
         if judged_again {
-            *lock(&self.shared.snapshot) = Snapshot::of(view);
+            *lock(&self.shared.snapshot) = Arc::new(Snapshot::of(view));
         } else {
-            lock(&self.shared.snapshot).refresh_status(view);
+            let mut snapshot = lock(&self.shared.snapshot);
+            Arc::make_mut(&mut snapshot).refresh_status(view);
         }
         self.judged = Some(Arc::clone(&view.judged));
         // Alerts go out once per judging (a refresh), not with every
@@ -182,7 +201,7 @@ pub fn serve(
         .transpose()
         .map_err(|reason| ServeError::Engine { reason })?;
     let shared = Arc::new(Shared {
-        snapshot: Mutex::new(Snapshot::default()),
+        snapshot: Mutex::new(Arc::new(Snapshot::default())),
         jobs: Mutex::new(BTreeMap::new()),
         monitor: Mutex::new(monitor.sender()),
     });

@@ -171,6 +171,8 @@ impl PulseWatchApp {
             training_source: Some("app".into()),
             show_forecast,
             shard: crate::fleet::Shard::ALL,
+            // The window starts its detectors afresh each time it opens.
+            state_path: None,
         }
     }
 

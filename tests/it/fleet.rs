@@ -284,6 +284,7 @@ fn a_host_that_drops_out_and_comes_back_leaves_the_others_alone() {
             training_source: None,
             show_forecast: false,
             shard: pulsewatch::fleet::Shard::ALL,
+            state_path: None,
         },
         || {},
     )
@@ -393,6 +394,7 @@ fn the_shipped_queries_find_every_incident_on_its_own_host() {
             training_source: None,
             show_forecast: false,
             shard: pulsewatch::fleet::Shard::ALL,
+            state_path: None,
         },
         || {},
     )
@@ -469,4 +471,181 @@ fn the_shipped_queries_find_every_incident_on_its_own_host() {
         events.len()
     );
     assert!(missed.is_empty(), "missed incidents: {missed:?}");
+}
+
+/// A monitor on the shipped cpu and memory queries over the fleet, on a
+/// hand-moved clock, its detector state kept in `state_path`.
+fn fleet_monitor(
+    clock: Arc<ManualClock>,
+    state_path: Option<std::path::PathBuf>,
+) -> monitor::MonitorHandle {
+    let config = Config::from_yaml_str(
+        &format!(
+            "prometheus:\n  url: {}\n  step: 30s\n  window: 1h\nmetrics:\n{}\
+             lstm_model:\n  enabled: false\nprophet_model:\n  enabled: false\n\
+             dashboard:\n  refresh_interval: 1\n",
+            prom_url(),
+            shipped_metrics_yaml()
+        ),
+        "restart.yml",
+    )
+    .expect("config");
+    let mut handle = monitor::spawn(
+        MonitorOptions {
+            config,
+            clock,
+            history_path: None,
+            training_source: None,
+            show_forecast: false,
+            shard: pulsewatch::fleet::Shard::ALL,
+            state_path,
+        },
+        || {},
+    )
+    .expect("monitor");
+    handle.send(MonitorCommand::FollowLive);
+    handle
+}
+
+/// The updates up to the first whose window reaches `newest_ms`, that one
+/// last.
+fn updates_until(handle: &monitor::MonitorHandle, newest_ms: i64) -> Vec<Update> {
+    let mut seen = Vec::new();
+    wait_for("the refresh", || {
+        for update in handle.updates.try_iter() {
+            let reached = update.view.frame.timestamps_ms().last() >= Some(&newest_ms);
+            seen.push(update);
+            if reached {
+                return Some(());
+            }
+        }
+        None
+    });
+    seen
+}
+
+/// Every series' 0–100 scores over the window, by name.
+fn scores(update: &Update) -> BTreeMap<String, Vec<f64>> {
+    update
+        .view
+        .judged
+        .metrics
+        .iter()
+        .map(|m| (m.name.clone(), m.scores.clone()))
+        .collect()
+}
+
+#[test]
+fn a_restart_goes_on_where_it_stopped() {
+    let fleet = fleet_json();
+    let start_ms = fleet["start"].as_i64().expect("start") * 1000;
+    let t1 = start_ms + 12 * 3_600_000;
+    let (t2, t3) = (t1 + 3_600_000, t1 + 4_800_000);
+    let started = |update: &[Update]| -> Vec<(String, i64)> {
+        update
+            .iter()
+            .flat_map(|u| &u.changes.started)
+            .map(|e| (e.metric.clone(), e.start_ms))
+            .collect()
+    };
+
+    // Without a stop: T1, T2, T3.
+    let clock = Arc::new(ManualClock::new(t1));
+    let through = fleet_monitor(clock.clone(), None);
+    updates_until(&through, t1);
+    clock.advance(Duration::from_millis((t2 - t1) as u64));
+    updates_until(&through, t2);
+    clock.advance(Duration::from_millis((t3 - t2) as u64));
+    let at_t3 = updates_until(&through, t3);
+    through.stop().expect("stop");
+
+    // Stopped at T2 (the state saved), started again there.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("online-state.cbor");
+    let clock = Arc::new(ManualClock::new(t1));
+    let first = fleet_monitor(clock.clone(), Some(state.clone()));
+    let mut before_stop = updates_until(&first, t1);
+    clock.advance(Duration::from_millis((t2 - t1) as u64));
+    before_stop.extend(updates_until(&first, t2));
+    let last = first.stop().expect("stop");
+    assert!(
+        last.iter()
+            .flat_map(|u| &u.notes)
+            .any(|n| n.starts_with("saved the detector state")),
+        "no save on stop"
+    );
+    assert!(
+        !started(&before_stop).is_empty(),
+        "the first run saw no event to re-alarm"
+    );
+    assert!(state.is_file());
+
+    let clock = Arc::new(ManualClock::new(t2));
+    let second = fleet_monitor(clock.clone(), Some(state));
+    let again = updates_until(&second, t2);
+    assert!(
+        again
+            .iter()
+            .flat_map(|u| &u.notes)
+            .any(|n| n.starts_with("restored the detector state of ")),
+        "no restore"
+    );
+    // The rows judged before the stop are not judged again: no re-alarm.
+    assert_eq!(started(&again), Vec::<(String, i64)>::new());
+    clock.advance(Duration::from_millis((t3 - t2) as u64));
+    let after = updates_until(&second, t3);
+    second.stop().expect("stop");
+    // The same scores, row for row, and the same new events as the run
+    // that never stopped: no series back on probation.
+    let (a, b) = (at_t3.last().expect("update"), after.last().expect("update"));
+    assert_eq!(a.view.frame.timestamps_ms(), b.view.frame.timestamps_ms());
+    let (sa, sb) = (scores(a), scores(b));
+    let only = |x: &BTreeMap<String, Vec<f64>>, y: &BTreeMap<String, Vec<f64>>| -> Vec<String> {
+        x.keys().filter(|k| !y.contains_key(*k)).cloned().collect()
+    };
+    assert!(
+        only(&sa, &sb).is_empty() && only(&sb, &sa).is_empty(),
+        "series only without a stop: {:?}; only after the restart: {:?}",
+        only(&sa, &sb),
+        only(&sb, &sa)
+    );
+    let mismatches: Vec<(String, usize, f64, f64)> = sa
+        .iter()
+        .flat_map(|(name, rows)| {
+            rows.iter()
+                .zip(&sb[name])
+                .enumerate()
+                .filter(|(_, (x, y))| x != y)
+                .map(|(row, (x, y))| (name.clone(), row, *x, *y))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        mismatches.is_empty(),
+        "{} rows differ, first: {:?}",
+        mismatches.len(),
+        &mismatches[..mismatches.len().min(5)]
+    );
+    // The same new events, and one more for each event going on at the
+    // stop: a stop ends the events going on (history, alerts), so marks
+    // that go on after the restart start a new one.
+    let (through_started, restarted) = (started(&at_t3), started(&after));
+    let open_at_stop: BTreeSet<String> = before_stop
+        .last()
+        .expect("update")
+        .view
+        .open_events
+        .iter()
+        .map(|e| e.metric.clone())
+        .collect();
+    for event in &through_started {
+        assert!(restarted.contains(event), "{event:?} lost in the restart");
+    }
+    for event in restarted.iter().filter(|e| !through_started.contains(e)) {
+        assert!(
+            open_at_stop.contains(&event.0),
+            "{event:?} is new after the restart"
+        );
+        assert!(event.1 > t2, "{event:?} starts before the restart");
+    }
 }

@@ -7,7 +7,7 @@ use super::likelihood::ALARM_LEVEL;
 
 /// One alarm per event: after a likelihood at [`ALARM_LEVEL`] or above, the
 /// next `rows` rows are capped just under it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Suppressor {
     rows: usize,
     /// Rows left in the current suppression.

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use super::likelihood::ALARM_LEVEL;
 
 /// Parameters (the same for every series).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ContextParams {
     /// Bits of a value's bin: 2^bits − 1 bins over the value range.
     pub value_bits: u32,
@@ -46,7 +46,7 @@ type Facts = Vec<u32>;
 
 /// A half of a context: a set of facts, with how many of them matched the
 /// current step.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Semi {
     size: usize,
     matched: Facts,
@@ -54,7 +54,7 @@ struct Semi {
     contexts: HashMap<usize, usize>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Context {
     hits: u64,
     /// Made from a whole step (left facts → next step's facts), not from
@@ -68,7 +68,7 @@ struct Context {
 const LEFT: usize = 0;
 const RIGHT: usize = 1;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Memory {
     semi_ids: [HashMap<Facts, usize>; 2],
     semis: [Vec<Semi>; 2],
@@ -198,7 +198,7 @@ impl Memory {
 }
 
 /// The streaming state for one series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ContextDetector {
     params: ContextParams,
     /// The value range the bins span (grows with the data seen).

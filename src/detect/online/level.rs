@@ -13,7 +13,7 @@ pub const LEVEL_ROWS: usize = 24;
 /// The level detector: the mean of the last `rows` values scored by the
 /// robust detector. A shift too small to stand out row by row stands out
 /// in the mean, whose noise is √rows times smaller.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LevelDetector {
     rows: usize,
     recent: VecDeque<f64>,

@@ -52,7 +52,7 @@ fn normal_cdf(x: f64) -> f64 {
 /// (the construction the robust detector uses, over any error stream): the
 /// short-term mean of the latest distances against the mean and spread of
 /// the `history` before them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TailLikelihood {
     history: usize,
     short: usize,
@@ -74,7 +74,8 @@ impl TailLikelihood {
         Self {
             history,
             short: short.max(1),
-            distances: VecDeque::with_capacity(history + 1),
+            // Grown as rows come (a fleet's young series stay small).
+            distances: VecDeque::new(),
             sum: 0.0,
             sum_sq: 0.0,
             robust: None,

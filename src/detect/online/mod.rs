@@ -23,6 +23,7 @@ mod level;
 mod likelihood;
 mod local;
 mod lstm;
+mod order;
 mod robust;
 mod seasonal;
 mod stream;
@@ -40,6 +41,7 @@ pub use level::{LEVEL_ROWS, LevelDetector, level_likelihoods};
 pub use likelihood::{ALARM_LEVEL, TailLikelihood};
 pub use local::{LOCAL_ROWS, local_row_likelihoods};
 pub use lstm::{lstm_frame_likelihoods, lstm_likelihoods, window_likelihoods};
+pub use order::OrderedWindow;
 pub use robust::{
     RobustDetector, RobustParams, Scored, robust_likelihoods, robust_row_likelihoods, robust_scores,
 };

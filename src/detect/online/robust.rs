@@ -5,13 +5,12 @@
 //! is as large as it is. One set of parameters for all data; nothing is
 //! fitted to labels.
 
-use std::collections::VecDeque;
-
 use super::alarms::Suppressor;
-use super::likelihood::{TailLikelihood, median_in_place};
+use super::likelihood::TailLikelihood;
+use super::order::OrderedWindow;
 
 /// Parameters of the robust detector (the same for every series).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RobustParams {
     /// Rows the median and MAD look back over.
     pub window: usize,
@@ -62,10 +61,9 @@ pub struct Scored {
 }
 
 /// The streaming state.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RobustDetector {
-    params: RobustParams,
-    recent: VecDeque<f64>,
+    recent: OrderedWindow,
     /// The distances' likelihood.
     tail: TailLikelihood,
     suppressor: Suppressor,
@@ -77,8 +75,7 @@ pub struct RobustDetector {
 impl RobustDetector {
     pub fn new(params: RobustParams) -> Self {
         Self {
-            params,
-            recent: VecDeque::with_capacity(params.window + 1),
+            recent: OrderedWindow::new(params.window),
             tail: TailLikelihood::new(params.history, params.short),
             suppressor: Suppressor::new(params.suppress),
             judge_rows: true,
@@ -110,10 +107,7 @@ impl RobustDetector {
             return Scored::default();
         }
         let distance = self.distance(value);
-        self.recent.push_back(value);
-        if self.recent.len() > self.params.window {
-            self.recent.pop_front();
-        }
+        self.recent.push(value);
         let Some(distance) = distance else {
             return Scored::default();
         };
@@ -136,10 +130,8 @@ impl RobustDetector {
         if self.recent.len() < 10 {
             return None;
         }
-        let mut sorted: Vec<f64> = self.recent.iter().copied().collect();
-        let median = median_in_place(&mut sorted);
-        let mut deviations: Vec<f64> = sorted.iter().map(|v| (v - median).abs()).collect();
-        let mad = 1.4826 * median_in_place(&mut deviations);
+        let median = self.recent.median()?;
+        let mad = 1.4826 * self.recent.median_abs_deviation()?;
         // A flat stretch has MAD 0: measure against a small floor instead,
         // so the first change in a constant series stands out.
         let floor = 1e-3 * median.abs().max(1e-6);

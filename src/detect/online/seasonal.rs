@@ -59,7 +59,7 @@ pub fn dominant_period(values: &[f64], min_acf: f64) -> Option<usize> {
 /// the mean while only two are known), scored by the robust detector.
 /// Catches contextual anomalies that are ordinary values overall: a daily
 /// peak that does not come, a flat stretch where the day should rise.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SeasonalDetector {
     period: usize,
     lags: usize,

@@ -19,7 +19,7 @@ use super::seasonal::{SEASONAL_LAGS, SEASONAL_MIN_ACF, SeasonalDetector, dominan
 /// The local detector as a stream: the residual against the median of the
 /// values just before, judged by a robust detector (see
 /// [`super::local_row_likelihoods`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct LocalStream {
     before: VecDeque<f64>,
     robust: RobustDetector,
@@ -56,7 +56,7 @@ impl LocalStream {
 /// The detectors that learn something from the probationary rows (the
 /// period, the value range): set up once those rows have been seen, then
 /// fed them again, as the batch pass does.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum Learned {
     /// Still in probation: the rows so far.
     Waiting(Vec<f64>),
@@ -67,7 +67,7 @@ enum Learned {
 }
 
 /// One series' streaming state for `method`'s row likelihoods.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SeriesStream {
     method: DetectionMethod,
     probation: usize,

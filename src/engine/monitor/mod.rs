@@ -26,8 +26,8 @@ use crate::engine::schedule::{RetrainReason, StartError};
 use crate::engine::{EngineError, LiveEvent, LiveJob, LivePlan};
 
 pub use fuse::{Assessment, LstmView, MetricAssessment, OnlineScores, assess};
-pub use online::OnlineState;
-pub use state::{MonitorOptions, reason_class};
+pub use online::{OnlineState, Restored, StateError};
+pub use state::{MonitorOptions, STATE_SAVE_INTERVAL_MS, reason_class};
 pub use tracker::EventChanges;
 pub use view::{
     ActiveModel, DataKind, FleetStatus, ForecastState, LiveStatus, ModelState, Update, View,
@@ -207,6 +207,9 @@ fn run(
     drop(live);
     if let Some(finished) = monitor.keeper.shutdown(SHUTDOWN_WAIT) {
         monitor.training_finished(finished);
+    }
+    if monitor.kind == DataKind::Live {
+        monitor.save_state(true);
     }
     monitor.close_open_events();
     // The owner may still read this (see `MonitorHandle::stop`).

@@ -1,9 +1,13 @@
 //! The online detector's state over live data: one [`SeriesStream`] per
 //! series, fed only the rows it has not seen, so a refresh costs new rows ×
 //! series however long the window. A series that joins starts its own
-//! probation; one that leaves the window is forgotten.
+//! probation; one that leaves the window is forgotten. The state can be
+//! saved to a file and read back (atomically, as vmanomaly's
+//! `restore_state`), so a restarted daemon goes on where it stopped: no
+//! series back on probation, no row judged twice.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
 
 use crate::config::DetectionMethod;
 use crate::data::MetricFrame;
@@ -11,7 +15,7 @@ use crate::detect::online::SeriesStream;
 
 use super::fuse::OnlineScores;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Tracked {
     stream: SeriesStream,
     /// The newest row fed.
@@ -20,8 +24,62 @@ struct Tracked {
     scores: VecDeque<(i64, f64)>,
 }
 
+/// Why the state could not be saved or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot write the detector state to {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the detector state {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a PulseWatch detector state file (format {STATE_FORMAT}): {detail}; starting afresh", .path.display())]
+    Format { path: PathBuf, detail: String },
+    #[error(
+        "{}: saved for detection.method {saved_method} with a probation of {saved_probation} \
+         rows, but this run uses {method} and {probation}; starting afresh",
+        .path.display()
+    )]
+    Settings {
+        path: PathBuf,
+        saved_method: String,
+        saved_probation: usize,
+        method: String,
+        probation: usize,
+    },
+}
+
+/// The state file's format; a file of another one is not read.
+const STATE_FORMAT: u32 = 1;
+
+/// What a state file holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StateFile {
+    format: u32,
+    method: DetectionMethod,
+    probation: usize,
+    saved_at_ms: i64,
+    /// The newest row whose marks were read into events.
+    judged_until_ms: Option<i64>,
+    series: HashMap<String, Tracked>,
+}
+
+/// A state read back from its file.
+#[derive(Debug)]
+pub struct Restored {
+    pub state: OnlineState,
+    pub judged_until_ms: Option<i64>,
+    pub saved_at_ms: i64,
+}
+
 /// Every followed series' stream.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct OnlineState {
     method: DetectionMethod,
     probation: usize,
@@ -39,6 +97,91 @@ impl OnlineState {
         }
     }
 
+    /// Series followed.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Writes the state to `path` atomically (a crash leaves the old file).
+    pub fn save(
+        &self,
+        path: &Path,
+        judged_until_ms: Option<i64>,
+        saved_at_ms: i64,
+    ) -> Result<(), StateError> {
+        let write_error = |source| StateError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let file = StateFile {
+            format: STATE_FORMAT,
+            method: self.method,
+            probation: self.probation,
+            saved_at_ms,
+            judged_until_ms,
+            series: self.series.clone(),
+        };
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&file, &mut bytes)
+            .map_err(|e| write_error(std::io::Error::other(e.to_string())))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(write_error)?;
+        }
+        crate::fsutil::write_atomic(path, &bytes).map_err(write_error)
+    }
+
+    /// Reads a state saved for the same `method` and `probation` (None:
+    /// no file yet).
+    pub fn load(
+        path: &Path,
+        method: DetectionMethod,
+        probation: usize,
+    ) -> Result<Option<Restored>, StateError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let file: StateFile =
+            ciborium::from_reader(bytes.as_slice()).map_err(|e| StateError::Format {
+                path: path.to_owned(),
+                detail: e.to_string(),
+            })?;
+        if file.format != STATE_FORMAT {
+            return Err(StateError::Format {
+                path: path.to_owned(),
+                detail: format!("format {}", file.format),
+            });
+        }
+        if file.method != method || file.probation != probation {
+            return Err(StateError::Settings {
+                path: path.to_owned(),
+                saved_method: file.method.key().to_owned(),
+                saved_probation: file.probation,
+                method: method.key().to_owned(),
+                probation,
+            });
+        }
+        Ok(Some(Restored {
+            state: OnlineState {
+                method,
+                probation,
+                series: file.series,
+            },
+            judged_until_ms: file.judged_until_ms,
+            saved_at_ms: file.saved_at_ms,
+        }))
+    }
+
     /// Series still in their probation.
     pub fn in_probation(&self) -> Vec<String> {
         let mut names: Vec<String> = self
@@ -53,49 +196,116 @@ impl OnlineState {
 
     /// Feeds each series of `frame` the rows newer than it has seen (a new
     /// series: all of its rows), forgets series no longer in the frame, and
-    /// returns the frame's scores.
+    /// returns the frame's scores. Series are split over the machine's
+    /// cores (each series' stream is its own).
     pub fn update(&mut self, frame: &MetricFrame) -> OnlineScores {
         let timestamps = frame.timestamps_ms();
-        let first_ms = timestamps.first().copied().unwrap_or(i64::MAX);
+        let columns: HashMap<&str, usize> = frame
+            .names()
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
         self.series
-            .retain(|name, _| frame.names().iter().any(|n| n == name));
-        let mut likelihoods = Vec::with_capacity(frame.names().len());
-        for (name, values) in frame.names().iter().zip(frame.columns()) {
-            let tracked = self.series.entry(name.clone()).or_insert_with(|| Tracked {
-                stream: SeriesStream::new(self.method, self.probation),
-                last_ms: i64::MIN,
-                scores: VecDeque::new(),
-            });
-            for (ms, value) in timestamps.iter().zip(values) {
-                if *ms > tracked.last_ms {
-                    let l = tracked.stream.push(*value);
-                    tracked.scores.push_back((*ms, l));
-                    tracked.last_ms = *ms;
-                }
+            .retain(|name, _| columns.contains_key(name.as_str()));
+        for name in frame.names() {
+            if !self.series.contains_key(name) {
+                let tracked = Tracked {
+                    stream: SeriesStream::new(self.method, self.probation),
+                    last_ms: i64::MIN,
+                    scores: VecDeque::new(),
+                };
+                self.series.insert(name.clone(), tracked);
             }
-            while tracked.scores.front().is_some_and(|(ms, _)| *ms < first_ms) {
-                tracked.scores.pop_front();
-            }
-            // Every row of the frame was fed once, in order: the scores
-            // line up with the rows (a row the series never had scores 0).
-            let mut aligned = Vec::with_capacity(timestamps.len());
-            let mut scores = tracked.scores.iter().peekable();
-            for ms in timestamps {
-                while scores.peek().is_some_and(|(at, _)| at < ms) {
-                    scores.next();
-                }
-                match scores.peek() {
-                    Some((at, l)) if at == ms => aligned.push(*l),
-                    _ => aligned.push(0.0),
-                }
-            }
-            likelihoods.push(Some(aligned));
+        }
+        let mut work: Vec<(usize, &mut Tracked)> = self
+            .series
+            .iter_mut()
+            .filter_map(|(name, tracked)| columns.get(name.as_str()).map(|c| (*c, tracked)))
+            .collect();
+        work.sort_by_key(|(c, _)| *c);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(work.len() / MIN_SERIES_PER_THREAD)
+            .max(1);
+        let per_thread = work.len().div_ceil(threads).max(1);
+        let mut likelihoods: Vec<Option<Vec<f64>>> = vec![None; frame.names().len()];
+        let results: Vec<(usize, Vec<f64>)> = if threads == 1 {
+            feed_all(&mut work, frame)
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = work
+                    .chunks_mut(per_thread)
+                    .enumerate()
+                    .map(|(i, part)| {
+                        std::thread::Builder::new()
+                            .name(format!("online-{i}"))
+                            .spawn_scoped(scope, || feed_all(part, frame))
+                    })
+                    .collect();
+                // A thread that could not start, or a stream that panicked
+                // (a bug), leaves its series unscored this time (None)
+                // rather than taking the monitor down.
+                handles
+                    .into_iter()
+                    .filter_map(|handle| handle.ok()?.join().ok())
+                    .flatten()
+                    .collect()
+            })
+        };
+        for (column, scores) in results {
+            likelihoods[column] = Some(scores);
         }
         OnlineScores {
             first_ms: timestamps.first().copied(),
             rows: frame.len(),
             likelihoods,
         }
+    }
+}
+
+/// Feeds every series of `part` its new rows of `frame`.
+fn feed_all(part: &mut [(usize, &mut Tracked)], frame: &MetricFrame) -> Vec<(usize, Vec<f64>)> {
+    part.iter_mut()
+        .map(|(c, tracked)| {
+            (
+                *c,
+                tracked.feed(frame.timestamps_ms(), &frame.columns()[*c]),
+            )
+        })
+        .collect()
+}
+
+/// Below this many series per thread, splitting costs more than it saves.
+const MIN_SERIES_PER_THREAD: usize = 32;
+
+impl Tracked {
+    /// Feeds the rows of `values` newer than the last fed, drops scores
+    /// older than the frame, and returns the scores aligned to `timestamps`
+    /// (a row the series never had scores 0).
+    fn feed(&mut self, timestamps: &[i64], values: &[f64]) -> Vec<f64> {
+        let first_ms = timestamps.first().copied().unwrap_or(i64::MAX);
+        let from = timestamps.partition_point(|ms| *ms <= self.last_ms);
+        for (ms, value) in timestamps[from..].iter().zip(&values[from..]) {
+            let l = self.stream.push(*value);
+            self.scores.push_back((*ms, l));
+            self.last_ms = *ms;
+        }
+        while self.scores.front().is_some_and(|(ms, _)| *ms < first_ms) {
+            self.scores.pop_front();
+        }
+        let mut aligned = Vec::with_capacity(timestamps.len());
+        let mut scores = self.scores.iter().peekable();
+        for ms in timestamps {
+            while scores.peek().is_some_and(|(at, _)| at < ms) {
+                scores.next();
+            }
+            match scores.peek() {
+                Some((at, l)) if at == ms => aligned.push(*l),
+                _ => aligned.push(0.0),
+            }
+        }
+        aligned
     }
 }
 
@@ -169,5 +379,50 @@ mod tests {
         // Gone from the frame: forgotten.
         state.update(&frame(1000, 10, &[("b", other)]));
         assert_eq!(state.series.len(), 1);
+    }
+
+    /// Saved and read back, the state goes on exactly as if it had never
+    /// stopped; saved for other settings, it is refused with a reason.
+    #[test]
+    fn a_saved_state_goes_on_where_it_stopped() {
+        fn wave(i: usize) -> f64 {
+            (i as f64 * 0.21).sin() * 5.0 + if i % 150 == 99 { 30.0 } else { 0.0 }
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state").join("online.cbor");
+        let method = DetectionMethod::Ensemble;
+        let mut running = OnlineState::new(method, 30);
+        running.update(&frame(0, 300, &[("a", wave), ("b", wave)]));
+        running.save(&path, Some(299_000), 5).expect("save");
+        let restored = OnlineState::load(&path, method, 30)
+            .expect("load")
+            .expect("a file");
+        assert_eq!(restored.judged_until_ms, Some(299_000));
+        assert_eq!(restored.saved_at_ms, 5);
+        let mut back = restored.state;
+        assert_eq!(back.len(), 2);
+        let next = frame(100, 400, &[("a", wave), ("b", wave)]);
+        assert_eq!(back.update(&next), running.update(&next));
+        // Other settings: refused, saying why.
+        let error = OnlineState::load(&path, DetectionMethod::Robust, 30).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("saved for detection.method ensemble"),
+            "{error}"
+        );
+        assert!(
+            OnlineState::load(&dir.path().join("none"), method, 30)
+                .expect("ok")
+                .is_none()
+        );
+        std::fs::write(&path, b"not cbor").expect("write");
+        let error = OnlineState::load(&path, method, 30).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("not a PulseWatch detector state file"),
+            "{error}"
+        );
     }
 }

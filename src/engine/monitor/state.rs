@@ -38,7 +38,14 @@ pub struct MonitorOptions {
     pub show_forecast: bool,
     /// The entities this replica follows (`serve --shard`; the window: all).
     pub shard: crate::fleet::Shard,
+    /// Where live data's detector state is saved (every
+    /// [`STATE_SAVE_INTERVAL_MS`] and when stopping) and read back from at
+    /// the first live frame (None: not kept).
+    pub state_path: Option<PathBuf>,
 }
+
+/// How often the live detector state is saved while following Prometheus.
+pub const STATE_SAVE_INTERVAL_MS: i64 = 5 * 60 * 1000;
 
 /// A fit in progress, and what it was started on.
 struct FitJob {
@@ -61,6 +68,8 @@ pub(super) struct Monitor {
     pub(super) stale: Vec<String>,
     /// What the shard and the series limit left out of the last fetch.
     pub(super) selection: crate::fleet::Selection,
+    /// When the live detector state was last saved.
+    state_saved_ms: Option<i64>,
     /// The model's scores of `frame`.
     lstm_scores: Option<Arc<Scores>>,
     /// The frame the running training was started on: when it is still the
@@ -115,6 +124,7 @@ impl Monitor {
             streams: None,
             stale: Vec::new(),
             selection: crate::fleet::Selection::default(),
+            state_saved_ms: None,
             lstm_scores: None,
             training_frame: None,
             threshold: None,
@@ -179,13 +189,13 @@ impl Monitor {
         self.frame = Arc::new(frame);
         let method = self.config().detection.method;
         self.online = Some(if kind == DataKind::Live {
-            // Each series' probation is what a full window's would be.
-            let prometheus = &self.config().prometheus;
-            let window_rows = prometheus.window.as_millis() / prometheus.step.as_millis().max(1);
-            let probation = crate::detect::online::probation_rows(window_rows as usize);
-            self.streams
-                .get_or_insert_with(|| OnlineState::new(method, probation))
-                .update(&self.frame)
+            if self.streams.is_none() {
+                self.streams = Some(self.restore_streams(method));
+            }
+            let streams = self
+                .streams
+                .get_or_insert_with(|| OnlineState::new(method, 0));
+            streams.update(&self.frame)
         } else {
             OnlineScores::of(&self.frame, method)
         });
@@ -193,6 +203,65 @@ impl Monitor {
         self.refit_if_due();
         self.reassess();
         self.retrain_if_due();
+    }
+
+    /// Each live series' probation: what a full window's would be.
+    fn live_probation(&self) -> usize {
+        let prometheus = &self.config().prometheus;
+        let window_rows = prometheus.window.as_millis() / prometheus.step.as_millis().max(1);
+        crate::detect::online::probation_rows(usize::try_from(window_rows).unwrap_or(usize::MAX))
+    }
+
+    /// The live streams: read back from the state file when there is one
+    /// for these settings (the events resume after the rows it had judged),
+    /// else fresh.
+    fn restore_streams(&mut self, method: crate::config::DetectionMethod) -> OnlineState {
+        let probation = self.live_probation();
+        let Some(path) = self.options.state_path.clone() else {
+            return OnlineState::new(method, probation);
+        };
+        match OnlineState::load(&path, method, probation) {
+            Ok(Some(restored)) => {
+                self.notes.push(format!(
+                    "restored the detector state of {} series from {} (saved at {})",
+                    restored.state.len(),
+                    path.display(),
+                    crate::data::time::format_rfc3339_ms(restored.saved_at_ms)
+                ));
+                self.tracker.resume_after(restored.judged_until_ms);
+                self.state_saved_ms = Some(self.now_ms());
+                restored.state
+            }
+            Ok(None) => OnlineState::new(method, probation),
+            Err(error) => {
+                self.notes.push(error.to_string());
+                OnlineState::new(method, probation)
+            }
+        }
+    }
+
+    /// Saves the live detector state when `force`d or due.
+    pub(super) fn save_state(&mut self, force: bool) {
+        let (Some(path), Some(streams)) = (&self.options.state_path, &self.streams) else {
+            return;
+        };
+        let now = self.now_ms();
+        let due = self
+            .state_saved_ms
+            .is_none_or(|saved| now - saved >= STATE_SAVE_INTERVAL_MS);
+        if !(force || due) {
+            return;
+        }
+        let result = streams.save(path, self.tracker.newest_ms(), now);
+        self.state_saved_ms = Some(now);
+        match result {
+            Ok(()) => self.notes.push(format!(
+                "saved the detector state of {} series to {}",
+                streams.len(),
+                path.display()
+            )),
+            Err(error) => self.notes.push(error.to_string()),
+        }
     }
 
     /// Scores the frame with the model in use.
@@ -353,6 +422,7 @@ impl Monitor {
         self.warnings = warnings;
         let label = self.config().prometheus.base_url.clone();
         self.set_frame(frame, DataKind::Live, label);
+        self.save_state(false);
     }
 
     /// The forecast rule. Live data keeps its forecast until half the

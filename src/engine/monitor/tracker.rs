@@ -49,6 +49,17 @@ impl EventTracker {
         self.open.values().map(|o| &o.event)
     }
 
+    /// The newest row read so far.
+    pub fn newest_ms(&self) -> Option<i64> {
+        self.newest_ms
+    }
+
+    /// Reads only rows after `newest_ms` from now on (a restarted monitor
+    /// that judged the rows before).
+    pub fn resume_after(&mut self, newest_ms: Option<i64>) {
+        self.newest_ms = newest_ms;
+    }
+
     /// Gives `id` to the open event of `metric` (once the history has it).
     pub fn set_id(&mut self, metric: &str, id: i64) {
         if let Some(open) = self.open.get_mut(metric) {

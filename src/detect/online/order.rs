@@ -1,0 +1,140 @@
+//! A sliding window kept in sorted order beside its arrival order, so its
+//! median and median absolute deviation cost a binary search instead of a
+//! selection over the whole window per row. They are exactly the values
+//! [`median_in_place`](super::likelihood::median_in_place) gives (the same
+//! element, the same subtractions), so scores do not change.
+
+use std::collections::VecDeque;
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OrderedWindow {
+    capacity: usize,
+    /// Arrival order (the oldest is dropped first).
+    arrival: VecDeque<f64>,
+    /// The same values, ascending.
+    sorted: Vec<f64>,
+}
+
+impl OrderedWindow {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            // Grown as rows come (a fleet's young series stay small).
+            arrival: VecDeque::new(),
+            sorted: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+
+    /// Adds a finite value, dropping the oldest past the capacity.
+    pub fn push(&mut self, value: f64) {
+        let at = self.sorted.partition_point(|v| v.total_cmp(&value).is_lt());
+        self.sorted.insert(at, value);
+        self.arrival.push_back(value);
+        if self.arrival.len() > self.capacity
+            && let Some(old) = self.arrival.pop_front()
+        {
+            let at = self.sorted.partition_point(|v| v.total_cmp(&old).is_lt());
+            self.sorted.remove(at);
+        }
+    }
+
+    /// The upper median (the element at `len / 2` in sorted order), as
+    /// `median_in_place`.
+    pub fn median(&self) -> Option<f64> {
+        self.sorted.get(self.sorted.len() / 2).copied()
+    }
+
+    /// The median of |v − median| over the window (its element at `len / 2`
+    /// in sorted order), found as the k-th smallest of two sorted runs: the
+    /// distances below the median and those from it up.
+    pub fn median_abs_deviation(&self) -> Option<f64> {
+        let n = self.sorted.len();
+        let median = self.median()?;
+        let h = n / 2;
+        let s = &self.sorted;
+        // Below: m − s[h−1−i], ascending in i; above: s[h+j] − m, ascending in j.
+        // `(v - m).abs()` is the same number as `m - v` for v ≤ m.
+        let below = |i: usize| (s[h - 1 - i] - median).abs();
+        let above = |j: usize| (s[h + j] - median).abs();
+        Some(kth_of_two(below, h, above, n - h, n / 2))
+    }
+}
+
+/// The k-th smallest (0-based) of the union of two ascending sequences of
+/// lengths `la` and `lb` (k < la + lb).
+fn kth_of_two(
+    a: impl Fn(usize) -> f64,
+    la: usize,
+    b: impl Fn(usize) -> f64,
+    lb: usize,
+    k: usize,
+) -> f64 {
+    // i values from `a` among the k + 1 smallest, j = k + 1 − i from `b`.
+    let mut lo = (k + 1).saturating_sub(lb);
+    let mut hi = la.min(k + 1);
+    loop {
+        let i = (lo + hi) / 2;
+        let j = k + 1 - i;
+        if i > 0 && j < lb && a(i - 1) > b(j) {
+            hi = i - 1;
+        } else if j > 0 && i < la && b(j - 1) > a(i) {
+            lo = i + 1;
+        } else {
+            let from_a = if i > 0 { a(i - 1) } else { f64::NEG_INFINITY };
+            let from_b = if j > 0 { b(j - 1) } else { f64::NEG_INFINITY };
+            return from_a.max(from_b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::rng::Rng;
+    use crate::detect::online::likelihood::median_in_place;
+
+    #[test]
+    fn median_and_mad_equal_the_selection_on_every_row() {
+        let mut rng = Rng::new(4);
+        for capacity in [1, 2, 3, 10, 57] {
+            let mut window = OrderedWindow::new(capacity);
+            let mut plain: VecDeque<f64> = VecDeque::new();
+            for row in 0..600 {
+                // Ties and plateaus as well as noise.
+                let v = if row % 7 == 0 {
+                    3.0
+                } else {
+                    (rng.normal() * 4.0).round() / 2.0
+                };
+                window.push(v);
+                plain.push_back(v);
+                if plain.len() > capacity {
+                    plain.pop_front();
+                }
+                let mut sorted: Vec<f64> = plain.iter().copied().collect();
+                let median = median_in_place(&mut sorted);
+                let mut deviations: Vec<f64> = sorted.iter().map(|x| (x - median).abs()).collect();
+                let mad = median_in_place(&mut deviations);
+                assert_eq!(
+                    window.median(),
+                    Some(median),
+                    "capacity {capacity}, row {row}"
+                );
+                assert_eq!(
+                    window.median_abs_deviation(),
+                    Some(mad),
+                    "capacity {capacity}, row {row}"
+                );
+            }
+        }
+        assert_eq!(OrderedWindow::new(5).median(), None);
+    }
+}
