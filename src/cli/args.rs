@@ -269,6 +269,9 @@ pub enum BenchWhat {
         /// Refreshes measured per size (the median is reported).
         #[arg(long, default_value_t = 5)]
         refreshes: usize,
+        /// The online detector (`detection.method`; not `band`).
+        #[arg(long, value_enum, default_value_t = MethodArg::Ensemble)]
+        method: MethodArg,
     },
     /// One size of `bench fleet`, in this process (what `bench fleet` runs).
     #[command(hide = true)]
@@ -281,6 +284,8 @@ pub enum BenchWhat {
         step: String,
         #[arg(long)]
         refreshes: usize,
+        #[arg(long, value_enum)]
+        method: MethodArg,
     },
 }
 

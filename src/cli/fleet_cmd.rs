@@ -38,13 +38,15 @@ pub fn bench(
     windows: &[String],
     step: &str,
     refreshes: usize,
+    method: super::MethodArg,
 ) -> anyhow::Result<()> {
+    let method_key = method_of(method)?.key();
     let step = parse_duration(step).map_err(|m| UsageError(format!("--step: {m}")))?;
     let mut parsed_windows = Vec::new();
     for w in windows {
         parsed_windows.push(parse_duration(w).map_err(|m| UsageError(format!("--window: {m}")))?);
     }
-    println!("CPU: {}", cpu_name());
+    println!("CPU: {}; detection.method: {method_key}", cpu_name());
     println!(
         "| series | window | rows | first load | refresh (median of {refreshes}) | of which parse + merge | of which detectors + judging | peak RSS | per series |"
     );
@@ -57,6 +59,7 @@ pub fn bench(
                 .args(["--window", &format_duration(*window)])
                 .args(["--step", &format_duration(step)])
                 .args(["--refreshes", &refreshes.to_string()])
+                .args(["--method", method_key])
                 .output()
                 .context("cannot run the benchmark process")?;
             let text = String::from_utf8_lossy(&output.stdout);
@@ -74,10 +77,16 @@ pub fn bench(
 }
 
 /// One size, in this process: prints one table row.
-pub fn bench_one(series: usize, window: &str, step: &str, refreshes: usize) -> anyhow::Result<()> {
+pub fn bench_one(
+    series: usize,
+    window: &str,
+    step: &str,
+    refreshes: usize,
+    method: super::MethodArg,
+) -> anyhow::Result<()> {
     let window = parse_duration(window).map_err(|m| UsageError(format!("--window: {m}")))?;
     let step = parse_duration(step).map_err(|m| UsageError(format!("--step: {m}")))?;
-    let m = measure(series, window, step, refreshes.max(1))?;
+    let m = measure(series, window, step, refreshes.max(1), method_of(method)?)?;
     let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
     println!(
         "| {} | {} | {} | {} | **{}** | {} | {} | {} MiB | {:.1} KiB |",
@@ -131,11 +140,19 @@ fn answer_body(rng: &mut Rng, hosts: usize, metric: usize, rows: [i64; 2], step_
     body
 }
 
+/// The method `--method` names (the band is not an online detector here).
+fn method_of(method: super::MethodArg) -> Result<DetectionMethod, UsageError> {
+    method
+        .detection()
+        .ok_or_else(|| UsageError("--method: band is not a detection.method".into()))
+}
+
 fn measure(
     series: usize,
     window: Duration,
     step: Duration,
     refreshes: usize,
+    method: DetectionMethod,
 ) -> anyhow::Result<Measured> {
     let hosts = series.div_ceil(METRICS.len()).max(1);
     let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX).max(1);
@@ -163,7 +180,6 @@ fn measure(
     let now_ms = (rows as i64 - 1) * step_ms;
     live.append(&first, now_ms);
     drop(first);
-    let method = DetectionMethod::Ensemble;
     let mut online = OnlineState::new(method, crate::detect::online::probation_rows(rows));
     judge(&mut online, live.frame());
     let first_load = started.elapsed();

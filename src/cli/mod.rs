@@ -140,8 +140,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     window,
                     step,
                     refreshes,
+                    method,
                 },
-        }) => fleet_cmd::bench(&series, &window, &step, refreshes),
+        }) => fleet_cmd::bench(&series, &window, &step, refreshes, method),
         Some(Command::Bench {
             what:
                 BenchWhat::FleetOne {
@@ -149,8 +150,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     window,
                     step,
                     refreshes,
+                    method,
                 },
-        }) => fleet_cmd::bench_one(series, &window, &step, refreshes),
+        }) => fleet_cmd::bench_one(series, &window, &step, refreshes, method),
         Some(Command::Serve {
             listen,
             alertmanager,

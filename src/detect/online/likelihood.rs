@@ -43,6 +43,12 @@ fn likelihood_score(tail: f64) -> f64 {
     }
 }
 
+/// The likelihood of a distance `sigmas` robust spreads above the usual
+/// one: what [`TailLikelihood::update_both`]'s row likelihood is made of.
+pub(super) fn row_likelihood(sigmas: f64) -> f64 {
+    likelihood_score(normal_tail(sigmas))
+}
+
 #[cfg(test)]
 fn normal_cdf(x: f64) -> f64 {
     1.0 - normal_tail(x)

@@ -9,6 +9,7 @@
 //! - `seasonal`: against the same moment of earlier periods.
 //! - `context`: CAD-style contextual novelty.
 //! - `local`: against the few values just before.
+//! - `peer`: each entity against its fleet at the same moment (fleets).
 //! - `lstm`, `band`: the autoencoder and the forecast band as online
 //!   detectors.
 //! - `alarms`: one alarm per event, and alarms only where they are news.
@@ -24,6 +25,7 @@ mod likelihood;
 mod local;
 mod lstm;
 mod order;
+mod peer;
 mod robust;
 mod seasonal;
 mod stream;
@@ -42,6 +44,10 @@ pub use likelihood::{ALARM_LEVEL, TailLikelihood};
 pub use local::{LOCAL_ROWS, local_row_likelihoods};
 pub use lstm::{lstm_frame_likelihoods, lstm_likelihoods, window_likelihoods};
 pub use order::OrderedWindow;
+pub use peer::{
+    PEER_MIN_ENTITIES, PEER_POOL, PeerDetector, peer_groups, peer_likelihoods,
+    peer_likelihoods_from,
+};
 pub use robust::{
     RobustDetector, RobustParams, Scored, robust_likelihoods, robust_row_likelihoods, robust_scores,
 };

@@ -36,13 +36,24 @@ impl OnlineScores {
     /// Scores every metric of `frame` online (row t from rows ≤ t).
     pub fn of(frame: &MetricFrame, method: DetectionMethod) -> Self {
         let probation = crate::detect::online::probation_rows(frame.len());
-        let likelihoods = frame
+        let mut likelihoods: Vec<Option<Vec<f64>>> = frame
             .columns()
             .iter()
             .map(|column| {
                 crate::detect::online::method_row_likelihoods(method, column, probation, None)
             })
             .collect();
+        // A fleet: each entity against its peers too (the ensemble's part).
+        if method == DetectionMethod::Ensemble {
+            let peers = crate::detect::online::peer_likelihoods(frame);
+            for (own, peer) in likelihoods.iter_mut().zip(peers) {
+                if let (Some(own), Some(peer)) = (own.as_mut(), peer) {
+                    for (slot, l) in own.iter_mut().zip(peer) {
+                        *slot = slot.max(l);
+                    }
+                }
+            }
+        }
         Self {
             first_ms: frame.timestamps_ms().first().copied(),
             rows: frame.len(),

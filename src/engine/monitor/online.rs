@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::DetectionMethod;
 use crate::data::MetricFrame;
-use crate::detect::online::SeriesStream;
+use crate::detect::online::{PeerDetector, SeriesStream};
 
 use super::fuse::OnlineScores;
 
@@ -68,6 +68,7 @@ struct StateFile {
     /// The newest row whose marks were read into events.
     judged_until_ms: Option<i64>,
     series: HashMap<String, Tracked>,
+    peers: HashMap<String, PeerTrack>,
 }
 
 /// A state read back from its file.
@@ -78,12 +79,21 @@ pub struct Restored {
     pub saved_at_ms: i64,
 }
 
-/// Every followed series' stream.
+/// One metric's peer detector (the ensemble, over a fleet) and the newest
+/// row it has judged.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct PeerTrack {
+    detector: PeerDetector,
+    last_ms: i64,
+}
+
+/// Every followed series' stream, and each metric's peer detector.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct OnlineState {
     method: DetectionMethod,
     probation: usize,
     series: HashMap<String, Tracked>,
+    peers: HashMap<String, PeerTrack>,
 }
 
 impl OnlineState {
@@ -94,6 +104,7 @@ impl OnlineState {
             method,
             probation,
             series: HashMap::new(),
+            peers: HashMap::new(),
         }
     }
 
@@ -124,6 +135,7 @@ impl OnlineState {
             saved_at_ms,
             judged_until_ms,
             series: self.series.clone(),
+            peers: self.peers.clone(),
         };
         let mut bytes = Vec::new();
         ciborium::into_writer(&file, &mut bytes)
@@ -176,6 +188,7 @@ impl OnlineState {
                 method,
                 probation,
                 series: file.series,
+                peers: file.peers,
             },
             judged_until_ms: file.judged_until_ms,
             saved_at_ms: file.saved_at_ms,
@@ -218,6 +231,7 @@ impl OnlineState {
                 self.series.insert(name.clone(), tracked);
             }
         }
+        let peer_rows = self.judge_peers(frame);
         let mut work: Vec<(usize, &mut Tracked)> = self
             .series
             .iter_mut()
@@ -231,7 +245,7 @@ impl OnlineState {
         let per_thread = work.len().div_ceil(threads).max(1);
         let mut likelihoods: Vec<Option<Vec<f64>>> = vec![None; frame.names().len()];
         let results: Vec<(usize, Vec<f64>)> = if threads == 1 {
-            feed_all(&mut work, frame)
+            feed_all(&mut work, frame, &peer_rows)
         } else {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = work
@@ -240,7 +254,7 @@ impl OnlineState {
                     .map(|(i, part)| {
                         std::thread::Builder::new()
                             .name(format!("online-{i}"))
-                            .spawn_scoped(scope, || feed_all(part, frame))
+                            .spawn_scoped(scope, || feed_all(part, frame, &peer_rows))
                     })
                     .collect();
                 // A thread that could not start, or a stream that panicked
@@ -264,16 +278,57 @@ impl OnlineState {
     }
 }
 
-/// Feeds every series of `part` its new rows of `frame`.
-fn feed_all(part: &mut [(usize, &mut Tracked)], frame: &MetricFrame) -> Vec<(usize, Vec<f64>)> {
+/// Feeds every series of `part` its new rows of `frame` (with their peer
+/// likelihoods, where the metric has peers).
+fn feed_all(
+    part: &mut [(usize, &mut Tracked)],
+    frame: &MetricFrame,
+    peers: &[Option<Vec<f64>>],
+) -> Vec<(usize, Vec<f64>)> {
     part.iter_mut()
         .map(|(c, tracked)| {
+            let peer = peers.get(*c).and_then(|p| p.as_deref());
             (
                 *c,
-                tracked.feed(frame.timestamps_ms(), &frame.columns()[*c]),
+                tracked.feed(frame.timestamps_ms(), &frame.columns()[*c], peer),
             )
         })
         .collect()
+}
+
+impl OnlineState {
+    /// The peer detector (the ensemble's, over metrics with enough
+    /// entities) on the rows each metric's detector has not judged: per
+    /// column, likelihoods aligned to the frame (0 on older rows).
+    fn judge_peers(&mut self, frame: &MetricFrame) -> Vec<Option<Vec<f64>>> {
+        if self.method != DetectionMethod::Ensemble {
+            return vec![None; frame.names().len()];
+        }
+        let timestamps = frame.timestamps_ms();
+        let mut detectors: HashMap<String, PeerDetector> = self
+            .peers
+            .iter()
+            .map(|(m, t)| (m.clone(), t.detector.clone()))
+            .collect();
+        let last: HashMap<String, i64> = self
+            .peers
+            .iter()
+            .map(|(m, t)| (m.clone(), t.last_ms))
+            .collect();
+        let rows = crate::detect::online::peer_likelihoods_from(frame, &mut detectors, |metric| {
+            let last_ms = last.get(metric).copied().unwrap_or(i64::MIN);
+            timestamps.partition_point(|ms| *ms <= last_ms)
+        });
+        let newest = timestamps.last().copied().unwrap_or(i64::MIN);
+        for (metric, detector) in detectors {
+            let last_ms = self
+                .peers
+                .get(&metric)
+                .map_or(newest, |t| t.last_ms.max(newest));
+            self.peers.insert(metric, PeerTrack { detector, last_ms });
+        }
+        rows
+    }
 }
 
 /// Below this many series per thread, splitting costs more than it saves.
@@ -283,13 +338,14 @@ impl Tracked {
     /// Feeds the rows of `values` newer than the last fed, drops scores
     /// older than the frame, and returns the scores aligned to `timestamps`
     /// (a row the series never had scores 0).
-    fn feed(&mut self, timestamps: &[i64], values: &[f64]) -> Vec<f64> {
+    fn feed(&mut self, timestamps: &[i64], values: &[f64], peer: Option<&[f64]>) -> Vec<f64> {
         let first_ms = timestamps.first().copied().unwrap_or(i64::MAX);
         let from = timestamps.partition_point(|ms| *ms <= self.last_ms);
-        for (ms, value) in timestamps[from..].iter().zip(&values[from..]) {
-            let l = self.stream.push(*value);
-            self.scores.push_back((*ms, l));
-            self.last_ms = *ms;
+        for row in from..timestamps.len() {
+            let own = self.stream.push(values[row]);
+            let l = own.max(peer.map_or(0.0, |p| p[row]));
+            self.scores.push_back((timestamps[row], l));
+            self.last_ms = timestamps[row];
         }
         while self.scores.front().is_some_and(|(ms, _)| *ms < first_ms) {
             self.scores.pop_front();
@@ -379,6 +435,57 @@ mod tests {
         // Gone from the frame: forgotten.
         state.update(&frame(1000, 10, &[("b", other)]));
         assert_eq!(state.series.len(), 1);
+    }
+
+    /// Over a fleet, the ensemble's scores are the series' own detectors
+    /// and the peer detector together, fed a sliding window as in one pass.
+    #[test]
+    fn a_fleet_is_judged_against_its_peers_as_in_one_pass() {
+        let hosts = 6;
+        let value = |h: usize, i: usize| -> f64 {
+            let base = 10.0 + 3.0 * h as f64 + ((i * (h + 3)) % 11) as f64 * 0.1;
+            if h == 4 && i == 520 { 500.0 } else { base }
+        };
+        let names: Vec<String> = (0..hosts)
+            .map(|h| format!("cpu{{instance=\"h{h}\"}}"))
+            .collect();
+        let make = |start: usize, rows: usize| {
+            MetricFrame::new(
+                (start..start + rows).map(|i| i as i64 * 1000).collect(),
+                names.clone(),
+                (0..hosts)
+                    .map(|h| (start..start + rows).map(|i| value(h, i)).collect())
+                    .collect(),
+                None,
+            )
+            .expect("frame")
+        };
+        let method = DetectionMethod::Ensemble;
+        let mut state = OnlineState::new(method, 30);
+        let mut last = None;
+        for end in (150..=600).step_by(9) {
+            last = Some((state.update(&make(end - 150, 150)), end - 150));
+        }
+        let (scores, start) = last.expect("ran");
+        let whole = make(0, start + 150);
+        let peers = crate::detect::online::peer_likelihoods(&whole);
+        for h in 0..hosts {
+            let own = crate::detect::online::method_row_likelihoods(
+                method,
+                &whole.columns()[h],
+                30,
+                None,
+            )
+            .expect("scores");
+            let peer = peers[h].as_ref().expect("six peers");
+            let got = scores.likelihoods[h].as_ref().expect("scored");
+            for (row, l) in got.iter().enumerate() {
+                let expected = own[start + row].max(peer[start + row]);
+                assert!((l - expected).abs() <= 1e-12, "host {h}, row {row}");
+            }
+        }
+        // Host 4's jump is its peers' news.
+        assert!(peers[4].as_ref().expect("peers")[520] >= 1.0);
     }
 
     /// Saved and read back, the state goes on exactly as if it had never
