@@ -80,6 +80,59 @@ impl PeerDetector {
     }
 }
 
+/// The columns of `frame` grouped by metric, for the metrics with at least
+/// [`PEER_MIN_ENTITIES`] series (their peers).
+pub fn peer_groups(frame: &crate::data::MetricFrame) -> Vec<(String, Vec<usize>)> {
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = Default::default();
+    for column in 0..frame.names().len() {
+        let metric = frame.metric_of(column);
+        match index.get(&metric) {
+            Some(&g) => groups[g].1.push(column),
+            None => {
+                index.insert(metric.clone(), groups.len());
+                groups.push((metric, vec![column]));
+            }
+        }
+    }
+    groups.retain(|(_, columns)| columns.len() >= PEER_MIN_ENTITIES);
+    groups
+}
+
+/// The peer detector over a whole frame, rows `from..` of each group
+/// judged by `detectors` (one per metric, created as needed): per column,
+/// the likelihoods aligned to the frame's rows (0 before `from`), None for
+/// a column without peers.
+pub fn peer_likelihoods_from(
+    frame: &crate::data::MetricFrame,
+    detectors: &mut std::collections::HashMap<String, PeerDetector>,
+    from: impl Fn(&str) -> usize,
+) -> Vec<Option<Vec<f64>>> {
+    let mut out: Vec<Option<Vec<f64>>> = vec![None; frame.names().len()];
+    for (metric, columns) in peer_groups(frame) {
+        let start = from(&metric);
+        let detector = detectors.entry(metric).or_default();
+        // Row by row (every entity at once), then back to columns.
+        let judged: Vec<Vec<f64>> = (start.min(frame.len())..frame.len())
+            .map(|row| {
+                let values: Vec<f64> = columns.iter().map(|c| frame.columns()[*c][row]).collect();
+                detector.push_row(&values)
+            })
+            .collect();
+        for (k, column) in columns.into_iter().enumerate() {
+            let mut likelihoods = vec![0.0; frame.len() - judged.len()];
+            likelihoods.extend(judged.iter().map(|row| row[k]));
+            out[column] = Some(likelihoods);
+        }
+    }
+    out
+}
+
+/// The peer detector over a whole frame, from its first row.
+pub fn peer_likelihoods(frame: &crate::data::MetricFrame) -> Vec<Option<Vec<f64>>> {
+    peer_likelihoods_from(frame, &mut Default::default(), |_| 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,58 +172,4 @@ mod tests {
             vec![0.0; 3]
         );
     }
-}
-
-/// The columns of `frame` grouped by metric, for the metrics with at least
-/// [`PEER_MIN_ENTITIES`] series (their peers).
-pub fn peer_groups(frame: &crate::data::MetricFrame) -> Vec<(String, Vec<usize>)> {
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = Default::default();
-    for column in 0..frame.names().len() {
-        let metric = frame.metric_of(column);
-        match index.get(&metric) {
-            Some(&g) => groups[g].1.push(column),
-            None => {
-                index.insert(metric.clone(), groups.len());
-                groups.push((metric, vec![column]));
-            }
-        }
-    }
-    groups.retain(|(_, columns)| columns.len() >= PEER_MIN_ENTITIES);
-    groups
-}
-
-/// The peer detector over a whole frame, rows `from..` of each group
-/// judged by `detectors` (one per metric, created as needed): per column,
-/// the likelihoods aligned to the frame's rows (0 before `from`), None for
-/// a column without peers.
-pub fn peer_likelihoods_from(
-    frame: &crate::data::MetricFrame,
-    detectors: &mut std::collections::HashMap<String, PeerDetector>,
-    from: impl Fn(&str) -> usize,
-) -> Vec<Option<Vec<f64>>> {
-    let mut out: Vec<Option<Vec<f64>>> = vec![None; frame.names().len()];
-    for (metric, columns) in peer_groups(frame) {
-        let start = from(&metric);
-        let detector = detectors.entry(metric).or_default();
-        let mut rows: Vec<Vec<f64>> = vec![vec![0.0; frame.len()]; columns.len()];
-        let mut values = vec![0.0; columns.len()];
-        for row in start..frame.len() {
-            for (slot, column) in values.iter_mut().zip(&columns) {
-                *slot = frame.columns()[*column][row];
-            }
-            for (k, l) in detector.push_row(&values).into_iter().enumerate() {
-                rows[k][row] = l;
-            }
-        }
-        for (column, likelihoods) in columns.into_iter().zip(rows) {
-            out[column] = Some(likelihoods);
-        }
-    }
-    out
-}
-
-/// The peer detector over a whole frame, from its first row.
-pub fn peer_likelihoods(frame: &crate::data::MetricFrame) -> Vec<Option<Vec<f64>>> {
-    peer_likelihoods_from(frame, &mut Default::default(), |_| 0)
 }

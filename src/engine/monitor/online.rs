@@ -469,7 +469,7 @@ mod tests {
         let (scores, start) = last.expect("ran");
         let whole = make(0, start + 150);
         let peers = crate::detect::online::peer_likelihoods(&whole);
-        for h in 0..hosts {
+        for (h, peer) in peers.iter().enumerate() {
             let own = crate::detect::online::method_row_likelihoods(
                 method,
                 &whole.columns()[h],
@@ -477,7 +477,7 @@ mod tests {
                 None,
             )
             .expect("scores");
-            let peer = peers[h].as_ref().expect("six peers");
+            let peer = peer.as_ref().expect("six peers");
             let got = scores.likelihoods[h].as_ref().expect("scored");
             for (row, l) in got.iter().enumerate() {
                 let expected = own[start + row].max(peer[start + row]);
