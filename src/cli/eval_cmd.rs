@@ -285,47 +285,101 @@ fn row_flags(
     }
 }
 
+/// The frames a labelled file holds: the file itself (wide), or one per
+/// entity (long: `timestamp,<labels…>,metric,value,is_anomaly`), each with
+/// the name its table rows get.
+fn labelled_frames(
+    file: &Path,
+    entity_labels: &[String],
+) -> anyhow::Result<Vec<(String, crate::data::MetricFrame)>> {
+    let name = file.display().to_string();
+    let first_line = std::fs::read(file)
+        .map(|bytes| {
+            let text = String::from_utf8_lossy(&bytes);
+            text.trim_start_matches('\u{feff}')
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .unwrap_or_default();
+    let header: Vec<&str> = first_line.split(',').map(str::trim).collect();
+    if !crate::data::is_long_header(&header) {
+        return Ok(vec![(name, crate::data::read_csv(file)?.frame)]);
+    }
+    Ok(crate::data::read_long_csv(file, entity_labels)?
+        .into_iter()
+        .map(|e| {
+            let entity = crate::fleet::entity_key(&e.entity);
+            let entity = if entity.is_empty() {
+                "fleet-wide".to_owned()
+            } else {
+                entity
+            };
+            (format!("{name} [{entity}]"), e.frame)
+        })
+        .collect())
+}
+
 pub(super) fn eval_labelled(
+    config_path: Option<&Path>,
     files: &[PathBuf],
     method: super::MethodArg,
     json: bool,
 ) -> anyhow::Result<()> {
     let settings = OnlineSettings::builtin()?;
+    // A long file's entities are grouped by the config's entity labels.
+    let entity_labels = match crate::config::Config::load(config_path) {
+        Ok((config, _)) => config.fleet.entity_labels,
+        Err(error) => {
+            eprintln!("warning: {error}; grouping entities by `instance`");
+            crate::config::FleetConfig::default().entity_labels
+        }
+    };
     let mut rows_out = Vec::new();
     for file in files {
-        let frame = crate::data::read_csv(file)?.frame;
-        let Some(labels) = frame.labels() else {
-            anyhow::bail!(
-                "{}: no label column (is_anomaly) to evaluate against",
-                file.display()
-            );
-        };
-        let timed = |flag: &dyn Fn() -> Vec<bool>| {
-            let started = std::time::Instant::now();
-            (flag(), started.elapsed().as_secs_f64())
-        };
-        // Row flags (every anomalous row) for the point-wise numbers; for
-        // the robust detector also its alarms (one per event), as NAB
-        // scores it.
-        let mut kinds = vec![("row flags", timed(&|| row_flags(&frame, method, &settings)))];
-        if matches!(method, super::MethodArg::Robust) {
-            kinds.push((
-                "alarms",
-                timed(&|| crate::detect::online::frame_alarms(&frame).1),
-            ));
+        let frames = labelled_frames(file, &entity_labels)?;
+        let entities = frames.len();
+        // Over a long file's entities together, too.
+        let (mut all_flags, mut all_labels) = (Vec::new(), Vec::new());
+        let mut events = crate::eval::EventMetrics::default();
+        for (name, frame) in frames {
+            let Some(labels) = frame.labels() else {
+                anyhow::bail!(
+                    "{}: no label column (is_anomaly) to evaluate against",
+                    file.display()
+                );
+            };
+            let timed = |flag: &dyn Fn() -> Vec<bool>| {
+                let started = std::time::Instant::now();
+                (flag(), started.elapsed().as_secs_f64())
+            };
+            // Row flags (every anomalous row) for the point-wise numbers; for
+            // the robust detector also its alarms (one per event), as NAB
+            // scores it.
+            let mut kinds = vec![("row flags", timed(&|| row_flags(&frame, method, &settings)))];
+            if matches!(method, super::MethodArg::Robust) {
+                kinds.push((
+                    "alarms",
+                    timed(&|| crate::detect::online::frame_alarms(&frame).1),
+                ));
+            }
+            for (kind, flags) in kinds {
+                let (flags, seconds) = flags;
+                let points = crate::eval::point_metrics(&flags, labels);
+                let found = crate::eval::event_metrics(&flags, labels);
+                if kind == "row flags" && entities > 1 {
+                    all_flags.extend_from_slice(&flags);
+                    all_labels.extend_from_slice(labels);
+                    events.add(&found);
+                }
+                rows_out.push((name.clone(), kind, frame.len(), points, found, seconds));
+            }
         }
-        for (kind, flags) in kinds {
-            let (flags, seconds) = flags;
-            let points = crate::eval::point_metrics(&flags, labels);
-            let events = crate::eval::event_metrics(&flags, labels);
-            rows_out.push((
-                file.display().to_string(),
-                kind,
-                frame.len(),
-                points,
-                events,
-                seconds,
-            ));
+        if entities > 1 {
+            let points = crate::eval::point_metrics(&all_flags, &all_labels);
+            let name = format!("{} [all {entities} entities]", file.display());
+            rows_out.push((name, "row flags", all_flags.len(), points, events, 0.0));
         }
     }
     if json {

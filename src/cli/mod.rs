@@ -179,7 +179,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     method,
                     json,
                 },
-        }) => eval_cmd::eval_labelled(&files, method, json),
+        }) => eval_cmd::eval_labelled(cli.config.as_deref(), &files, method, json),
         Some(Command::Eval {
             what:
                 EvalWhat::Nab {

@@ -31,7 +31,7 @@ pub fn serve(
     crate::serve::signals::install().context("cannot install the SIGTERM handler")?;
     let history_path = history.unwrap_or_else(|| crate::config::history_path(&config));
     eprintln!(
-        "pulsewatch serve: listening on http://{listen}; history in {}; shard {shard}",
+        "pulsewatch serve: history in {}; shard {shard}",
         history_path.display()
     );
     crate::serve::serve(

@@ -3,6 +3,7 @@
 //! and spike injection.
 
 mod csv;
+pub mod long;
 mod openmetrics;
 mod resample;
 pub mod rng;
@@ -14,6 +15,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use csv::{CsvLoad, parse_csv, read_csv, write_csv, write_csv_to, write_long_csv_to};
+pub use long::{EntityFrame, is_long_header, parse_long_csv, read_long_csv};
 pub use openmetrics::to_openmetrics;
 pub use resample::{Fill, ResampleReport, resample};
 pub use sample::{SampleKind, SampleSpec, generate_sample, inject_spikes};

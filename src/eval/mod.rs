@@ -45,7 +45,7 @@ pub fn point_metrics(flags: &[bool], labels: &[u8]) -> PointMetrics {
 }
 
 /// Events (runs of label 1) found, and how late.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct EventMetrics {
     pub events: usize,
     /// Events with at least one flagged row inside them.
@@ -53,6 +53,32 @@ pub struct EventMetrics {
     pub recall: f64,
     /// Rows from an event's start to its first flag, over detected events.
     pub mean_delay_rows: f64,
+}
+
+impl EventMetrics {
+    /// Adds another set's events (a fleet's entities together).
+    pub fn add(&mut self, other: &EventMetrics) {
+        let delays = |m: &EventMetrics| {
+            if m.detected == 0 {
+                0.0
+            } else {
+                m.mean_delay_rows * m.detected as f64
+            }
+        };
+        let delay_sum = delays(self) + delays(other);
+        self.events += other.events;
+        self.detected += other.detected;
+        self.recall = if self.events == 0 {
+            0.0
+        } else {
+            self.detected as f64 / self.events as f64
+        };
+        self.mean_delay_rows = if self.detected == 0 {
+            f64::NAN
+        } else {
+            delay_sum / self.detected as f64
+        };
+    }
 }
 
 /// Event recall and detection delay of row flags against 0/1 labels.

@@ -181,6 +181,12 @@ pub fn serve(
         address: listen,
         source,
     })?;
+    // Port 0 asks the system for a free one: say which it is.
+    let listen = listener.local_addr().map_err(|source| ServeError::Listen {
+        address: listen,
+        source,
+    })?;
+    eprintln!("pulsewatch serve: listening on http://{listen}");
     // Events a killed daemon left open end now: nothing continues them.
     History::open(&options.history_path)?.close_open_events(options.clock.now_ms())?;
     let engine_error = |e: crate::engine::EngineError| ServeError::Engine {

@@ -44,13 +44,6 @@ fn fleet_json() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("fleet json")).expect("json")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 fn get(port: u16, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
@@ -97,7 +90,7 @@ fn shipped_metrics_yaml() -> String {
 }
 
 /// `pulsewatch serve` on the shipped queries (no model, no forecast).
-fn start_serve(home: &Path, extra: &[&str], env: &[(&str, &str)]) -> (KillOnDrop, u16) {
+fn start_serve(home: &Path, name: &str, extra: &[&str], env: &[(&str, &str)]) -> (KillOnDrop, u16) {
     let config = home.join("fleet.yml");
     std::fs::write(
         &config,
@@ -110,16 +103,16 @@ fn start_serve(home: &Path, extra: &[&str], env: &[(&str, &str)]) -> (KillOnDrop
         ),
     )
     .expect("config");
-    let port = free_port();
-    let log = std::fs::File::create(home.join(format!("serve-{port}.log"))).expect("log");
+    // Port 0: the daemon binds a free port itself and says which (a port
+    // picked here and released could be taken before it binds).
+    let log_path = home.join(format!("serve-{name}.log"));
+    let log = std::fs::File::create(&log_path).expect("log");
     let child = Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
         .args(["--config", config.to_str().expect("utf-8")])
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .args([
             "--history",
-            home.join(format!("history-{port}.sqlite"))
-                .to_str()
-                .expect("utf-8"),
+            log_path.with_extension("sqlite").to_str().expect("utf-8"),
         ])
         .args(extra)
         .env("HOME", home)
@@ -129,44 +122,66 @@ fn start_serve(home: &Path, extra: &[&str], env: &[(&str, &str)]) -> (KillOnDrop
         .stderr(log)
         .spawn()
         .expect("serve");
-    (KillOnDrop(child), port)
+    let child = KillOnDrop(child);
+    let port = wait_for("serve to say where it listens", || {
+        let log = std::fs::read_to_string(&log_path).ok()?;
+        log.lines()
+            .find_map(|l| l.strip_prefix("pulsewatch serve: listening on http://127.0.0.1:"))
+            .and_then(|p| p.trim().parse::<u16>().ok())
+    });
+    (child, port)
 }
 
 /// The label sets of every `pulsewatch_anomaly_score` sample, once the
-/// daemon follows some series.
-fn scored_series(port: u16) -> Vec<BTreeMap<String, String>> {
-    wait_for("a refresh in /metrics", || {
-        let text = get(port, "/metrics")?;
+/// daemon follows some series (its log in the failure otherwise).
+fn scored_series(home: &Path, port: u16) -> Vec<BTreeMap<String, String>> {
+    let started = Instant::now();
+    let text = loop {
+        let text = get(port, "/metrics").unwrap_or_default();
         let followed = text
             .lines()
-            .find_map(|l| l.strip_prefix("pulsewatch_series{state=\"followed\"} "))?;
-        (followed.trim() != "0").then_some(text)
-    })
-    .lines()
-    .filter_map(|l| l.strip_prefix("pulsewatch_anomaly_score{"))
-    .map(|l| {
-        let body = &l[..l.rfind('}').expect("closing brace")];
-        body.split("\",")
-            .map(|pair| {
-                let (k, v) = pair.split_once("=\"").expect("key=value");
-                (k.to_owned(), v.trim_end_matches('"').to_owned())
-            })
-            .collect()
-    })
-    .collect()
+            .find_map(|l| l.strip_prefix("pulsewatch_series{state=\"followed\"} "));
+        if followed.is_some_and(|n| n.trim() != "0") {
+            break text;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let logs: Vec<String> = std::fs::read_dir(home)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.path().to_string_lossy().ends_with(".log"))
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect();
+            panic!("no refresh in /metrics of port {port}; the logs: {logs:?}; /metrics: {text}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    text.lines()
+        .filter_map(|l| l.strip_prefix("pulsewatch_anomaly_score{"))
+        .map(|l| {
+            let body = &l[..l.rfind('}').expect("closing brace")];
+            body.split("\",")
+                .map(|pair| {
+                    let (k, v) = pair.split_once("=\"").expect("key=value");
+                    (k.to_owned(), v.trim_end_matches('"').to_owned())
+                })
+                .collect()
+        })
+        .collect()
 }
 
 #[test]
 fn every_series_keeps_its_labels_and_two_shards_cover_the_fleet_once() {
     let home = tempfile::tempdir().expect("tempdir");
-    let (_all, all_port) = start_serve(home.path(), &[], &[]);
-    let (_first, first_port) = start_serve(home.path(), &["--shard", "0/2"], &[]);
+    let (_all, all_port) = start_serve(home.path(), "all", &[], &[]);
+    let (_first, first_port) = start_serve(home.path(), "first", &["--shard", "0/2"], &[]);
     // The second replica takes its shard from the environment, as a
     // StatefulSet sets it from the pod's index.
-    let (_second, second_port) = start_serve(home.path(), &[], &[("PULSEWATCH_SHARD", "1/2")]);
-    let all = scored_series(all_port);
-    let first = scored_series(first_port);
-    let second = scored_series(second_port);
+    let (_second, second_port) =
+        start_serve(home.path(), "second", &[], &[("PULSEWATCH_SHARD", "1/2")]);
+    let all = scored_series(home.path(), all_port);
+    let first = scored_series(home.path(), first_port);
+    let second = scored_series(home.path(), second_port);
 
     // The fleet's hosts answer on cpu and memory, each series with its
     // instance (and memory with its job: the query keeps it).
@@ -648,4 +663,104 @@ fn a_restart_goes_on_where_it_stopped() {
         );
         assert!(event.1 > t2, "{event:?} starts before the restart");
     }
+}
+
+#[test]
+fn fleet_quality_is_measured_per_host_from_a_long_labelled_file() {
+    let fleet = fleet_json();
+    let burn = fleet["incidents"]
+        .as_array()
+        .expect("incidents")
+        .iter()
+        .find(|i| i["kind"] == "cpu_burn")
+        .expect("a cpu burn");
+    let instance = burn["instance"].as_str().expect("instance");
+    let (from, to) = (
+        burn["start"].as_i64().expect("start"),
+        burn["end"].as_i64().expect("end"),
+    );
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = home.path().join("long.yml");
+    let cpu = shipped_metrics_yaml()
+        .lines()
+        .find(|l| l.trim_start().starts_with("cpu:"))
+        .expect("cpu query")
+        .to_owned();
+    std::fs::write(
+        &config,
+        format!("prometheus:\n  url: {}\nmetrics:\n{cpu}\n", prom_url()),
+    )
+    .expect("config");
+    let long = home.path().join("long.csv");
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
+            .args(["--config", config.to_str().expect("utf-8")])
+            .args(args)
+            .env("HOME", home.path())
+            .output()
+            .expect("run");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    run(&[
+        "fetch",
+        "--format",
+        "long",
+        "--start",
+        &(from - 4 * 3600).to_string(),
+        "--end",
+        &(to + 3600).to_string(),
+        "--step",
+        "30s",
+        "--out",
+        long.to_str().expect("utf-8"),
+    ]);
+    // Label the burn's rows of its host, as a person would.
+    let text = std::fs::read_to_string(&long).expect("long file");
+    let mut lines = text.lines();
+    let header = lines.next().expect("header");
+    assert_eq!(header, "timestamp,instance,metric,value");
+    let mut labelled = format!("{header},is_anomaly\n");
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        let at = pulsewatch::data::time::parse_timestamp_ms(fields[0]).expect("time") / 1000;
+        let anomalous = fields[1] == instance && (from..to).contains(&at);
+        labelled.push_str(&format!("{line},{}\n", u8::from(anomalous)));
+    }
+    let labelled_path = home.path().join("labelled.csv");
+    std::fs::write(&labelled_path, labelled).expect("labelled");
+    let report = run(&[
+        "eval",
+        "labelled",
+        "--csv",
+        labelled_path.to_str().expect("utf-8"),
+        "--method",
+        "ensemble",
+        "--json",
+    ]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&report).expect("json");
+    let host = rows
+        .iter()
+        .find(|r| {
+            r["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with(&format!("[instance=\"{instance}\"]")))
+        })
+        .expect("the burning host's row");
+    assert_eq!(host["events"]["events"], 1, "{host}");
+    assert_eq!(host["events"]["detected"], 1, "{host}");
+    let all = rows.last().expect("rows");
+    let entities: usize = all["file"]
+        .as_str()
+        .and_then(|f| f.split("[all ").nth(1))
+        .and_then(|f| f.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the fleet's row");
+    assert!(entities >= 49, "{all}");
+    assert_eq!(all["events"]["detected"], 1, "{all}");
+    assert_eq!(rows.len(), entities + 1);
 }
