@@ -82,10 +82,21 @@ impl PulseWatchApp {
     fn live_words(&self, status: &LiveStatus) -> String {
         match status {
             LiveStatus::Connecting => "connecting…".to_owned(),
-            LiveStatus::Connected { last_refresh_ms } => format!(
-                "connected, last refresh {}",
-                data::time::format_rfc3339_ms(*last_refresh_ms)
-            ),
+            LiveStatus::Connected { last_refresh_ms } => {
+                // A fleet: how its series stand (stale, still learning).
+                let fleet = &self.view.fleet;
+                let mut series = format!("{} series", self.view.frame.names().len());
+                if !fleet.stale.is_empty() {
+                    series.push_str(&format!(", {} stale", fleet.stale.len()));
+                }
+                if !fleet.in_probation.is_empty() {
+                    series.push_str(&format!(", {} in probation", fleet.in_probation.len()));
+                }
+                format!(
+                    "connected, last refresh {} · {series}",
+                    data::time::format_rfc3339_ms(*last_refresh_ms)
+                )
+            }
             LiveStatus::Down {
                 reason,
                 retry_at_ms,
