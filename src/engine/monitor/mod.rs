@@ -12,6 +12,7 @@
 
 pub mod fuse;
 mod online;
+mod persist;
 mod state;
 pub mod tracker;
 mod view;

@@ -63,13 +63,13 @@ pub(super) struct Monitor {
     online: Option<OnlineScores>,
     /// Live data's per-series streams (None for any other data set, which
     /// is scored in one pass).
-    streams: Option<OnlineState>,
+    pub(super) streams: Option<OnlineState>,
     /// Live series with no value in their last two steps.
     pub(super) stale: Vec<String>,
     /// What the shard and the series limit left out of the last fetch.
     pub(super) selection: crate::fleet::Selection,
     /// When the live detector state was last saved.
-    state_saved_ms: Option<i64>,
+    pub(super) state_saved_ms: Option<i64>,
     /// The model's scores of `frame`.
     lstm_scores: Option<Arc<Scores>>,
     /// The frame the running training was started on: when it is still the
@@ -82,7 +82,7 @@ pub(super) struct Monitor {
     forecast_error: Option<String>,
     fit: Option<FitJob>,
     pub(super) judged: Arc<Assessment>,
-    tracker: EventTracker,
+    pub(super) tracker: EventTracker,
     pub(super) changes: EventChanges,
     history: Option<History>,
     history_error: Option<String>,
@@ -152,7 +152,7 @@ impl Monitor {
         &self.options.config
     }
 
-    fn now_ms(&self) -> i64 {
+    pub(super) fn now_ms(&self) -> i64 {
         self.options.clock.now_ms()
     }
 
@@ -203,65 +203,6 @@ impl Monitor {
         self.refit_if_due();
         self.reassess();
         self.retrain_if_due();
-    }
-
-    /// Each live series' probation: what a full window's would be.
-    fn live_probation(&self) -> usize {
-        let prometheus = &self.config().prometheus;
-        let window_rows = prometheus.window.as_millis() / prometheus.step.as_millis().max(1);
-        crate::detect::online::probation_rows(usize::try_from(window_rows).unwrap_or(usize::MAX))
-    }
-
-    /// The live streams: read back from the state file when there is one
-    /// for these settings (the events resume after the rows it had judged),
-    /// else fresh.
-    fn restore_streams(&mut self, method: crate::config::DetectionMethod) -> OnlineState {
-        let probation = self.live_probation();
-        let Some(path) = self.options.state_path.clone() else {
-            return OnlineState::new(method, probation);
-        };
-        match OnlineState::load(&path, method, probation) {
-            Ok(Some(restored)) => {
-                self.notes.push(format!(
-                    "restored the detector state of {} series from {} (saved at {})",
-                    restored.state.len(),
-                    path.display(),
-                    crate::data::time::format_rfc3339_ms(restored.saved_at_ms)
-                ));
-                self.tracker.resume_after(restored.judged_until_ms);
-                self.state_saved_ms = Some(self.now_ms());
-                restored.state
-            }
-            Ok(None) => OnlineState::new(method, probation),
-            Err(error) => {
-                self.notes.push(error.to_string());
-                OnlineState::new(method, probation)
-            }
-        }
-    }
-
-    /// Saves the live detector state when `force`d or due.
-    pub(super) fn save_state(&mut self, force: bool) {
-        let (Some(path), Some(streams)) = (&self.options.state_path, &self.streams) else {
-            return;
-        };
-        let now = self.now_ms();
-        let due = self
-            .state_saved_ms
-            .is_none_or(|saved| now - saved >= STATE_SAVE_INTERVAL_MS);
-        if !(force || due) {
-            return;
-        }
-        let result = streams.save(path, self.tracker.newest_ms(), now);
-        self.state_saved_ms = Some(now);
-        match result {
-            Ok(()) => self.notes.push(format!(
-                "saved the detector state of {} series to {}",
-                streams.len(),
-                path.display()
-            )),
-            Err(error) => self.notes.push(error.to_string()),
-        }
     }
 
     /// Scores the frame with the model in use.

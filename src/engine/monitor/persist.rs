@@ -1,0 +1,70 @@
+//! The live detector state on disk: read back at the first live frame
+//! (the events resume after the rows it had judged), saved every
+//! [`STATE_SAVE_INTERVAL_MS`] and when the monitor stops.
+
+use super::online::OnlineState;
+use super::state::{Monitor, STATE_SAVE_INTERVAL_MS};
+
+impl Monitor {
+    /// Each live series' probation: what a full window's would be.
+    pub(super) fn live_probation(&self) -> usize {
+        let prometheus = &self.config().prometheus;
+        let window_rows = prometheus.window.as_millis() / prometheus.step.as_millis().max(1);
+        crate::detect::online::probation_rows(usize::try_from(window_rows).unwrap_or(usize::MAX))
+    }
+
+    /// The live streams: read back from the state file when there is one
+    /// for these settings (the events resume after the rows it had judged),
+    /// else fresh.
+    pub(super) fn restore_streams(
+        &mut self,
+        method: crate::config::DetectionMethod,
+    ) -> OnlineState {
+        let probation = self.live_probation();
+        let Some(path) = self.options.state_path.clone() else {
+            return OnlineState::new(method, probation);
+        };
+        match OnlineState::load(&path, method, probation) {
+            Ok(Some(restored)) => {
+                self.notes.push(format!(
+                    "restored the detector state of {} series from {} (saved at {})",
+                    restored.state.len(),
+                    path.display(),
+                    crate::data::time::format_rfc3339_ms(restored.saved_at_ms)
+                ));
+                self.tracker.resume_after(restored.judged_until_ms);
+                self.state_saved_ms = Some(self.now_ms());
+                restored.state
+            }
+            Ok(None) => OnlineState::new(method, probation),
+            Err(error) => {
+                self.notes.push(error.to_string());
+                OnlineState::new(method, probation)
+            }
+        }
+    }
+
+    /// Saves the live detector state when `force`d or due.
+    pub(super) fn save_state(&mut self, force: bool) {
+        let (Some(path), Some(streams)) = (&self.options.state_path, &self.streams) else {
+            return;
+        };
+        let now = self.now_ms();
+        let due = self
+            .state_saved_ms
+            .is_none_or(|saved| now - saved >= STATE_SAVE_INTERVAL_MS);
+        if !(force || due) {
+            return;
+        }
+        let result = streams.save(path, self.tracker.newest_ms(), now);
+        self.state_saved_ms = Some(now);
+        match result {
+            Ok(()) => self.notes.push(format!(
+                "saved the detector state of {} series to {}",
+                streams.len(),
+                path.display()
+            )),
+            Err(error) => self.notes.push(error.to_string()),
+        }
+    }
+}
