@@ -150,6 +150,32 @@ mod tests {
     }
 
     #[test]
+    fn selection_keeps_the_shard_and_drops_the_excess() {
+        let names: Vec<String> = (0..10)
+            .map(|i| format!("cpu{{instance=\"host-{i:03}:9100\"}}"))
+            .collect();
+        let frame = MetricFrame::new(vec![0], names, vec![vec![1.0]; 10], None).unwrap();
+        let entity = ["instance".to_owned()];
+        let (all, selection) = select(frame.clone(), &entity, Shard::ALL, 4);
+        assert_eq!(all.names(), &frame.names()[..4]);
+        assert_eq!(
+            selection,
+            Selection {
+                other_shards: 0,
+                over_limit: 6
+            }
+        );
+        let shard = Shard { index: 1, count: 2 };
+        let (mine, selection) = select(frame.clone(), &entity, shard, 100);
+        assert_eq!(mine.names().len() + selection.other_shards, 10);
+        assert!(
+            mine.series_labels()
+                .iter()
+                .all(|l| shard.owns(&entity_of(l, &entity)))
+        );
+    }
+
+    #[test]
     fn entities_project_the_labels() {
         let labels: Labels = [
             ("instance".to_owned(), "a".to_owned()),

@@ -206,3 +206,31 @@ pub fn export_openmetrics(
     println!("{shift_ms}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entities_group_a_fleets_series() {
+        let names = [
+            r#"cpu{instance="a"}"#,
+            r#"memory{instance="a",job="node"}"#,
+            r#"cpu{instance="b"}"#,
+            "latency",
+        ];
+        let frame = MetricFrame::new(
+            vec![0],
+            names.iter().map(|n| (*n).to_owned()).collect(),
+            vec![vec![1.0]; 4],
+            None,
+        )
+        .unwrap();
+        let text = describe_entities(&frame, &["instance".to_owned()]);
+        assert_eq!(
+            text,
+            "entities: 3 (by instance)\n  (fleet-wide): 1 series (latency)\n  \
+             instance=\"a\": 2 series (cpu, memory)\n  instance=\"b\": 1 series (cpu)\n"
+        );
+    }
+}
