@@ -16,6 +16,8 @@
 #   PULSEWATCH_TEST_FILE_SD_DIR     a file_sd directory Prometheus watches (job
 #                                   `fleet-live`, honor_labels): a test writes
 #                                   targets there to add a live host of its own
+#                                   (so a test that counts `up` series filters on
+#                                   job=~"node|self": that host comes and goes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

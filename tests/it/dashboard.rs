@@ -360,7 +360,7 @@ fn live_mode_polls_the_test_prometheus() {
     let dir = tempfile::tempdir().expect("tempdir");
     let extra = format!(
         "prometheus:\n  url: {url}\n  step: 2s\n  window: 5m\nmetrics:\n  \
-         up: up\n  samples: prometheus_tsdb_head_samples_appended_total\n\
+         up: 'up{{job=~\"node|self\"}}'\n  samples: prometheus_tsdb_head_samples_appended_total\n\
          dashboard:\n  refresh_interval: 1\n"
     );
     let mut harness = harness(config(dir.path(), &extra), State::default(), None);
@@ -505,7 +505,7 @@ fn live_mode_trains_a_first_model_by_itself_then_retrains_it_on_schedule() {
     let dir = tempfile::tempdir().expect("tempdir");
     let yaml = format!(
         "app:\n  history_path: {}\nprometheus:\n  url: {url}\n  step: 1s\n  window: 2m\n\
-         metrics:\n  up: sum(up)\n  samples: sum(prometheus_tsdb_head_samples_appended_total)\n\
+         metrics:\n  up: 'sum(up{{job=~\"node|self\"}})'\n  samples: sum(prometheus_tsdb_head_samples_appended_total)\n\
          dashboard:\n  refresh_interval: 1\nprophet_model:\n  enabled: false\n\
          lstm_model:\n  epochs: 2\n  hidden_size: 8\n  sequence_length: 10\n  device: cpu\n  \
          retrain_interval: 5s\n  save_path: {}\n",

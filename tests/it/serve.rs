@@ -129,7 +129,7 @@ fn serve_publishes_metrics_that_a_real_prometheus_scrapes() {
     std::fs::write(
         &config,
         format!(
-            "prometheus:\n  url: {url}\n  step: 2s\n  window: 5m\nmetrics:\n  up: sum(up)\n\
+            "prometheus:\n  url: {url}\n  step: 2s\n  window: 5m\nmetrics:\n  up: 'sum(up{{job=~\"node|self\"}})'\n\
              dashboard:\n  refresh_interval: 1\nlstm_model:\n  save_path: {}\n  epochs: 2\n  \
              hidden_size: 8\n  sequence_length: 5\n  device: cpu\n",
             home.path().join("model").display()
@@ -460,7 +460,7 @@ fn serve_stops_on_sigterm_and_survives_kill_9_in_a_retrain_a_save_and_a_history_
         std::fs::write(
             &path,
             format!(
-                "prometheus:\n  url: {url}\n  step: 1s\n  window: 5m\nmetrics:\n  up: sum(up)\n\
+                "prometheus:\n  url: {url}\n  step: 1s\n  window: 5m\nmetrics:\n  up: 'sum(up{{job=~\"node|self\"}})'\n\
                  dashboard:\n  refresh_interval: 1\nprophet_model:\n  enabled: false\n\
                  lstm_model:\n  save_path: {}\n  epochs: {epochs}\n  hidden_size: 8\n  \
                  sequence_length: 5\n  device: cpu\n",
