@@ -53,6 +53,8 @@ pub struct LiveWindow {
     /// Per column: the last fetch that listed it (a query that returns
     /// nothing is listed by its metric name, without values).
     listed_ms: Vec<i64>,
+    /// Per column: whether it has ever had a value.
+    valued: Vec<bool>,
     window_ms: i64,
     step_ms: i64,
     stale_after_ms: i64,
@@ -65,6 +67,7 @@ impl LiveWindow {
             frame: MetricFrame::default(),
             seen_ms: Vec::new(),
             listed_ms: Vec::new(),
+            valued: Vec::new(),
             window_ms: ms(window),
             step_ms: ms(step).max(1),
             stale_after_ms: ms(stale_after),
@@ -96,6 +99,8 @@ impl LiveWindow {
         let mut series_labels = old.series_labels().to_vec();
         let mut seen_ms = self.seen_ms.clone();
         let mut listed_ms = self.listed_ms.clone();
+        let mut valued = self.valued.clone();
+        let mut listed_now = vec![false; names.len()];
         let mut change = WindowChange::default();
         let index_in_new: std::collections::HashMap<&str, usize> = fetched
             .names()
@@ -111,6 +116,8 @@ impl LiveWindow {
                 series_labels.push(fetched.series_labels()[i].clone());
                 seen_ms.push(now_ms);
                 listed_ms.push(now_ms);
+                valued.push(false);
+                listed_now.push(false);
                 change.joined.push(name.clone());
             }
         }
@@ -124,11 +131,13 @@ impl LiveWindow {
             match index_in_new.get(name.as_str()) {
                 Some(&i) => {
                     listed_ms[c] = now_ms;
+                    listed_now[c] = true;
                     let values = &fetched.columns()[i];
                     for r in &new_rows {
                         let v = values[*r];
                         if v.is_finite() {
                             seen_ms[c] = seen_ms[c].max(fetched.timestamps_ms()[*r]);
+                            valued[c] = true;
                         }
                         column.push(v);
                     }
@@ -139,12 +148,15 @@ impl LiveWindow {
         }
         let newest_ms = timestamps.last().copied().unwrap_or(now_ms);
         // Dropped once neither a value nor the query has shown it for
-        // `stale_after` (a query that answers nothing keeps its column).
-        let keep: Vec<bool> = seen_ms
-            .iter()
-            .zip(&listed_ms)
-            .map(|(seen, listed)| {
-                let last = (*seen).max((*listed).min(newest_ms));
+        // `stale_after` (a query that answers nothing keeps its column); a
+        // column that never had a value (an empty query's) goes as soon as
+        // the fetch stops listing it (the query now answers with series).
+        let keep: Vec<bool> = (0..names.len())
+            .map(|c| {
+                if !valued[c] && !listed_now[c] {
+                    return false;
+                }
+                let last = seen_ms[c].max(listed_ms[c].min(newest_ms));
                 newest_ms.saturating_sub(last) <= self.stale_after_ms
             })
             .collect();
@@ -161,6 +173,7 @@ impl LiveWindow {
             self.frame = fetched.clone();
             self.seen_ms = vec![now_ms; fetched.names().len()];
             self.listed_ms = self.seen_ms.clone();
+            self.valued = vec![true; fetched.names().len()];
             return change;
         };
         self.frame = frame.select_columns(&keep);
@@ -174,6 +187,12 @@ impl LiveWindow {
         };
         self.seen_ms = kept(seen_ms);
         self.listed_ms = kept(listed_ms);
+        self.valued = valued
+            .into_iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(v, _)| v)
+            .collect();
         change.stale = self
             .frame
             .names()
@@ -390,5 +409,10 @@ mod tests {
             assert!(change.dropped.is_empty(), "{t}");
         }
         assert_eq!(w.frame().names(), ["latency"]);
+        // Once the query answers with series, its empty column goes at once.
+        let series = "latency{job=\"api\"}";
+        let change = w.append(&frame(&[210_000], &[(series, &[5.0])]), 210_000);
+        assert_eq!(change.dropped, ["latency"]);
+        assert_eq!(w.frame().names(), [series]);
     }
 }
