@@ -338,12 +338,26 @@ pub const CONTEXT_ALARM_SCORE: f64 = 0.9;
 /// value.
 pub fn context_likelihoods(values: &[f64], probation: usize) -> Option<Vec<f64>> {
     let probation = probation.min(values.len());
-    let head = values[..probation]
+    let mut detector = probation_context_detector(&values[..probation], probation)?;
+    let mut out: Vec<f64> = values
         .iter()
-        .copied()
-        .filter(|v| v.is_finite());
-    let min = head.clone().fold(f64::INFINITY, f64::min);
-    let max = head.fold(f64::NEG_INFINITY, f64::max);
+        .map(|v| context_likelihood(detector.update(*v)))
+        .collect();
+    out[..probation].fill(0.0);
+    Some(out)
+}
+
+/// The contextual detector as [`context_likelihoods`] sets it up from the
+/// probationary rows `head`: bins over their range widened by
+/// [`CONTEXT_RANGE_MARGIN`], a rest of a fifth of the probation. None when
+/// they hold no value.
+pub(super) fn probation_context_detector(
+    head: &[f64],
+    probation: usize,
+) -> Option<ContextDetector> {
+    let finite = head.iter().copied().filter(|v| v.is_finite());
+    let min = finite.clone().fold(f64::INFINITY, f64::min);
+    let max = finite.fold(f64::NEG_INFINITY, f64::max);
     if !(min.is_finite() && max.is_finite()) {
         return None;
     }
@@ -352,17 +366,14 @@ pub fn context_likelihoods(values: &[f64], probation: usize) -> Option<Vec<f64>>
         rest_rows: probation / 5,
         ..ContextParams::default()
     };
-    let mut detector = ContextDetector::new(params).with_range(min - pad, max + pad);
+    Some(ContextDetector::new(params).with_range(min - pad, max + pad))
+}
+
+/// A contextual score on the likelihood scale: [`CONTEXT_ALARM_SCORE`] at
+/// [`ALARM_LEVEL`], 1 at 1.
+pub(super) fn context_likelihood(score: f64) -> f64 {
     let scale = (1.0 - ALARM_LEVEL) / (1.0 - CONTEXT_ALARM_SCORE);
-    let mut out: Vec<f64> = values
-        .iter()
-        .map(|v| {
-            let score = detector.update(*v);
-            (ALARM_LEVEL + (score - CONTEXT_ALARM_SCORE) * scale).clamp(0.0, 1.0)
-        })
-        .collect();
-    out[..probation].fill(0.0);
-    Some(out)
+    (ALARM_LEVEL + (score - CONTEXT_ALARM_SCORE) * scale).clamp(0.0, 1.0)
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! The local detector: each value against the median of the few values
 //! before it, for spikes that a trend or swing hides from the long window.
 
+use std::collections::VecDeque;
+
 use super::likelihood::median_in_place;
-use super::robust::{RobustParams, robust_row_likelihoods};
+use super::robust::{RobustDetector, RobustParams};
 
 /// Values the local detector takes the median of: the narrowest median that
 /// ignores a lone spike among them.
@@ -16,21 +18,46 @@ pub const LOCAL_ROWS: usize = 3;
 /// first and last rows are large ones), so it speaks only at the top of the
 /// scale (a tail of 1e-12 or less, likelihood 1); elsewhere it is 0.
 pub fn local_row_likelihoods(values: &[f64], params: RobustParams) -> Vec<f64> {
-    let mut before = [0.0; LOCAL_ROWS];
-    let residuals: Vec<f64> = (0..values.len())
-        .map(|t| {
-            let window = &values[t.saturating_sub(LOCAL_ROWS)..t];
-            if window.len() < LOCAL_ROWS || window.iter().any(|v| !v.is_finite()) {
-                return f64::NAN;
-            }
-            before.copy_from_slice(window);
-            values[t] - median_in_place(&mut before)
-        })
-        .collect();
-    robust_row_likelihoods(&residuals, params)
-        .into_iter()
-        .map(|l| if l >= 1.0 { l } else { 0.0 })
-        .collect()
+    let mut stream = LocalStream::new(params);
+    values.iter().map(|v| stream.push(*v)).collect()
+}
+
+/// The local detector as a stream: the residual of each value against the
+/// median of the [`LOCAL_ROWS`] values before it (missing while any of them
+/// is), judged by the robust detector's row likelihood, kept only at 1.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct LocalStream {
+    before: VecDeque<f64>,
+    robust: RobustDetector,
+}
+
+impl LocalStream {
+    pub(super) fn new(params: RobustParams) -> Self {
+        Self {
+            before: VecDeque::with_capacity(LOCAL_ROWS + 1),
+            robust: RobustDetector::new(params),
+        }
+    }
+
+    /// The next value's likelihood.
+    pub(super) fn push(&mut self, value: f64) -> f64 {
+        let residual =
+            if self.before.len() < LOCAL_ROWS || self.before.iter().any(|v| !v.is_finite()) {
+                f64::NAN
+            } else {
+                let mut window = [0.0; LOCAL_ROWS];
+                for (slot, v) in window.iter_mut().zip(&self.before) {
+                    *slot = *v;
+                }
+                value - median_in_place(&mut window)
+            };
+        self.before.push_back(value);
+        if self.before.len() > LOCAL_ROWS {
+            self.before.pop_front();
+        }
+        let l = self.robust.update_scored(residual).row_likelihood;
+        if l >= 1.0 { l } else { 0.0 }
+    }
 }
 
 #[cfg(test)]
@@ -38,6 +65,7 @@ mod tests {
     use super::*;
     use crate::data::rng::Rng;
     use crate::detect::online::ALARM_LEVEL;
+    use crate::detect::online::robust_row_likelihoods;
 
     #[test]
     fn the_local_detector_finds_a_spike_that_swings_hide_from_the_long_window() {

@@ -5,53 +5,13 @@
 //! pass's row likelihoods ([`super::method_row_likelihoods`]; a part the
 //! batch leaves out, such as `seasonal` without a period, is 0 here).
 
-use std::collections::VecDeque;
-
 use crate::config::DetectionMethod;
 
-use super::context::{CONTEXT_ALARM_SCORE, CONTEXT_RANGE_MARGIN, ContextDetector, ContextParams};
+use super::context::{ContextDetector, context_likelihood, probation_context_detector};
 use super::level::{LEVEL_ROWS, LevelDetector};
-use super::likelihood::{ALARM_LEVEL, median_in_place};
-use super::local::LOCAL_ROWS;
+use super::local::LocalStream;
 use super::robust::{RobustDetector, RobustParams};
 use super::seasonal::{SEASONAL_LAGS, SEASONAL_MIN_ACF, SeasonalDetector, dominant_period};
-
-/// The local detector as a stream: the residual against the median of the
-/// values just before, judged by a robust detector (see
-/// [`super::local_row_likelihoods`]).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct LocalStream {
-    before: VecDeque<f64>,
-    robust: RobustDetector,
-}
-
-impl LocalStream {
-    fn new(params: RobustParams) -> Self {
-        Self {
-            before: VecDeque::with_capacity(LOCAL_ROWS + 1),
-            robust: RobustDetector::new(params),
-        }
-    }
-
-    fn push(&mut self, value: f64) -> f64 {
-        let residual =
-            if self.before.len() < LOCAL_ROWS || self.before.iter().any(|v| !v.is_finite()) {
-                f64::NAN
-            } else {
-                let mut window = [0.0; LOCAL_ROWS];
-                for (slot, v) in window.iter_mut().zip(&self.before) {
-                    *slot = *v;
-                }
-                value - median_in_place(&mut window)
-            };
-        self.before.push_back(value);
-        if self.before.len() > LOCAL_ROWS {
-            self.before.pop_front();
-        }
-        let l = self.robust.update_scored(residual).row_likelihood;
-        if l >= 1.0 { l } else { 0.0 }
-    }
-}
 
 /// The detectors that learn something from the probationary rows (the
 /// period, the value range): set up once those rows have been seen, then
@@ -136,7 +96,7 @@ impl SeriesStream {
             .flatten()
             .map(|period| SeasonalDetector::new(period, SEASONAL_LAGS, params));
         let mut context = use_context
-            .then(|| context_detector(&head, self.probation))
+            .then(|| probation_context_detector(&head, self.probation))
             .flatten();
         for value in &head {
             if let Some(s) = &mut seasonal {
@@ -184,30 +144,6 @@ impl SeriesStream {
         }
         out
     }
-}
-
-/// The contextual detector over the probation's range, as
-/// [`super::context_likelihoods`] sets it up (None without a value).
-fn context_detector(head: &[f64], probation: usize) -> Option<ContextDetector> {
-    let finite = head.iter().copied().filter(|v| v.is_finite());
-    let min = finite.clone().fold(f64::INFINITY, f64::min);
-    let max = finite.fold(f64::NEG_INFINITY, f64::max);
-    if !(min.is_finite() && max.is_finite()) {
-        return None;
-    }
-    let pad = CONTEXT_RANGE_MARGIN * (max - min);
-    let params = ContextParams {
-        rest_rows: probation / 5,
-        ..ContextParams::default()
-    };
-    Some(ContextDetector::new(params).with_range(min - pad, max + pad))
-}
-
-/// A contextual score on the likelihood scale (as
-/// [`super::context_likelihoods`]).
-fn context_likelihood(score: f64) -> f64 {
-    let scale = (1.0 - ALARM_LEVEL) / (1.0 - CONTEXT_ALARM_SCORE);
-    (ALARM_LEVEL + (score - CONTEXT_ALARM_SCORE) * scale).clamp(0.0, 1.0)
 }
 
 #[cfg(test)]
