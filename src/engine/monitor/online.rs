@@ -68,7 +68,8 @@ struct StateFile {
     /// The newest row whose marks were read into events.
     judged_until_ms: Option<i64>,
     series: HashMap<String, Tracked>,
-    peers: HashMap<String, PeerTrack>,
+    peers: HashMap<String, PeerDetector>,
+    peer_last_ms: HashMap<String, i64>,
 }
 
 /// A state read back from its file.
@@ -79,21 +80,16 @@ pub struct Restored {
     pub saved_at_ms: i64,
 }
 
-/// One metric's peer detector (the ensemble, over a fleet) and the newest
-/// row it has judged.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct PeerTrack {
-    detector: PeerDetector,
-    last_ms: i64,
-}
-
 /// Every followed series' stream, and each metric's peer detector.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct OnlineState {
     method: DetectionMethod,
     probation: usize,
     series: HashMap<String, Tracked>,
-    peers: HashMap<String, PeerTrack>,
+    /// Each metric's peer detector (the ensemble, over a fleet) and the
+    /// newest row it has judged.
+    peers: HashMap<String, PeerDetector>,
+    peer_last_ms: HashMap<String, i64>,
 }
 
 impl OnlineState {
@@ -105,6 +101,7 @@ impl OnlineState {
             probation,
             series: HashMap::new(),
             peers: HashMap::new(),
+            peer_last_ms: HashMap::new(),
         }
     }
 
@@ -136,6 +133,7 @@ impl OnlineState {
             judged_until_ms,
             series: self.series.clone(),
             peers: self.peers.clone(),
+            peer_last_ms: self.peer_last_ms.clone(),
         };
         let mut bytes = Vec::new();
         ciborium::into_writer(&file, &mut bytes)
@@ -189,6 +187,7 @@ impl OnlineState {
                 probation,
                 series: file.series,
                 peers: file.peers,
+                peer_last_ms: file.peer_last_ms,
             },
             judged_until_ms: file.judged_until_ms,
             saved_at_ms: file.saved_at_ms,
@@ -305,27 +304,15 @@ impl OnlineState {
             return vec![None; frame.names().len()];
         }
         let timestamps = frame.timestamps_ms();
-        let mut detectors: HashMap<String, PeerDetector> = self
-            .peers
-            .iter()
-            .map(|(m, t)| (m.clone(), t.detector.clone()))
-            .collect();
-        let last: HashMap<String, i64> = self
-            .peers
-            .iter()
-            .map(|(m, t)| (m.clone(), t.last_ms))
-            .collect();
-        let rows = crate::detect::online::peer_likelihoods_from(frame, &mut detectors, |metric| {
+        let last = &self.peer_last_ms;
+        let rows = crate::detect::online::peer_likelihoods_from(frame, &mut self.peers, |metric| {
             let last_ms = last.get(metric).copied().unwrap_or(i64::MIN);
             timestamps.partition_point(|ms| *ms <= last_ms)
         });
         let newest = timestamps.last().copied().unwrap_or(i64::MIN);
-        for (metric, detector) in detectors {
-            let last_ms = self
-                .peers
-                .get(&metric)
-                .map_or(newest, |t| t.last_ms.max(newest));
-            self.peers.insert(metric, PeerTrack { detector, last_ms });
+        for metric in self.peers.keys() {
+            let last_ms = self.peer_last_ms.entry(metric.clone()).or_insert(newest);
+            *last_ms = (*last_ms).max(newest);
         }
         rows
     }
