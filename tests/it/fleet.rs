@@ -291,20 +291,7 @@ fn a_host_that_drops_out_and_comes_back_leaves_the_others_alone() {
         "dropout.yml",
     )
     .expect("config");
-    let mut handle = monitor::spawn(
-        MonitorOptions {
-            config,
-            clock: Arc::new(pulsewatch::engine::SystemClock),
-            history_path: None,
-            training_source: None,
-            show_forecast: false,
-            shard: pulsewatch::fleet::Shard::ALL,
-            state_path: None,
-        },
-        || {},
-    )
-    .expect("monitor");
-    handle.send(MonitorCommand::FollowLive);
+    let handle = follow_live(config, Arc::new(pulsewatch::engine::SystemClock), None);
     let live = "load{instance=\"host-live:9100\",job=\"fleet-live\"}".to_owned();
     let other = format!("load{{instance=\"{node}\",job=\"node\"}}");
     let values = |update: &Update, name: &str| -> Vec<(i64, f64)> {
@@ -373,6 +360,30 @@ fn a_host_that_drops_out_and_comes_back_leaves_the_others_alone() {
     handle.stop().expect("stop");
 }
 
+/// A monitor following Prometheus with `config` (no history, model or
+/// forecast), its detector state kept in `state_path`.
+fn follow_live(
+    config: Config,
+    clock: Arc<dyn pulsewatch::engine::Clock>,
+    state_path: Option<std::path::PathBuf>,
+) -> monitor::MonitorHandle {
+    let mut handle = monitor::spawn(
+        MonitorOptions {
+            config,
+            clock,
+            history_path: None,
+            training_source: None,
+            show_forecast: false,
+            shard: pulsewatch::fleet::Shard::ALL,
+            state_path,
+        },
+        || {},
+    )
+    .expect("monitor");
+    handle.send(MonitorCommand::FollowLive);
+    handle
+}
+
 /// The incident kinds of the fixture and the metric each shows on.
 fn incident_metric(kind: &str) -> &'static str {
     match kind {
@@ -401,20 +412,7 @@ fn the_shipped_queries_find_every_incident_on_its_own_host() {
     )
     .expect("config");
     let clock = Arc::new(ManualClock::new(start_ms + 3_600_000));
-    let mut handle = monitor::spawn(
-        MonitorOptions {
-            config,
-            clock: clock.clone(),
-            history_path: None,
-            training_source: None,
-            show_forecast: false,
-            shard: pulsewatch::fleet::Shard::ALL,
-            state_path: None,
-        },
-        || {},
-    )
-    .expect("monitor");
-    handle.send(MonitorCommand::FollowLive);
+    let handle = follow_live(config, clock.clone(), None);
     let mut events: BTreeMap<(String, i64), AnomalyEvent> = BTreeMap::new();
     let mut keep = |update: &Update| {
         for e in update
@@ -505,21 +503,7 @@ fn fleet_monitor(
         "restart.yml",
     )
     .expect("config");
-    let mut handle = monitor::spawn(
-        MonitorOptions {
-            config,
-            clock,
-            history_path: None,
-            training_source: None,
-            show_forecast: false,
-            shard: pulsewatch::fleet::Shard::ALL,
-            state_path,
-        },
-        || {},
-    )
-    .expect("monitor");
-    handle.send(MonitorCommand::FollowLive);
-    handle
+    follow_live(config, clock, state_path)
 }
 
 /// The updates up to the first whose window reaches `newest_ms`, that one
