@@ -11,7 +11,7 @@
 #   PULSEWATCH_TEST_NODE_EXPORTER   127.0.0.1:PORT
 #   PULSEWATCH_TEST_FLEET_JSON      the fleet fixture's spans (start, end, step,
 #                                   hosts, incidents, joins, dropouts): 50
-#                                   node_exporter-like hosts over 24 h at 30 s,
+#                                   node_exporter-like hosts over 36 h at 30 s,
 #                                   backfilled beside the sample, ending with it
 #   PULSEWATCH_TEST_FILE_SD_DIR     a file_sd directory Prometheus watches (job
 #                                   `fleet-live`, honor_labels): a test writes
@@ -57,8 +57,9 @@ shift_ms=$("$bin" export-openmetrics --csv sample_data/multivariant_data.csv \
 promtool tsdb create-blocks-from openmetrics "$work/data.om" "$work/tsdb" >"$work/promtool.log" 2>&1 \
   || { cat "$work/promtool.log" >&2; exit 1; }
 
-# The fleet: 50 hosts over the same last 24 h (tests/fixtures/tools/make_fleet.py).
-python3 tests/fixtures/tools/make_fleet.py "$work/fleet.om" 50 24 30 "$(( end_ms / 1000 ))" >/dev/null
+# The fleet: 50 hosts over the last 36 h (tests/fixtures/tools/make_fleet.py): its
+# incidents fall in the second half, after a series's probation (2,000 rows, 16.7 h).
+python3 tests/fixtures/tools/make_fleet.py "$work/fleet.om" 50 36 30 "$(( end_ms / 1000 ))" >/dev/null
 promtool tsdb create-blocks-from openmetrics "$work/fleet.om" "$work/tsdb" >"$work/promtool-fleet.log" 2>&1 \
   || { cat "$work/promtool-fleet.log" >&2; exit 1; }
 rm -f "$work/fleet.om"

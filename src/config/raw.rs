@@ -35,6 +35,7 @@ pub struct RawFleet {
 #[serde(deny_unknown_fields)]
 pub struct RawDetection {
     pub method: Field<String>,
+    pub probation_rows: Field<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -29,6 +29,10 @@ pub enum LiveEvent {
         stale: Vec<String>,
         /// What the shard and the series limit left out of the last fetch.
         selection: Selection,
+        /// The first fetch's rows, reaching [`LivePlan::warmup`] before the
+        /// window: for the detectors to learn from (they leave probation on
+        /// history, not on hours of live rows); not kept in the window.
+        warmup: Option<Box<MetricFrame>>,
     },
     /// The fetch failed; the next try is at `retry_at_ms` (Unix ms).
     Failed { reason: String, retry_at_ms: i64 },
@@ -213,6 +217,9 @@ pub struct LivePlan {
     pub fleet: FleetConfig,
     pub shard: Shard,
     pub refresh: Duration,
+    /// How much further back than the window the first fetch reaches (see
+    /// [`LiveEvent::Frame`]'s `warmup`).
+    pub warmup: Duration,
 }
 
 /// A running live poll: its events and the flag that stops it.
@@ -259,7 +266,15 @@ pub fn spawn_live(
                 LiveWindow::new(prometheus.window, prometheus.step, plan.fleet.stale_after);
             while !stopped.load(Ordering::Relaxed) {
                 let now_ms = clock.now_ms();
-                let range = cursor.next_range(now_ms, prometheus.window, prometheus.step);
+                // Until a fetch has brought rows, it reaches back the warm-up
+                // too.
+                let first = cursor.last_ms.is_none();
+                let reach = if first {
+                    prometheus.window + plan.warmup
+                } else {
+                    prometheus.window
+                };
+                let range = cursor.next_range(now_ms, reach, prometheus.step);
                 let fetch = |range| {
                     runtime.block_on(client.fetch_metrics(
                         &plan.metrics,
@@ -287,12 +302,14 @@ pub fn spawn_live(
                                 ));
                             }
                             let change = window.append(&frame, now_ms);
+                            let warmup = (first && !plan.warmup.is_zero()).then(|| Box::new(frame));
                             Some(LiveEvent::Frame {
                                 frame: window.frame().clone(),
                                 warnings,
                                 fetched_at_ms: now_ms,
                                 stale: change.stale,
                                 selection,
+                                warmup,
                             })
                         }
                         Err(error) => Some(LiveEvent::Failed {

@@ -153,6 +153,11 @@ const BAD_CONFIGS: &[(&str, &str, &str)] = &[
         "2:15: dashboard.max_points: 1 is out of range; expected an integer from 10 to 10000000",
     ),
     (
+        "negative probation",
+        "detection:\n  probation_rows: -5\n",
+        "2:19: detection.probation_rows: -5 is out of range; expected an integer from 0 to 1000000",
+    ),
+    (
         "basic auth without password_env",
         "prometheus:\n  basic_auth:\n    username: bob\n",
         "3:5: prometheus.basic_auth: missing `password_env`",

@@ -1,5 +1,5 @@
 //! Fleets against the test Prometheus, which holds 50 node_exporter-like
-//! hosts over the last 24 h (tests/fixtures/tools/make_fleet.py, with known
+//! hosts over the last 36 h (tests/fixtures/tools/make_fleet.py, with known
 //! incidents, a host that joins late and one that drops out for 40 minutes)
 //! and scrapes live hosts a test adds through its file_sd directory:
 //!
@@ -285,7 +285,8 @@ fn a_host_that_drops_out_and_comes_back_leaves_the_others_alone() {
         &format!(
             "prometheus:\n  url: {}\n  step: 1s\n  window: 3m\nmetrics:\n  load: node_load1\n\
              lstm_model:\n  enabled: false\nprophet_model:\n  enabled: false\n\
-             dashboard:\n  refresh_interval: 1\nfleet:\n  stale_after: 1h\n",
+             dashboard:\n  refresh_interval: 1\nfleet:\n  stale_after: 1h\n\
+             detection:\n  probation_rows: 20\n",
             prom_url()
         ),
         "dropout.yml",
@@ -309,7 +310,8 @@ fn a_host_that_drops_out_and_comes_back_leaves_the_others_alone() {
             })
             .unwrap_or_default()
     };
-    // Up long enough to leave its probation (15 % of 180 rows).
+    // Up long enough to leave its probation (20 rows, set above: the
+    // default's 2,000 rows are 33 minutes at this step).
     let before = wait_for("30 rows of the live host", || {
         latest(&handle).filter(|u| values(u, &live).len() >= 30 && !values(u, &other).is_empty())
     });
@@ -484,6 +486,17 @@ fn the_shipped_queries_find_every_incident_on_its_own_host() {
         events.len()
     );
     assert!(missed.is_empty(), "missed incidents: {missed:?}");
+    // The false-alarm budget: at most one event per clean series per week
+    // over the fixture's clean host-days (cpu, memory and net of each host
+    // without an incident).
+    let hosts = fleet["hosts"].as_u64().expect("hosts") as usize;
+    let clean_series = (hosts - troubled.len()) * 3;
+    let weeks = (end_ms - start_ms) as f64 / (7.0 * 86_400_000.0);
+    let budget = clean_series as f64 * weeks;
+    assert!(
+        (clean_events as f64) <= budget,
+        "{clean_events} events on clean hosts; the budget is {budget:.1}"
+    );
 }
 
 /// A monitor on the shipped cpu and memory queries over the fleet, on a
@@ -535,10 +548,86 @@ fn scores(update: &Update) -> BTreeMap<String, Vec<f64>> {
 }
 
 #[test]
+fn the_first_fetch_reaches_back_a_probation_so_the_window_is_judged_from_its_first_row() {
+    let fleet = fleet_json();
+    let start_ms = fleet["start"].as_i64().expect("start") * 1000;
+    let late = fleet["joins"][0]["instance"]
+        .as_str()
+        .expect("the late joiner")
+        .to_owned();
+    let joined_ms = fleet["joins"][0]["start"].as_i64().expect("join") * 1000;
+    // Two hours after the late joiner came: every other host has more than
+    // a probation (2,000 rows at 30 s) of history before the one-hour window.
+    let now = joined_ms + 2 * 3_600_000;
+    assert!(
+        now - start_ms > 3_600_000 + 2_000 * 30_000,
+        "the fleet is old"
+    );
+    let clock = Arc::new(ManualClock::new(now));
+    let handle = fleet_monitor(clock, None);
+    let updates = updates_until(&handle, now - 60_000);
+    handle.stop().expect("stop");
+    let first = updates
+        .iter()
+        .find(|u| !u.view.frame.is_empty())
+        .expect("a live frame");
+    let names = first.view.frame.names();
+    assert!(names.len() >= 98, "{} series", names.len());
+    // On probation: exactly the young host's series (and a fleet-wide query
+    // the fixture has no data for: a series starts at its first value).
+    let on_probation: BTreeSet<&str> = first
+        .view
+        .fleet
+        .in_probation
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let frame = &first.view.frame;
+    let young: BTreeSet<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| n.contains(&late))
+        .collect();
+    assert_eq!(young.len(), 2, "{names:?}");
+    let valueless: BTreeSet<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| {
+            frame
+                .column(n)
+                .is_some_and(|c| c.iter().all(|v| v.is_nan()))
+        })
+        .collect();
+    assert!(valueless.len() <= 1, "{valueless:?}");
+    assert_eq!(
+        on_probation,
+        young.union(&valueless).copied().collect::<BTreeSet<_>>()
+    );
+    // The others were judged from the window's first row: the warm-up rows
+    // before it were learned from, not shown.
+    let judged_at_first_row = first
+        .view
+        .judged
+        .metrics
+        .iter()
+        .filter(|m| !on_probation.contains(m.name.as_str()) && m.scores[0] > 0.0)
+        .count();
+    assert!(
+        judged_at_first_row >= names.len() - 10,
+        "{judged_at_first_row} of {} series scored at the first row",
+        names.len()
+    );
+    let window_ms = first.view.frame.timestamps_ms()[0];
+    assert!(now - window_ms <= 3_600_000, "the window is still an hour");
+}
+
+#[test]
 fn a_restart_goes_on_where_it_stopped() {
     let fleet = fleet_json();
     let start_ms = fleet["start"].as_i64().expect("start") * 1000;
-    let t1 = start_ms + 12 * 3_600_000;
+    // Past the fleet's probation (2,000 rows, 16.7 h), so each series' own
+    // detectors judge as well as its peers.
+    let t1 = start_ms + 18 * 3_600_000;
     let (t2, t3) = (t1 + 3_600_000, t1 + 4_800_000);
     let started = |update: &[Update]| -> Vec<(String, i64)> {
         update

@@ -154,6 +154,7 @@ pub fn describe(c: &Config) -> String {
     ));
     line("detection:".into());
     line(format!("  method: {}", c.detection.method.key()));
+    line(format!("  probation_rows: {}", c.detection.probation_rows));
     let fleet = &c.fleet;
     line("fleet:".into());
     line(format!(

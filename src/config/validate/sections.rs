@@ -234,6 +234,12 @@ pub(super) fn validate_detection(
             "lstm" => DetectionMethod::Lstm,
             _ => DetectionMethod::Ensemble,
         },
+        probation_rows: ctx.int(
+            &detection_raw.probation_rows,
+            "detection.probation_rows",
+            crate::config::DEFAULT_PROBATION_ROWS as i64,
+            0..=1_000_000,
+        )?,
     })
 }
 

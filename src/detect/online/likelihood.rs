@@ -106,7 +106,11 @@ impl TailLikelihood {
     ///
     /// [`Scored::likelihood`]: super::Scored::likelihood
     /// [`Scored::row_likelihood`]: super::Scored::row_likelihood
-    pub fn update_both(&mut self, distance: f64) -> (f64, f64) {
+    ///
+    /// `own_sigmas`, where given, is the row's distance already in robust
+    /// spreads of its own scale: the row likelihood is read from it directly
+    /// instead of from its place among the recent distances.
+    pub fn update_both(&mut self, distance: f64, own_sigmas: Option<f64>) -> (f64, f64) {
         let row = if self.distances.len() < 20 {
             0.0
         } else {
@@ -122,7 +126,8 @@ impl TailLikelihood {
             let (median, spread) = self.robust.unwrap_or((0.0, 1.0));
             // The row's own distance: a one-row spike is out of range as a
             // row even where the short-term mean would halve it.
-            likelihood_score(normal_tail((distance - median) / spread))
+            let sigmas = own_sigmas.unwrap_or((distance - median) / spread);
+            likelihood_score(normal_tail(sigmas))
         };
         (self.update(distance), row)
     }

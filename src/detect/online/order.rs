@@ -66,6 +66,26 @@ impl OrderedWindow {
         let above = |j: usize| (s[h + j] - median).abs();
         Some(kth_of_two(below, h, above, n - h, n / 2))
     }
+    /// The median of |v − median| over the values that differ from the
+    /// median (the upper median, as everywhere here), or None when fewer
+    /// than `min_count` do: the typical size of a departure, a scale for a
+    /// window where most values are equal and the MAD is 0 (a counter's
+    /// rate that is usually 0 and now and then one event's worth).
+    pub fn median_departure(&self, min_count: usize) -> Option<f64> {
+        let median = self.median()?;
+        let s = &self.sorted;
+        let n = s.len();
+        // The values equal to the median are s[below..above].
+        let below = s.partition_point(|v| *v < median);
+        let above = s.partition_point(|v| *v <= median);
+        let count = below + (n - above);
+        if count < min_count.max(1) {
+            return None;
+        }
+        let lower = |i: usize| (s[below - 1 - i] - median).abs();
+        let upper = |j: usize| (s[above + j] - median).abs();
+        Some(kth_of_two(lower, below, upper, n - above, count / 2))
+    }
 }
 
 /// The k-th smallest (0-based) of the union of two ascending sequences of
@@ -136,5 +156,40 @@ mod tests {
             }
         }
         assert_eq!(OrderedWindow::new(5).median(), None);
+    }
+
+    #[test]
+    fn the_departure_scale_is_the_median_size_of_the_values_off_the_median() {
+        let mut rng = Rng::new(8);
+        for capacity in [3, 20, 300] {
+            let mut window = OrderedWindow::new(capacity);
+            let mut plain: VecDeque<f64> = VecDeque::new();
+            for row in 0..900 {
+                // Mostly zero, now and then a bump: the MAD is 0.
+                let v = if rng.uniform() < 0.2 {
+                    (rng.normal() * 4.0).round()
+                } else {
+                    0.0
+                };
+                window.push(v);
+                plain.push_back(v);
+                if plain.len() > capacity {
+                    plain.pop_front();
+                }
+                let mut sorted: Vec<f64> = plain.iter().copied().collect();
+                let median = median_in_place(&mut sorted);
+                let mut off: Vec<f64> = sorted
+                    .iter()
+                    .map(|x| (x - median).abs())
+                    .filter(|d| *d > 0.0)
+                    .collect();
+                let expected = (off.len() >= 4).then(|| median_in_place(&mut off));
+                assert_eq!(
+                    window.median_departure(4),
+                    expected,
+                    "capacity {capacity}, row {row}"
+                );
+            }
+        }
     }
 }

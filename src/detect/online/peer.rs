@@ -15,6 +15,7 @@
 
 use super::likelihood::row_likelihood;
 use super::order::OrderedWindow;
+use super::robust::MIN_DEPARTURES;
 
 /// Entities with a value at a row needed for a peer judgement.
 pub const PEER_MIN_ENTITIES: usize = 5;
@@ -62,9 +63,18 @@ impl PeerDetector {
             .map(|v| v.is_finite().then(|| (v - median).abs() / scale))
             .collect();
         if self.pool.len() >= PEER_MIN_POOL
-            && let (Some(usual), Some(spread)) =
-                (self.pool.median(), self.pool.median_abs_deviation())
+            && let (Some(usual), Some(mad)) = (self.pool.median(), self.pool.median_abs_deviation())
         {
+            // Where most entities sit exactly at the fleet's median (a rate
+            // that is usually 0 on every host) most distances are 0 and so
+            // is their MAD: the typical size of the others is the scale, as
+            // for one series' values (`RobustDetector`), so the routine
+            // bump of one host is not a certainty.
+            let spread = if mad > 0.0 {
+                mad
+            } else {
+                self.pool.median_departure(MIN_DEPARTURES).unwrap_or(0.0)
+            };
             let spread = (1.4826 * spread).max(1e-6);
             for (slot, distance) in out.iter_mut().zip(&distances) {
                 if let Some(d) = distance {
@@ -171,5 +181,39 @@ mod tests {
             PeerDetector::default().push_row(&[1.0, 2.0, 100.0]),
             vec![0.0; 3]
         );
+    }
+
+    #[test]
+    fn a_routine_bump_on_a_fleet_that_is_usually_zero_is_no_outlier() {
+        // A rate that is 0 on most hosts most of the time, one event's worth
+        // on a few: the fleet's MAD is 0, and so is the pool's.
+        let mut rng = Rng::new(5);
+        let hosts = 40;
+        let mut detector = PeerDetector::default();
+        let mut bump_marks = 0;
+        for row in 0..600 {
+            let mut values: Vec<f64> = (0..hosts)
+                .map(|_| {
+                    if rng.uniform() < 0.1 {
+                        1.0 / 300.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            if row == 500 {
+                values[3] = 0.7;
+            }
+            let l = detector.push_row(&values);
+            if row == 500 {
+                assert!(l[3] >= 1.0, "the burst: {}", l[3]);
+            }
+            bump_marks += l
+                .iter()
+                .enumerate()
+                .filter(|(h, l)| **l > 0.0 && !(row == 500 && *h == 3))
+                .count();
+        }
+        assert_eq!(bump_marks, 0, "routine bumps marked");
     }
 }

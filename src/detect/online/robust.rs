@@ -40,6 +40,11 @@ impl Default for RobustParams {
     }
 }
 
+/// Values off the median a window needs before their typical size is its
+/// scale where the MAD is 0: as many as the detector needs rows before it
+/// judges at all (fixed with that reason, not tuned).
+pub(super) const MIN_DEPARTURES: usize = 10;
+
 /// One row's scores.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Scored {
@@ -108,12 +113,12 @@ impl RobustDetector {
         }
         let distance = self.distance(value);
         self.recent.push(value);
-        let Some(distance) = distance else {
+        let Some((distance, departure)) = distance else {
             return Scored::default();
         };
         // The reference distribution is what came before this row.
         let (likelihood, row_likelihood) = if self.judge_rows {
-            self.tail.update_both(distance)
+            self.tail.update_both(distance, departure)
         } else {
             (self.tail.update(distance), 0.0)
         };
@@ -125,9 +130,11 @@ impl RobustDetector {
         }
     }
 
-    /// |value − median| / MAD over the recent rows (None while too few).
-    fn distance(&self, value: f64) -> Option<f64> {
-        if self.recent.len() < 10 {
+    /// |value − median| / MAD over the recent rows (None while too few),
+    /// and where the MAD is 0 the same distance in units of the typical
+    /// departure from the median (see the body).
+    fn distance(&self, value: f64) -> Option<(f64, Option<f64>)> {
+        if self.recent.len() < MIN_DEPARTURES {
             return None;
         }
         let median = self.recent.median()?;
@@ -135,7 +142,21 @@ impl RobustDetector {
         // A flat stretch has MAD 0: measure against a small floor instead,
         // so the first change in a constant series stands out.
         let floor = 1e-3 * median.abs().max(1e-6);
-        Some((value - median).abs() / mad.max(floor))
+        let distance = (value - median).abs() / mad.max(floor);
+        // Where most values are equal (the MAD is 0) but the window holds
+        // enough values off the median, the row is judged by the typical
+        // size of those departures: a rate that is usually 0 and now and
+        // then one event's worth has bumps of that size as its normal
+        // variation, not a change from a constant. (The likelihood, what
+        // alarms and NAB use, keeps the floor.)
+        let departure = if mad > 0.0 {
+            None
+        } else {
+            self.recent
+                .median_departure(MIN_DEPARTURES)
+                .map(|d| (value - median).abs() / (1.4826 * d).max(floor))
+        };
+        Some((distance, departure))
     }
 }
 
@@ -192,6 +213,41 @@ mod tests {
         assert!(scored[1502].likelihood >= ALARM_LEVEL, "{:?}", scored[1502]);
         assert_eq!(scored[1500].alarm, scored[1500].likelihood);
         assert!(scored.iter().all(|s| s.alarm <= s.likelihood));
+    }
+
+    #[test]
+    fn a_rate_that_is_usually_zero_is_judged_by_the_size_of_its_bumps() {
+        // A counter's rate: 0 most of the time, now and then one event's
+        // worth for ten rows (the MAD is 0). Those bumps are ordinary once
+        // the window has seen a few; a burst a hundred times their size is
+        // not.
+        let mut rng = Rng::new(21);
+        let mut values = vec![0.0; 6000];
+        let mut row = 0;
+        while row < values.len() {
+            if rng.uniform() < 0.01 {
+                let end = (row + 10).min(values.len());
+                values[row..end].fill(1.0 / 300.0);
+                row = end;
+            } else {
+                row += 1;
+            }
+        }
+        values[5000..5010].fill(0.5);
+        let rows = robust_row_likelihoods(&values, RobustParams::default());
+        let bumps_marked = (2000..5000).filter(|i| rows[*i] >= ALARM_LEVEL).count();
+        assert_eq!(bumps_marked, 0, "ordinary bumps marked");
+        assert!(
+            rows[5000..5010].iter().all(|l| *l >= ALARM_LEVEL),
+            "{:?}",
+            &rows[5000..5010]
+        );
+        // A constant series still marks its first change.
+        let mut flat = vec![4.0; 3000];
+        flat[2500] = 4.5;
+        let rows = robust_row_likelihoods(&flat, RobustParams::default());
+        assert!(rows[2500] >= ALARM_LEVEL, "{}", rows[2500]);
+        assert_eq!(rows.iter().filter(|l| **l >= ALARM_LEVEL).count(), 1);
     }
 
     #[test]

@@ -248,6 +248,7 @@ fn apply(monitor: &mut Monitor, live: &mut Option<LiveJob>, command: Command) {
                 fleet: config.fleet.clone(),
                 shard: monitor.options.shard,
                 refresh: config.dashboard.refresh_interval,
+                warmup: monitor.live_warmup(),
             };
             let job = crate::engine::spawn_live(plan, Arc::clone(&monitor.options.clock), || {});
             match job {
@@ -305,7 +306,13 @@ fn poll_live(monitor: &mut Monitor, job: &LiveJob) {
                 fetched_at_ms,
                 stale,
                 selection,
-            } => latest = Some((frame, warnings, fetched_at_ms, stale, selection)),
+                warmup,
+            } => {
+                latest = Some((frame, warnings, fetched_at_ms, stale, selection));
+                if warmup.is_some() {
+                    monitor.pending_warmup = warmup;
+                }
+            }
             LiveEvent::Failed {
                 reason,
                 retry_at_ms,

@@ -329,7 +329,22 @@ impl Tracked {
         let first_ms = timestamps.first().copied().unwrap_or(i64::MAX);
         let from = timestamps.partition_point(|ms| *ms <= self.last_ms);
         for row in from..timestamps.len() {
-            let own = self.stream.push(values[row]);
+            // A live series is judged only after its probation (the first
+            // fetch's warm-up usually holds it): its own detectors stand on
+            // too few rows before, and its first hours rarely show its whole
+            // range. Its peers judge it from the start.
+            let value = values[row];
+            let in_probation = self.stream.in_probation();
+            // A series starts at its first value: the rows of the frame
+            // before it (a host that joined later) are not its rows and do
+            // not count towards its probation.
+            let started = self.stream.rows() > 0 || value.is_finite();
+            let own = if started {
+                self.stream.push(value)
+            } else {
+                0.0
+            };
+            let own = if in_probation { 0.0 } else { own };
             let l = own.max(peer.map_or(0.0, |p| p[row]));
             self.scores.push_back((timestamps[row], l));
             self.last_ms = timestamps[row];

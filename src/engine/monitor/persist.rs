@@ -6,11 +6,16 @@ use super::online::OnlineState;
 use super::state::{Monitor, STATE_SAVE_INTERVAL_MS};
 
 impl Monitor {
-    /// Each live series' probation: what a full window's would be.
+    /// Each live series' probation (`detection.probation_rows`).
     pub(super) fn live_probation(&self) -> usize {
-        let prometheus = &self.config().prometheus;
-        let window_rows = prometheus.window.as_millis() / prometheus.step.as_millis().max(1);
-        crate::detect::online::probation_rows(usize::try_from(window_rows).unwrap_or(usize::MAX))
+        self.config().detection.probation_rows
+    }
+
+    /// How far before the window the first live fetch reaches: a probation's
+    /// rows, so the window's rows are judged from the start.
+    pub(crate) fn live_warmup(&self) -> std::time::Duration {
+        let step = self.config().prometheus.step;
+        step.saturating_mul(u32::try_from(self.live_probation()).unwrap_or(u32::MAX))
     }
 
     /// The live streams: read back from the state file when there is one

@@ -64,6 +64,9 @@ pub(super) struct Monitor {
     /// Live data's per-series streams (None for any other data set, which
     /// is scored in one pass).
     pub(super) streams: Option<OnlineState>,
+    /// Rows from before the live window for the streams to learn from
+    /// first (the first fetch's warm-up), fed at the next live frame.
+    pub(super) pending_warmup: Option<Box<MetricFrame>>,
     /// Live series with no value in their last two steps.
     pub(super) stale: Vec<String>,
     /// What the shard and the series limit left out of the last fetch.
@@ -122,6 +125,7 @@ impl Monitor {
             warnings: Vec::new(),
             online: None,
             streams: None,
+            pending_warmup: None,
             stale: Vec::new(),
             selection: crate::fleet::Selection::default(),
             state_saved_ms: None,
@@ -195,6 +199,9 @@ impl Monitor {
             let streams = self
                 .streams
                 .get_or_insert_with(|| OnlineState::new(method, 0));
+            if let Some(rows) = self.pending_warmup.take() {
+                streams.update(&rows);
+            }
             streams.update(&self.frame)
         } else {
             OnlineScores::of(&self.frame, method)
