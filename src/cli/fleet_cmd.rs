@@ -47,8 +47,9 @@ pub fn bench(
         parsed_windows.push(parse_duration(w).map_err(|m| UsageError(format!("--window: {m}")))?);
     }
     println!("CPU: {}; detection.method: {method_key}", cpu_name());
+    let probation = crate::config::DEFAULT_PROBATION_ROWS;
     println!(
-        "| series | window | rows | first load | refresh (median of {refreshes}) | of which parse + merge | of which detectors + judging | peak RSS | per series |"
+        "| series | window | rows | first load (+ {probation} warm-up rows) | refresh (median of {refreshes}) | of which parse + merge | of which detectors + judging | peak RSS | per series |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let exe = std::env::current_exe().context("cannot find this executable")?;
@@ -160,15 +161,20 @@ fn measure(
         .unwrap_or(0)
         .max(2);
     let mut rng = Rng::new(7);
-    // The first load: the whole window.
-    let timestamps: Vec<i64> = (0..rows as i64).map(|t| t * step_ms).collect();
+    // The first load: the whole window and, before it, the warm-up the
+    // daemon's first fetch reaches back (a probation's rows): the detectors
+    // learn from those, the window keeps only its own.
+    let probation = crate::config::DEFAULT_PROBATION_ROWS;
+    let timestamps: Vec<i64> = (-(probation as i64)..rows as i64)
+        .map(|t| t * step_ms)
+        .collect();
     let mut names = Vec::with_capacity(hosts * METRICS.len());
     let mut columns = Vec::with_capacity(hosts * METRICS.len());
     for host in 0..hosts {
         for metric in 0..METRICS.len() {
             names.push(series_name(host, metric));
             columns.push(
-                (0..rows as i64)
+                (-(probation as i64)..rows as i64)
                     .map(|t| value(&mut rng, host, metric, t, step_ms))
                     .collect(),
             );
@@ -179,8 +185,9 @@ fn measure(
     let mut live = LiveWindow::new(window, step, Duration::from_secs(15 * 60));
     let now_ms = (rows as i64 - 1) * step_ms;
     live.append(&first, now_ms);
+    let mut online = OnlineState::new(method, probation);
+    online.update(&first);
     drop(first);
-    let mut online = OnlineState::new(method, crate::detect::online::probation_rows(rows));
     judge(&mut online, live.frame());
     let first_load = started.elapsed();
 
