@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -23,6 +23,8 @@ use pulsewatch::config::{Config, Os};
 use pulsewatch::engine::ManualClock;
 use pulsewatch::engine::monitor::{self, Command as MonitorCommand, MonitorOptions, Update};
 use pulsewatch::event::AnomalyEvent;
+
+use crate::support::get_text;
 
 struct KillOnDrop(Child);
 
@@ -42,21 +44,6 @@ fn fleet_json() -> serde_json::Value {
     let path = std::env::var("PULSEWATCH_TEST_FLEET_JSON")
         .expect("PULSEWATCH_TEST_FLEET_JSON is not set: run the suite with `bash tests/run.sh`");
     serde_json::from_str(&std::fs::read_to_string(path).expect("fleet json")).expect("json")
-}
-
-fn get(port: u16, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).ok()?;
-    reply.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
 }
 
 /// Polls `ready` until it holds; 120 s without it fails the test.
@@ -137,7 +124,7 @@ fn start_serve(home: &Path, name: &str, extra: &[&str], env: &[(&str, &str)]) ->
 fn scored_series(home: &Path, port: u16) -> Vec<BTreeMap<String, String>> {
     let started = Instant::now();
     let text = loop {
-        let text = get(port, "/metrics").unwrap_or_default();
+        let text = get_text(port, "/metrics").unwrap_or_default();
         let followed = text
             .lines()
             .find_map(|l| l.strip_prefix("pulsewatch_series{state=\"followed\"} "));
@@ -220,14 +207,15 @@ fn every_series_keeps_its_labels_and_two_shards_cover_the_fleet_once() {
         a.len(),
         b.len()
     );
-    let info = get(first_port, "/metrics").expect("metrics");
+    let info = get_text(first_port, "/metrics").expect("metrics");
     assert!(
         info.contains("pulsewatch_shard_info{shard=\"0\",shards=\"2\"} 1"),
         "{info}"
     );
     // The JSON window carries the same labels.
     let window: serde_json::Value =
-        serde_json::from_str(&get(all_port, "/metrics/live-short").expect("json")).expect("json");
+        serde_json::from_str(&get_text(all_port, "/metrics/live-short").expect("json"))
+            .expect("json");
     let labelled = window["labels"].as_object().expect("labels");
     assert_eq!(labelled.len(), all.len(), "{window}");
 }

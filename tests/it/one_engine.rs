@@ -16,6 +16,8 @@ use pulsewatch::engine::ManualClock;
 use pulsewatch::history::History;
 use pulsewatch::serve::{ServeOptions, serve};
 use pulsewatch::ui::state::{Mode, State};
+
+use crate::support::get_json;
 use pulsewatch::ui::{LoadedData, PulseWatchApp};
 
 fn free_port() -> u16 {
@@ -23,19 +25,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port()
-}
-
-fn get(port: u16, path: &str) -> Option<serde_json::Value> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).ok()?;
-    let (_, body) = reply.split_once("\r\n\r\n")?;
-    serde_json::from_str(body).ok()
 }
 
 /// The same settings for both: the sample's three metrics, a two-hour
@@ -65,7 +54,7 @@ struct Served {
 }
 
 fn served(port: u16) -> Option<Served> {
-    let long = get(port, "/metrics/live-long")?;
+    let long = get_json(port, "/metrics/live-long")?;
     let metrics = long["metrics"].as_object()?;
     let mut rows = Vec::new();
     for (name, list) in metrics {

@@ -3,13 +3,14 @@
 //! errors, and a second, real Prometheus scraping it: a PromQL query returns
 //! the scores the engine computed.
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 #[cfg(unix)]
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::support::{get_json, http};
 
 struct KillOnDrop(Child);
 
@@ -75,29 +76,6 @@ fn history(home: &Path, args: &[&str]) -> (bool, String) {
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
     )
-}
-
-/// The job the JSON of `GET /` or `/train/{id}` describes, parsed.
-fn get_json(port: u16, path: &str) -> Option<serde_json::Value> {
-    http(port, "GET", path).and_then(|(_, b)| serde_json::from_str(&b).ok())
-}
-
-/// (status code, body) of one HTTP/1.1 request.
-fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
-    Some((status, body))
 }
 
 fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
