@@ -288,8 +288,8 @@ pub struct DetectionConfig {
 /// window ([`crate::detect::online::RobustParams`]'s 2,000 rows), so its
 /// median and spread stand on a full window before it judges. Fixed with
 /// that reason; on the fleet fixture's clean hosts (7 days, 129 series)
-/// nearly every false event of a short probation fell in a series' first
-/// 1,000 rows (docs/evaluation.md).
+/// more than 90 % of the false events of a short probation fell in a
+/// series' first 1,000 rows (docs/evaluation.md).
 pub const DEFAULT_PROBATION_ROWS: usize = 2000;
 
 impl Default for DetectionConfig {
