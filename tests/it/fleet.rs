@@ -24,7 +24,7 @@ use pulsewatch::engine::ManualClock;
 use pulsewatch::engine::monitor::{self, Command as MonitorCommand, MonitorOptions, Update};
 use pulsewatch::event::AnomalyEvent;
 
-use crate::support::get_text;
+use crate::support::{get_text, pulsewatch, stderr, stdout};
 
 struct KillOnDrop(Child);
 
@@ -754,18 +754,10 @@ fn fleet_quality_is_measured_per_host_from_a_long_labelled_file() {
     .expect("config");
     let long = home.path().join("long.csv");
     let run = |args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
-            .args(["--config", config.to_str().expect("utf-8")])
-            .args(args)
-            .env("HOME", home.path())
-            .output()
-            .expect("run");
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        let with_config = [&["--config", config.to_str().expect("utf-8")], args].concat();
+        let output = pulsewatch(home.path(), &with_config);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        stdout(&output)
     };
     run(&[
         "fetch",

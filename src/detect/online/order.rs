@@ -121,25 +121,41 @@ mod tests {
     use crate::data::rng::Rng;
     use crate::detect::online::likelihood::median_in_place;
 
+    /// Slides `values` through a window of `capacity` and through a plain
+    /// queue of the same values; `check` gets the row, the window and the
+    /// queue's values (unsorted) after each push.
+    fn slide(
+        capacity: usize,
+        values: impl Iterator<Item = f64>,
+        mut check: impl FnMut(usize, &OrderedWindow, Vec<f64>),
+    ) {
+        let mut window = OrderedWindow::new(capacity);
+        let mut plain: VecDeque<f64> = VecDeque::new();
+        for (row, v) in values.enumerate() {
+            window.push(v);
+            plain.push_back(v);
+            if plain.len() > capacity {
+                plain.pop_front();
+            }
+            check(row, &window, plain.iter().copied().collect());
+        }
+    }
+
     #[test]
     fn median_and_mad_equal_the_selection_on_every_row() {
         let mut rng = Rng::new(4);
         for capacity in [1, 2, 3, 10, 57] {
-            let mut window = OrderedWindow::new(capacity);
-            let mut plain: VecDeque<f64> = VecDeque::new();
-            for row in 0..600 {
-                // Ties and plateaus as well as noise.
-                let v = if row % 7 == 0 {
-                    3.0
-                } else {
-                    (rng.normal() * 4.0).round() / 2.0
-                };
-                window.push(v);
-                plain.push_back(v);
-                if plain.len() > capacity {
-                    plain.pop_front();
-                }
-                let mut sorted: Vec<f64> = plain.iter().copied().collect();
+            // Ties and plateaus as well as noise.
+            let values: Vec<f64> = (0..600)
+                .map(|row| {
+                    if row % 7 == 0 {
+                        3.0
+                    } else {
+                        (rng.normal() * 4.0).round() / 2.0
+                    }
+                })
+                .collect();
+            slide(capacity, values.into_iter(), |row, window, mut sorted| {
                 let median = median_in_place(&mut sorted);
                 let mut deviations: Vec<f64> = sorted.iter().map(|x| (x - median).abs()).collect();
                 let mad = median_in_place(&mut deviations);
@@ -153,7 +169,7 @@ mod tests {
                     Some(mad),
                     "capacity {capacity}, row {row}"
                 );
-            }
+            });
         }
         assert_eq!(OrderedWindow::new(5).median(), None);
     }
@@ -162,21 +178,17 @@ mod tests {
     fn the_departure_scale_is_the_median_size_of_the_values_off_the_median() {
         let mut rng = Rng::new(8);
         for capacity in [3, 20, 300] {
-            let mut window = OrderedWindow::new(capacity);
-            let mut plain: VecDeque<f64> = VecDeque::new();
-            for row in 0..900 {
-                // Mostly zero, now and then a bump: the MAD is 0.
-                let v = if rng.uniform() < 0.2 {
-                    (rng.normal() * 4.0).round()
-                } else {
-                    0.0
-                };
-                window.push(v);
-                plain.push_back(v);
-                if plain.len() > capacity {
-                    plain.pop_front();
-                }
-                let mut sorted: Vec<f64> = plain.iter().copied().collect();
+            // Mostly zero, now and then a bump: the MAD is 0.
+            let values: Vec<f64> = (0..900)
+                .map(|_| {
+                    if rng.uniform() < 0.2 {
+                        (rng.normal() * 4.0).round()
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            slide(capacity, values.into_iter(), |row, window, mut sorted| {
                 let median = median_in_place(&mut sorted);
                 let mut off: Vec<f64> = sorted
                     .iter()
@@ -189,7 +201,7 @@ mod tests {
                     expected,
                     "capacity {capacity}, row {row}"
                 );
-            }
+            });
         }
     }
 }

@@ -13,7 +13,7 @@ impl Monitor {
 
     /// How far before the window the first live fetch reaches: a probation's
     /// rows, so the window's rows are judged from the start.
-    pub(crate) fn live_warmup(&self) -> std::time::Duration {
+    pub(super) fn live_warmup(&self) -> std::time::Duration {
         let step = self.config().prometheus.step;
         step.saturating_mul(u32::try_from(self.live_probation()).unwrap_or(u32::MAX))
     }
