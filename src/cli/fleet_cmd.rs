@@ -243,7 +243,7 @@ fn measure(
 /// `/metrics` as the daemon publishes it.
 fn judge(online: &mut OnlineState, frame: &MetricFrame) {
     let scores = online.update(frame);
-    let judged = assess(frame, Some(&scores), None, None, "ensemble");
+    let judged = assess(frame, Some(&scores), &[], None, "ensemble");
     let mut view = View::empty();
     view.frame = std::sync::Arc::new(frame.clone());
     view.judged = std::sync::Arc::new(judged);

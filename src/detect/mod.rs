@@ -8,6 +8,7 @@
 //! on the CPU path.
 
 pub mod cpu;
+pub mod entities;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod model;
@@ -143,6 +144,9 @@ pub struct Scores {
     pub feature_names: Vec<String>,
     pub threshold: f64,
     pub window_errors: Vec<f32>,
+    /// The first row of each scored window (windows with a missing value
+    /// are skipped, so not every row starts one).
+    pub window_starts: Vec<usize>,
     pub skipped_windows: usize,
 }
 
@@ -183,6 +187,26 @@ pub fn train_on(
     progress: &mut dyn FnMut(&TrainProgress),
     cancel: &AtomicBool,
 ) -> Result<(SavedModel, TrainOutcome), DetectError> {
+    train_threads(
+        frame,
+        lstm,
+        device,
+        train::default_threads(),
+        progress,
+        cancel,
+    )
+}
+
+/// [`train_on`] with the CPU path's batches split over `threads` threads (a
+/// pool training many entities at once gives each model one).
+pub fn train_threads(
+    frame: &MetricFrame,
+    lstm: &LstmConfig,
+    device: &ComputeDevice,
+    threads: usize,
+    progress: &mut dyn FnMut(&TrainProgress),
+    cancel: &AtomicBool,
+) -> Result<(SavedModel, TrainOutcome), DetectError> {
     let length = lstm.sequence_length;
     if frame.len() < length {
         return Err(DetectError::TooFewRows {
@@ -202,7 +226,7 @@ pub fn train_on(
         sequence_length: length,
     };
     let mut model = config.init(lstm.seed);
-    let threads = train::default_threads();
+    let threads = threads.max(1);
     let settings = settings_from(lstm, threads);
     let outcome = match device {
         ComputeDevice::Cpu { .. } => {
@@ -249,6 +273,7 @@ pub fn train_on(
         weights_checksum: String::new(),
         training_error_p50: Some(score::percentile(&errors, 50.0)),
         training_error_p95: Some(score::percentile(&errors, 95.0)),
+        entity: None,
     };
     Ok((SavedModel { model, meta }, outcome))
 }
@@ -330,6 +355,7 @@ pub fn score_on(
         feature_names: saved.meta.feature_names.clone(),
         threshold: saved.meta.threshold,
         window_errors: errors,
+        window_starts: set.starts,
         skipped_windows: set.skipped,
     })
 }

@@ -50,6 +50,10 @@ pub struct ModelMeta {
     pub training_error_p50: Option<f64>,
     #[serde(default)]
     pub training_error_p95: Option<f64>,
+    /// The entity whose model this is (`instance="host-003:9100"`), for a
+    /// fleet's models per entity; None for a model of a whole data set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
 }
 
 /// A model ready to score: weights plus metadata.

@@ -16,10 +16,12 @@ use crate::detect::train::{TrainOutcome, TrainProgress};
 use crate::detect::{self, Scores};
 use crate::forecast::{self, ForecastError, ForecastSettings, FrameForecast};
 
+mod entity_train;
 mod live;
 pub mod monitor;
 pub mod schedule;
 
+pub use entity_train::{EntityEvent, EntityTrainingJob, spawn_entity_training};
 pub use live::{LiveEvent, LiveJob, LivePlan, LiveWindow, WindowChange, spawn_live};
 
 pub use schedule::{Clock, ManualClock, SystemClock};

@@ -342,8 +342,17 @@ fn model_json(view: &View) -> serde_json::Value {
         }
         _ => serde_json::Value::Null,
     };
+    let per_entity = view.entity_models.as_ref().map(|m| {
+        serde_json::json!({
+            "entities": m.entities,
+            "scored": m.scored,
+            "training": m.training,
+            "load_errors": m.load_errors,
+        })
+    });
     serde_json::json!({
         "loaded": loaded,
+        "per_entity": per_entity,
         "training": view.is_training,
         "next_retrain_at": view.next_retrain_ms.map(crate::data::time::format_rfc3339_ms),
         "last_error": view.model_error,

@@ -334,6 +334,17 @@ impl PulseWatchApp {
     }
 
     fn model_summary(&self) -> String {
+        if let Some(models) = &self.view.entity_models {
+            return format!(
+                "A model per entity: {} of {} entities scored{}",
+                models.scored,
+                models.entities,
+                match models.load_errors.len() {
+                    0 => String::new(),
+                    n => format!(" ({n} saved models unreadable)"),
+                }
+            );
+        }
         match &self.view.model {
             ModelState::Loading => "Loading the model…".to_owned(),
             ModelState::Missing if self.state.mode == Mode::Live && self.config.lstm.enabled => {
@@ -407,6 +418,7 @@ impl eframe::App for PulseWatchApp {
             summary: self.model_summary(),
             threshold: self.threshold_range(),
             training: training.then(|| self.training_progress()),
+            entity_progress: self.view.entity_models.as_ref().and_then(|e| e.training),
             train_enabled: self.config.dashboard.retrain_button_enabled
                 && self.config.lstm.enabled
                 && !training,

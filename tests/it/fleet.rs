@@ -35,19 +35,19 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn prom_url() -> String {
+pub(crate) fn prom_url() -> String {
     std::env::var("PULSEWATCH_TEST_PROM_URL")
         .expect("PULSEWATCH_TEST_PROM_URL is not set: run the suite with `bash tests/run.sh`")
 }
 
-fn fleet_json() -> serde_json::Value {
+pub(crate) fn fleet_json() -> serde_json::Value {
     let path = std::env::var("PULSEWATCH_TEST_FLEET_JSON")
         .expect("PULSEWATCH_TEST_FLEET_JSON is not set: run the suite with `bash tests/run.sh`");
     serde_json::from_str(&std::fs::read_to_string(path).expect("fleet json")).expect("json")
 }
 
 /// Polls `ready` until it holds; 120 s without it fails the test.
-fn wait_for<T>(what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_for<T>(what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
     let started = Instant::now();
     loop {
         if let Some(value) = ready() {
@@ -62,7 +62,7 @@ fn wait_for<T>(what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
 }
 
 /// The shipped Linux queries, as YAML lines under `metrics:`.
-fn shipped_metrics_yaml() -> String {
+pub(crate) fn shipped_metrics_yaml() -> String {
     let shipped = Config::from_yaml_str_for_os(
         pulsewatch::config::DEFAULT_CONFIG_YAML,
         "built-in",
@@ -352,7 +352,7 @@ fn a_host_that_drops_out_and_comes_back_leaves_the_others_alone() {
 
 /// A monitor following Prometheus with `config` (no history, model or
 /// forecast), its detector state kept in `state_path`.
-fn follow_live(
+pub(crate) fn follow_live(
     config: Config,
     clock: Arc<dyn pulsewatch::engine::Clock>,
     state_path: Option<std::path::PathBuf>,
@@ -509,7 +509,7 @@ fn fleet_monitor(
 
 /// The updates up to the first whose window reaches `newest_ms`, that one
 /// last.
-fn updates_until(handle: &monitor::MonitorHandle, newest_ms: i64) -> Vec<Update> {
+pub(crate) fn updates_until(handle: &monitor::MonitorHandle, newest_ms: i64) -> Vec<Update> {
     let mut seen = Vec::new();
     wait_for("the refresh", || {
         for update in handle.updates.try_iter() {

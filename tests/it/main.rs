@@ -13,6 +13,7 @@ mod dashboard;
 mod detector;
 mod fake_http;
 mod fleet;
+mod fleet_models;
 mod forecast;
 mod gpu_path;
 mod nab;

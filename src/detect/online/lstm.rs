@@ -45,34 +45,28 @@ pub fn lstm_frame_likelihoods(
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let (model, _) = crate::detect::train_model(&head, lstm, &mut |_| {}, &cancel).ok()?;
     let scores = crate::detect::score_frame(&model, frame).ok()?;
-    let mut out = window_likelihoods(&scores, frame.len(), length)?;
+    if scores.skipped_windows > 0 {
+        return None;
+    }
+    let mut out = window_likelihoods(&scores, frame.len(), length);
     out[..probation].fill(0.0);
     Some(out)
 }
 
 /// Row likelihoods from an autoencoder's scores of a frame of `rows` rows:
 /// row t gets the likelihood of the error of the window ending at t
-/// against the errors of the windows before it (rows before the first
-/// window: 0). `None` when windows were skipped for missing values (the
-/// window ↔ row mapping is then not positional).
-pub fn window_likelihoods(
-    scores: &crate::detect::Scores,
-    rows: usize,
-    length: usize,
-) -> Option<Vec<f64>> {
-    if scores.skipped_windows > 0 {
-        return None;
-    }
+/// against the errors of the windows before it (rows that end no scored
+/// window: 0; a window with a missing value is not scored).
+pub fn window_likelihoods(scores: &crate::detect::Scores, rows: usize, length: usize) -> Vec<f64> {
     let mut tail = TailLikelihood::new(5000, 2);
     let mut out = vec![0.0; rows];
-    // Window w covers rows w .. w + length: it ends at row w + length - 1.
-    for (w, error) in scores.window_errors.iter().enumerate() {
+    for (error, start) in scores.window_errors.iter().zip(&scores.window_starts) {
         let likelihood = tail.update(f64::from(*error));
-        if let Some(slot) = out.get_mut(w + length - 1) {
+        if let Some(slot) = out.get_mut(start + length - 1) {
             *slot = likelihood;
         }
     }
-    Some(out)
+    out
 }
 
 #[cfg(test)]
@@ -114,5 +108,42 @@ mod tests {
         assert_eq!(&full[..950], &prefix[..]);
         // Too short to train: no scores rather than made-up ones.
         assert!(lstm_likelihoods(&values[..20], 15, &lstm).is_none());
+    }
+
+    #[test]
+    fn window_likelihoods_land_on_each_scored_windows_last_row() {
+        // Windows of 3 rows starting at 0, 1, 5 and 6 (2, 3 and 4 held a
+        // missing value), the last far above the others.
+        let errors = [0.1f32, 0.1, 0.1, 9.0];
+        let scores = crate::detect::Scores {
+            rows: crate::detect::score::RowScores {
+                error: vec![0.0; 9],
+                flag: vec![false; 9],
+                score: vec![0.0; 9],
+                top_feature: vec![None; 9],
+            },
+            feature_names: vec!["x".into()],
+            threshold: 1.0,
+            window_errors: errors.to_vec(),
+            window_starts: vec![0, 1, 5, 6],
+            skipped_windows: 3,
+        };
+        let out = window_likelihoods(&scores, 9, 3);
+        let mut tail = TailLikelihood::new(5000, 2);
+        let expected: Vec<f64> = errors.iter().map(|e| tail.update(f64::from(*e))).collect();
+        assert_eq!(
+            out,
+            [
+                0.0,
+                0.0,
+                expected[0],
+                expected[1],
+                0.0,
+                0.0,
+                0.0,
+                expected[2],
+                expected[3]
+            ]
+        );
     }
 }

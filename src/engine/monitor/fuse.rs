@@ -74,13 +74,28 @@ pub struct LstmView<'a> {
     pub threshold: f64,
     /// The first timestamp of the frame the scores are of.
     pub first_ms: Option<i64>,
+    /// A model per entity: each row's likelihood of the window ending at it
+    /// against the entity's earlier windows
+    /// ([`crate::detect::online::window_likelihoods`]). The row is marked
+    /// only at certainty (likelihood 1, a tail of 1e-12 or less), as the
+    /// local and peer detectors are: a window's error is heavy-tailed (one
+    /// spike lifts every window over it), and the training threshold (a
+    /// percentile of the training errors) marks that share of every host's
+    /// rows, which on a fleet is a page an hour. None: the row is marked
+    /// where its error is over `threshold` (one model over a data set).
+    pub likelihoods: Option<&'a [f64]>,
 }
 
 impl LstmView<'_> {
-    /// Whether these scores are of `frame`'s rows and columns.
+    /// Whether these scores are of `frame`'s rows, and every column they
+    /// score is one of its columns (a model per entity scores some).
     pub fn matches(&self, frame: &MetricFrame) -> bool {
         self.scores.rows.error.len() == frame.len()
-            && self.scores.feature_names == frame.names()
+            && self
+                .scores
+                .feature_names
+                .iter()
+                .all(|name| frame.column(name).is_some())
             && self
                 .first_ms
                 .is_none_or(|start| frame.timestamps_ms().first() == Some(&start))
@@ -131,13 +146,12 @@ impl Assessment {
 pub fn assess(
     frame: &MetricFrame,
     online: Option<&OnlineScores>,
-    lstm: Option<LstmView<'_>>,
+    lstm: &[LstmView<'_>],
     forecast: Option<&FrameForecast>,
     model_version: &str,
 ) -> Assessment {
     let rows = frame.len();
     let online = online.filter(|o| o.matches(frame));
-    let lstm = lstm.filter(|l| l.matches(frame));
     let mut metrics: Vec<MetricAssessment> = frame
         .names()
         .iter()
@@ -154,17 +168,40 @@ pub fn assess(
     let raise = |slot: &mut Option<f64>, score: f64| {
         *slot = Some(slot.map_or(score, |s| s.max(score)));
     };
-    if let Some(lstm) = lstm {
+    let column_of: std::collections::HashMap<&str, usize> = frame
+        .names()
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.as_str(), i))
+        .collect();
+    for lstm in lstm.iter().filter(|l| l.matches(frame)) {
+        // The model's features are its columns of the frame, in its order.
+        let columns: Vec<usize> = lstm
+            .scores
+            .feature_names
+            .iter()
+            .filter_map(|name| column_of.get(name.as_str()).copied())
+            .collect();
         for (row, error) in lstm.scores.rows.error.iter().enumerate() {
-            let Some(column) = lstm.scores.rows.top_feature[row] else {
+            let Some(column) = lstm.scores.rows.top_feature[row].and_then(|f| columns.get(f))
+            else {
                 continue;
             };
-            let score = normalised_score(*error, lstm.threshold);
-            let metric = &mut metrics[column];
+            let (score, marked) = match lstm.likelihoods {
+                Some(likelihoods) => {
+                    let l = likelihoods.get(row).copied().unwrap_or(0.0);
+                    (score_of_likelihood(l), l >= 1.0)
+                }
+                None => (
+                    normalised_score(*error, lstm.threshold),
+                    *error > lstm.threshold,
+                ),
+            };
+            let metric = &mut metrics[*column];
             if score.is_finite() {
                 metric.scores[row] = metric.scores[row].max(score);
             }
-            if *error > lstm.threshold {
+            if marked {
                 raise(&mut metric.marks[row], score);
             }
         }
@@ -242,7 +279,7 @@ mod tests {
     fn the_online_detector_marks_a_shift_and_marks_join_into_events() {
         let frame = shifted_frame();
         let online = OnlineScores::of(&frame, DetectionMethod::Ensemble);
-        let judged = assess(&frame, Some(&online), None, None, "ensemble");
+        let judged = assess(&frame, Some(&online), &[], None, "ensemble");
         assert_eq!(judged.rows, frame.len());
         let cpu = &judged.metrics[0];
         assert!(cpu.marks[1_200].is_some(), "the shift's first row");
@@ -263,7 +300,7 @@ mod tests {
             rows: 1_499,
             ..Default::default()
         });
-        let judged = assess(&other, Some(&online), None, None, "ensemble");
+        let judged = assess(&other, Some(&online), &[], None, "ensemble");
         assert!(judged.events.is_empty());
         assert_eq!(judged.marked_rows().iter().filter(|m| **m).count(), 0);
     }
@@ -310,14 +347,16 @@ mod tests {
             feature_names: frame.names().to_vec(),
             threshold: 0.02,
             window_errors: vec![0.01; 10],
+            window_starts: (0..10).collect(),
             skipped_windows: 0,
         };
         let view = |threshold| LstmView {
             scores: &scores,
             threshold,
             first_ms: Some(0),
+            likelihoods: None,
         };
-        let judged = assess(&frame, None, Some(view(0.02)), None, "lstm");
+        let judged = assess(&frame, None, &[view(0.02)], None, "lstm");
         assert_eq!(judged.metrics[0].marked_rows(), 0);
         assert_eq!(
             judged.metrics[1].marks[5],
@@ -327,8 +366,51 @@ mod tests {
         assert_eq!(judged.events[0].metric, "memory");
         // A threshold above the error marks nothing; the gauge still says how
         // close the row came.
-        let judged = assess(&frame, None, Some(view(0.1)), None, "lstm");
+        let judged = assess(&frame, None, &[view(0.1)], None, "lstm");
         assert!(judged.events.is_empty());
         assert!((judged.metrics[1].scores[5] - normalised_score(0.05, 0.1)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_model_per_entity_marks_its_own_columns_only_at_certainty() {
+        let stamps: Vec<i64> = (0..6).map(|i| i * 30_000).collect();
+        let names: Vec<String> = vec![r#"cpu{instance="a"}"#.into(), r#"cpu{instance="b"}"#.into()];
+        let frame =
+            MetricFrame::new(stamps, names.clone(), vec![vec![1.0; 6]; 2], None).expect("frame");
+        // Entity b's model: its one column, every row far over its
+        // threshold, but only row 4 at certainty.
+        let error = vec![0.5; 6];
+        let scores = Scores {
+            rows: crate::detect::score::RowScores {
+                flag: vec![true; 6],
+                score: error.iter().map(|e| normalised_score(*e, 0.01)).collect(),
+                error,
+                top_feature: vec![Some(0); 6],
+            },
+            feature_names: vec![names[1].clone()],
+            threshold: 0.01,
+            window_errors: vec![0.5; 6],
+            window_starts: (0..6).collect(),
+            skipped_windows: 0,
+        };
+        let likelihoods = [0.0, 0.5, 0.99, 0.9999, 1.0, 0.9];
+        let view = LstmView {
+            scores: &scores,
+            threshold: 0.01,
+            first_ms: Some(0),
+            likelihoods: Some(&likelihoods),
+        };
+        let judged = assess(&frame, None, &[view], None, "ensemble");
+        assert_eq!(judged.metrics[0].marked_rows(), 0, "entity a is not b's");
+        let b = &judged.metrics[1];
+        let marked: Vec<usize> = (0..6).filter(|r| b.marks[*r].is_some()).collect();
+        assert_eq!(marked, [4]);
+        assert_eq!(b.scores[3], score_of_likelihood(0.9999));
+        assert_eq!(judged.events.len(), 1);
+        assert_eq!(judged.events[0].metric, names[1]);
+        // A model whose column left the frame is left out.
+        let other = MetricFrame::new(vec![0], vec![names[0].clone()], vec![vec![1.0]], None)
+            .expect("frame");
+        assert!(!view.matches(&other));
     }
 }

@@ -31,7 +31,8 @@ pub use online::{OnlineState, Restored, StateError};
 pub use state::{MonitorOptions, STATE_SAVE_INTERVAL_MS, reason_class};
 pub use tracker::EventChanges;
 pub use view::{
-    ActiveModel, DataKind, FleetStatus, ForecastState, LiveStatus, ModelState, Update, View,
+    ActiveModel, DataKind, EntityModels, FleetStatus, ForecastState, LiveStatus, ModelState,
+    Update, View,
 };
 
 use state::Monitor;

@@ -11,6 +11,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use crate::config::Config;
 use crate::data::MetricFrame;
 use crate::detect::Scores;
+use crate::detect::entities::EntityColumns;
 use crate::engine::schedule::{Clock, Finished, ModelKeeper, RetrainReason, Schedule, StartError};
 use crate::event::AnomalyEvent;
 use crate::forecast::{ForecastError, ForecastModel, ForecastSettings, FrameForecast};
@@ -20,7 +21,7 @@ use super::fuse::{self, Assessment, LstmView, OnlineScores};
 use super::online::OnlineState;
 use super::tracker::{EventChanges, EventTracker};
 use super::view::{
-    ActiveModel, DataKind, FleetStatus, ForecastState, LiveStatus, ModelState, View,
+    ActiveModel, DataKind, EntityModels, FleetStatus, ForecastState, LiveStatus, ModelState, View,
 };
 
 /// How the monitor is set up by its owner.
@@ -46,6 +47,27 @@ pub struct MonitorOptions {
 
 /// How often the live detector state is saved while following Prometheus.
 pub const STATE_SAVE_INTERVAL_MS: i64 = 5 * 60 * 1000;
+
+/// An entity model's scores of the frame, and each row's likelihood of the
+/// window ending at it (what marks it; see [`LstmView::likelihoods`]).
+struct EntityScored {
+    scores: Arc<Scores>,
+    likelihoods: Vec<f64>,
+}
+
+impl EntityScored {
+    fn new(scores: Scores, sequence_length: usize) -> Self {
+        let likelihoods = crate::detect::online::window_likelihoods(
+            &scores,
+            scores.rows.error.len(),
+            sequence_length,
+        );
+        Self {
+            scores: Arc::new(scores),
+            likelihoods,
+        }
+    }
+}
 
 /// A fit in progress, and what it was started on.
 struct FitJob {
@@ -75,6 +97,11 @@ pub(super) struct Monitor {
     pub(super) state_saved_ms: Option<i64>,
     /// The model's scores of `frame`.
     lstm_scores: Option<Arc<Scores>>,
+    /// The entities of `frame` (by `fleet.entity_labels`); more than one:
+    /// the autoencoder is a model per entity.
+    entity_groups: Vec<EntityColumns>,
+    /// Each entity model's scores of `frame`, by entity key.
+    entity_scores: BTreeMap<String, EntityScored>,
     /// The frame the running training was started on: when it is still the
     /// one in view, the training's own scores of it are used.
     training_frame: Option<Arc<MetricFrame>>,
@@ -130,6 +157,8 @@ impl Monitor {
             selection: crate::fleet::Selection::default(),
             state_saved_ms: None,
             lstm_scores: None,
+            entity_groups: Vec::new(),
+            entity_scores: BTreeMap::new(),
             training_frame: None,
             threshold: None,
             forecast: None,
@@ -163,10 +192,22 @@ impl Monitor {
     /// What judged the events: the detection method, and the model it used.
     pub(super) fn model_version(&self) -> String {
         let method = self.config().detection.method.key();
+        if self.per_entity() {
+            return match self.entity_scores.len() {
+                0 => method.to_owned(),
+                n => format!("{method} (lstm per entity, {n} models)"),
+            };
+        }
         match (self.keeper.model(), &self.lstm_scores) {
             (Some(model), Some(_)) => format!("{method} (lstm {})", model.meta.created_at),
             _ => method.to_owned(),
         }
+    }
+
+    /// Whether the frame holds more than one entity, so the autoencoder is
+    /// a model per entity rather than one over every column.
+    pub(super) fn per_entity(&self) -> bool {
+        self.entity_groups.len() > 1
     }
 
     fn forecasting(&self) -> bool {
@@ -190,6 +231,8 @@ impl Monitor {
         }
         self.kind = kind;
         self.label = label;
+        self.entity_groups =
+            crate::detect::entities::entities_of(&frame, &self.options.config.fleet.entity_labels);
         self.frame = Arc::new(frame);
         let method = self.config().detection.method;
         self.online = Some(if kind == DataKind::Live {
@@ -212,8 +255,29 @@ impl Monitor {
         self.retrain_if_due();
     }
 
-    /// Scores the frame with the model in use.
+    /// Scores the frame with the model in use (a fleet: each entity's
+    /// columns with its own model).
     fn rescore(&mut self) {
+        self.entity_scores.clear();
+        if self.per_entity() {
+            self.lstm_scores = None;
+            if !self.config().lstm.enabled || self.frame.is_empty() {
+                return;
+            }
+            let models = self.keeper.entity_models();
+            let scored: BTreeMap<String, EntityScored> = self
+                .entity_groups
+                .iter()
+                .filter_map(|group| {
+                    let model = models.get(&group.key)?;
+                    let scores = crate::detect::score_frame(model, &self.frame).ok()?;
+                    let length = model.meta.config.sequence_length;
+                    Some((group.key.clone(), EntityScored::new(scores, length)))
+                })
+                .collect();
+            self.entity_scores = scored;
+            return;
+        }
         self.lstm_scores = self
             .keeper
             .model()
@@ -226,18 +290,37 @@ impl Monitor {
     /// events (recorded in the history).
     pub(super) fn reassess(&mut self) {
         let version = self.model_version();
-        let lstm = match (self.keeper.model(), &self.lstm_scores) {
-            (Some(model), Some(scores)) => Some(LstmView {
-                scores,
-                threshold: self.threshold.unwrap_or(model.meta.threshold),
-                first_ms: self.frame.timestamps_ms().first().copied(),
-            }),
-            _ => None,
+        let first_ms = self.frame.timestamps_ms().first().copied();
+        let models = self.keeper.entity_models();
+        let lstm: Vec<LstmView> = if self.per_entity() {
+            // Each entity at its own model's threshold (the window's slider
+            // is for a single model).
+            self.entity_scores
+                .iter()
+                .filter_map(|(key, scored)| {
+                    Some(LstmView {
+                        scores: &scored.scores,
+                        threshold: models.get(key)?.meta.threshold,
+                        first_ms,
+                        likelihoods: Some(&scored.likelihoods),
+                    })
+                })
+                .collect()
+        } else {
+            match (self.keeper.model(), &self.lstm_scores) {
+                (Some(model), Some(scores)) => vec![LstmView {
+                    scores,
+                    threshold: self.threshold.unwrap_or(model.meta.threshold),
+                    first_ms,
+                    likelihoods: None,
+                }],
+                _ => Vec::new(),
+            }
         };
         let judged = fuse::assess(
             &self.frame,
             self.online.as_ref(),
-            lstm,
+            &lstm,
             self.forecast.as_deref(),
             &version,
         );
@@ -455,6 +538,24 @@ impl Monitor {
         if self.kind != DataKind::Live || !self.config().lstm.enabled || self.keeper.is_training() {
             return;
         }
+        if self.per_entity() {
+            let scores: BTreeMap<String, Arc<Scores>> = self
+                .entity_scores
+                .iter()
+                .map(|(key, scored)| (key.clone(), Arc::clone(&scored.scores)))
+                .collect();
+            let due = self
+                .keeper
+                .entities_due(&self.frame, &self.entity_groups, &scores);
+            if let Some((reason, groups)) = due {
+                let note = match self.start_entities(groups, reason.clone()) {
+                    Ok(id) => format!("training per entity (job {id}): {reason}"),
+                    Err(error) => error.to_string(),
+                };
+                self.notes.push(note);
+            }
+            return;
+        }
         let recent = match (self.keeper.model(), &self.lstm_scores) {
             (Some(model), Some(scores)) => crate::engine::schedule::errors_since_training(
                 &scores.window_errors,
@@ -478,11 +579,46 @@ impl Monitor {
         }
     }
 
-    /// Starts a training on the frame in view.
+    /// Starts a training on the frame in view (a fleet: of every entity
+    /// with enough rows).
     pub(super) fn start_training(&mut self, reason: RetrainReason) -> Result<u64, StartError> {
         self.model_load_error = None;
         self.dirty = true;
+        if self.per_entity() {
+            let length = self.config().lstm.sequence_length;
+            let ready: Vec<EntityColumns> = self
+                .entity_groups
+                .iter()
+                .filter(|g| crate::engine::schedule::enough_rows(&self.frame, g, length))
+                .cloned()
+                .collect();
+            if ready.is_empty() {
+                return Err(StartError::Spawn {
+                    reason: format!(
+                        "no entity has {} complete rows to train on yet",
+                        length + crate::engine::schedule::MIN_TRAINING_WINDOWS
+                    ),
+                });
+            }
+            let reason = format!("{reason} ({})", ready.len());
+            return self.start_entities(ready, reason);
+        }
         let started = self.keeper.start((*self.frame).clone(), reason, || {});
+        if started.is_ok() {
+            self.training_frame = Some(Arc::clone(&self.frame));
+        }
+        started
+    }
+
+    /// Starts training models for `groups` of the frame in view.
+    fn start_entities(
+        &mut self,
+        groups: Vec<EntityColumns>,
+        reason: String,
+    ) -> Result<u64, StartError> {
+        let started = self
+            .keeper
+            .start_entities(Arc::clone(&self.frame), groups, reason, || {});
         if started.is_ok() {
             self.training_frame = Some(Arc::clone(&self.frame));
         }
@@ -528,6 +664,44 @@ impl Monitor {
         if let Some(finished) = finished {
             self.training_finished(finished);
         }
+        let news = self.keeper.poll_entities();
+        if !news.trained.is_empty() {
+            self.entity_models_trained(news.trained);
+        }
+        if let Some(finished) = news.finished {
+            self.training_finished(finished);
+        }
+    }
+
+    /// New models per entity came into use: their entities are scored with
+    /// them (by the training's own scores when the frame is still the one
+    /// it trained on) and the frame judged again.
+    fn entity_models_trained(&mut self, trained: Vec<(String, Scores)>) {
+        let same_frame = self
+            .training_frame
+            .as_ref()
+            .is_some_and(|f| Arc::ptr_eq(f, &self.frame));
+        if self.per_entity() && self.config().lstm.enabled {
+            for (key, scores) in trained {
+                let Some(model) = self.keeper.entity_models().get(&key) else {
+                    continue;
+                };
+                let length = model.meta.config.sequence_length;
+                let scores = if same_frame {
+                    Some(scores)
+                } else {
+                    crate::detect::score_frame(model, &self.frame).ok()
+                };
+                match scores {
+                    Some(scores) => self
+                        .entity_scores
+                        .insert(key, EntityScored::new(scores, length)),
+                    None => self.entity_scores.remove(&key),
+                };
+            }
+            self.reassess();
+        }
+        self.dirty = true;
     }
 
     pub(super) fn training_finished(&mut self, finished: Finished) {
@@ -639,6 +813,12 @@ impl Monitor {
                 selection: self.selection,
                 shard: (self.kind == DataKind::Live).then_some(self.options.shard),
             },
+            entity_models: self.per_entity().then(|| EntityModels {
+                entities: self.entity_groups.len(),
+                scored: self.entity_scores.len(),
+                training: self.keeper.entity_progress(),
+                load_errors: self.keeper.entity_load_errors().to_vec(),
+            }),
         }
     }
 }

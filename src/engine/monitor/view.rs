@@ -109,6 +109,22 @@ pub struct View {
     /// The fleet: which series are stale or still in probation, what the
     /// last fetch left out, and the shard followed.
     pub fleet: FleetStatus,
+    /// The autoencoder as models per entity (data of more than one
+    /// entity); None: one model over the data set (`model`).
+    pub entity_models: Option<EntityModels>,
+}
+
+/// A fleet's models per entity, as of one update.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntityModels {
+    /// Entities in the data.
+    pub entities: usize,
+    /// Of those, the ones whose model scores them.
+    pub scored: usize,
+    /// The training of models per entity in progress.
+    pub training: Option<crate::engine::schedule::EntityJobProgress>,
+    /// Models under the model directory that could not be read.
+    pub load_errors: Vec<String>,
 }
 
 /// How the followed series stand (live data).
@@ -151,6 +167,7 @@ impl View {
             history_error: None,
             busy: true,
             fleet: FleetStatus::default(),
+            entity_models: None,
         }
     }
 }

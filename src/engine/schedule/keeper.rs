@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use crate::config::LstmConfig;
 use crate::data::MetricFrame;
+use crate::detect::entities::EntityColumns;
 use crate::detect::store::SavedModel;
-use crate::engine::{TrainEvent, TrainingJob, spawn_training};
+use crate::engine::{EntityEvent, TrainEvent, TrainingJob, spawn_entity_training, spawn_training};
 use crate::history::TrainingRun;
 
+use super::entities::{EntityModels, RunningEntities};
 use super::{
     Clock, FIRST_MODEL_RETRY_MS, MIN_TRAINING_WINDOWS, RetrainReason, Schedule, retrain_due,
 };
@@ -29,6 +31,27 @@ pub struct TrainJobState {
     pub eta_seconds: Option<f64>,
     pub error: Option<String>,
     pub model_path: Option<String>,
+    /// A fleet's training of models per entity: how far it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entities: Option<EntityJobProgress>,
+}
+
+/// How far a training of models per entity is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EntityJobProgress {
+    pub total: usize,
+    /// Ended, with a model or without.
+    pub done: usize,
+    pub failed: usize,
+}
+
+/// What [`ModelKeeper::poll_entities`] saw: the entity models that came
+/// into use (each with its scores of its columns of the frame it was
+/// trained on) and, when the pool has stopped, its run.
+#[derive(Debug, Default)]
+pub struct EntityNews {
+    pub trained: Vec<(String, crate::detect::Scores)>,
+    pub finished: Option<Finished>,
 }
 
 /// A retrain could not start.
@@ -80,6 +103,8 @@ pub struct ModelKeeper {
     /// Appended to the reasons of the runs it records ("app": the dashboard
     /// trained it), so the history tells the two owners apart.
     source: Option<String>,
+    /// A fleet's models per entity (data of more than one entity).
+    entities: EntityModels,
 }
 
 impl std::fmt::Debug for ModelKeeper {
@@ -107,6 +132,7 @@ impl ModelKeeper {
             keeper.adopt(model);
         }
         keeper.last_error = last_error;
+        keeper.load_entity_models();
         keeper
     }
 
@@ -127,7 +153,221 @@ impl ModelKeeper {
             last_training_secs: None,
             progress: None,
             source: None,
+            entities: EntityModels::default(),
         }
+    }
+
+    /// Reads the models per entity saved under the model directory.
+    pub fn load_entity_models(&mut self) {
+        let (models, errors) = crate::detect::entities::load_entity_models(&self.save_dir);
+        self.entities.models = models;
+        self.entities.load_errors = errors;
+    }
+
+    /// A fleet's models per entity, by entity key.
+    pub fn entity_models(&self) -> &BTreeMap<String, Arc<SavedModel>> {
+        &self.entities.models
+    }
+
+    /// The entity models under the model directory that could not be read.
+    pub fn entity_load_errors(&self) -> &[String] {
+        &self.entities.load_errors
+    }
+
+    /// The entities of `groups` due for a model now, and why (see
+    /// [`super::entities`]); `scores`: each entity model's scores of `frame`.
+    pub fn entities_due(
+        &self,
+        frame: &MetricFrame,
+        groups: &[EntityColumns],
+        scores: &BTreeMap<String, Arc<crate::detect::Scores>>,
+    ) -> Option<(String, Vec<EntityColumns>)> {
+        if !self.lstm.enabled || self.is_training() {
+            return None;
+        }
+        self.entities
+            .due(frame, groups, scores, &self.lstm, self.clock.now_ms())
+    }
+
+    /// Starts training a model for each of `groups` on `frame`, on a pool of
+    /// workers (one per core); returns the job id. Each model is saved and
+    /// reported as it is done ([`ModelKeeper::poll_entities`]).
+    pub fn start_entities(
+        &mut self,
+        frame: Arc<MetricFrame>,
+        groups: Vec<EntityColumns>,
+        reason: String,
+        wake: impl Fn() + Send + Sync + 'static,
+    ) -> Result<u64, StartError> {
+        if let Some(id) = self.running_id() {
+            return Err(StartError::Busy { id });
+        }
+        let now = self.clock.now_ms();
+        let rows = frame.len();
+        let keys: Vec<String> = groups.iter().map(|g| g.key.clone()).collect();
+        let workers = crate::detect::train::default_threads();
+        let job = spawn_entity_training(
+            frame,
+            groups,
+            self.lstm.clone(),
+            self.save_dir.clone(),
+            workers,
+            wake,
+        )
+        .map_err(|e| StartError::Spawn {
+            reason: e.to_string(),
+        })?;
+        let id = self.jobs.keys().next_back().map_or(1, |last| last + 1);
+        self.jobs.insert(
+            id,
+            TrainJobState {
+                status: "running".into(),
+                reason: reason.clone(),
+                epochs: self.lstm.epochs,
+                entities: Some(EntityJobProgress {
+                    total: keys.len(),
+                    ..EntityJobProgress::default()
+                }),
+                ..TrainJobState::default()
+            },
+        );
+        for key in keys {
+            self.entities.last_attempt_ms.insert(key, now);
+        }
+        self.entities.running = Some(RunningEntities {
+            id,
+            job,
+            reason,
+            started_ms: now,
+            rows,
+            done: 0,
+            failed: Vec::new(),
+            losses: Vec::new(),
+        });
+        Ok(id)
+    }
+
+    /// Takes the pool's news without waiting: each entity's new model into
+    /// use, and its end into a run for the history.
+    pub fn poll_entities(&mut self) -> EntityNews {
+        let mut news = EntityNews::default();
+        loop {
+            let Some(running) = self.entities.running.as_ref() else {
+                return news;
+            };
+            let event = match running.job.events.try_recv() {
+                Ok(event) => event,
+                Err(std::sync::mpsc::TryRecvError::Empty) => return news,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => EntityEvent::Finished {
+                    device: String::new(),
+                },
+            };
+            if let Some(finished) = self.apply_entity(event, &mut news) {
+                news.finished = Some(finished);
+                return news;
+            }
+        }
+    }
+
+    fn apply_entity(&mut self, event: EntityEvent, news: &mut EntityNews) -> Option<Finished> {
+        let running = self.entities.running.as_mut()?;
+        match event {
+            EntityEvent::Done { key, result } => {
+                running.done += 1;
+                match result {
+                    Ok(trained) => {
+                        running.losses.push(trained.outcome.final_loss);
+                        let trained = *trained;
+                        self.entities
+                            .models
+                            .insert(key.clone(), Arc::new(trained.saved));
+                        news.trained.push((key, trained.scores));
+                    }
+                    Err(error) => running.failed.push(format!("{key}: {error}")),
+                }
+                if let Some(state) = self.jobs.get_mut(&running.id) {
+                    state.entities = Some(EntityJobProgress {
+                        total: running.job.entities,
+                        done: running.done,
+                        failed: running.failed.len(),
+                    });
+                    state.loss = mean(&running.losses);
+                }
+                None
+            }
+            EntityEvent::Finished { device } => {
+                let running = self.entities.running.take()?;
+                let state = self.jobs.entry(running.id).or_default();
+                let trained = running.losses.len();
+                let failed = running.failed.len();
+                let lost = running.job.entities.saturating_sub(running.done);
+                let mut errors = running.failed.clone();
+                if lost > 0 {
+                    errors.push(format!("{lost} entities never reported"));
+                }
+                let error = (!errors.is_empty()).then(|| {
+                    let shown: Vec<&str> = errors.iter().take(5).map(String::as_str).collect();
+                    let more = errors.len().saturating_sub(shown.len());
+                    let tail = if more > 0 {
+                        format!("; and {more} more")
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "{failed} of {} entities failed: {}{tail}",
+                        running.job.entities,
+                        shown.join("; ")
+                    )
+                });
+                let ok = trained > 0;
+                state.status = if ok { "done" } else { "failed" }.into();
+                state.error.clone_from(&error);
+                state.loss = mean(&running.losses);
+                let duration_secs =
+                    (self.clock.now_ms() - running.started_ms).max(0) as f64 / 1000.0;
+                let reason = format!("{} entities: {}", running.job.entities, running.reason);
+                if let Some(error) = &error {
+                    self.last_error = Some(format!("training per entity ({reason}): {error}"));
+                } else {
+                    self.last_error = None;
+                }
+                Some(Finished {
+                    run: TrainingRun {
+                        id: 0,
+                        started_ms: running.started_ms,
+                        reason: match &self.source {
+                            Some(source) => format!("{reason} ({source})"),
+                            None => reason,
+                        },
+                        rows: running.rows as i64,
+                        final_loss: mean(&running.losses),
+                        duration_secs,
+                        device,
+                        status: if ok { "ok" } else { "failed" }.into(),
+                        error,
+                    },
+                    swapped_in: false,
+                    scores: None,
+                })
+            }
+        }
+    }
+
+    /// How far the training of models per entity in progress is.
+    pub fn entity_progress(&self) -> Option<EntityJobProgress> {
+        let running = self.entities.running.as_ref()?;
+        Some(EntityJobProgress {
+            total: running.job.entities,
+            done: running.done,
+            failed: running.failed.len(),
+        })
+    }
+
+    fn running_id(&self) -> Option<u64> {
+        self.running
+            .as_ref()
+            .map(|r| r.id)
+            .or(self.entities.running.as_ref().map(|r| r.id))
     }
 
     /// Marks the runs it records as `source`'s ("scheduled (app)").
@@ -155,7 +395,10 @@ impl ModelKeeper {
     pub fn configure(&mut self, lstm: LstmConfig, save_dir: PathBuf) {
         self.schedule.interval_ms = lstm.retrain_interval.as_millis() as i64;
         self.lstm = lstm;
-        self.save_dir = save_dir;
+        if save_dir != self.save_dir {
+            self.save_dir = save_dir;
+            self.load_entity_models();
+        }
     }
 
     /// The running job's latest progress.
@@ -167,6 +410,12 @@ impl ModelKeeper {
     /// use stays).
     pub fn cancel(&self) {
         if let Some(running) = &self.running {
+            running
+                .job
+                .cancel
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(running) = &self.entities.running {
             running
                 .job
                 .cancel
@@ -192,7 +441,7 @@ impl ModelKeeper {
     }
 
     pub fn is_training(&self) -> bool {
-        self.running.is_some()
+        self.running_id().is_some()
     }
 
     /// The last load or training error (cleared by a successful training).
@@ -217,7 +466,7 @@ impl ModelKeeper {
     /// in `recent_errors` (window errors scored by the current model since
     /// it was trained).
     pub fn due(&self, recent_errors: &[f32]) -> Option<RetrainReason> {
-        if !self.lstm.enabled || self.running.is_some() {
+        if !self.lstm.enabled || self.is_training() {
             return None;
         }
         let now = self.clock.now_ms();
@@ -257,8 +506,8 @@ impl ModelKeeper {
         reason: RetrainReason,
         wake: impl Fn() + Send + 'static,
     ) -> Result<u64, StartError> {
-        if let Some(running) = &self.running {
-            return Err(StartError::Busy { id: running.id });
+        if let Some(id) = self.running_id() {
+            return Err(StartError::Busy { id });
         }
         let now = self.clock.now_ms();
         let rows = frame.len();
@@ -313,6 +562,9 @@ impl ModelKeeper {
     /// Cancels a running job and waits (up to `limit`) for it to end, so a
     /// save in progress completes before the process exits.
     pub fn shutdown(&mut self, limit: Duration) -> Option<Finished> {
+        if self.entities.running.is_some() {
+            return self.shutdown_entities(limit);
+        }
         let running = self.running.as_ref()?;
         running
             .job
@@ -327,6 +579,22 @@ impl ModelKeeper {
                 Err(_) => return None,
             };
             if let Some(finished) = self.apply(event) {
+                return Some(finished);
+            }
+        }
+    }
+
+    /// [`ModelKeeper::shutdown`] for a pool job: every model saved so far
+    /// stays; the pool stops within a batch.
+    fn shutdown_entities(&mut self, limit: Duration) -> Option<Finished> {
+        self.cancel();
+        let deadline = std::time::Instant::now() + limit;
+        let mut news = EntityNews::default();
+        loop {
+            let running = self.entities.running.as_ref()?;
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let event = running.job.events.recv_timeout(left).ok()?;
+            if let Some(finished) = self.apply_entity(event, &mut news) {
                 return Some(finished);
             }
         }
@@ -402,4 +670,8 @@ impl ModelKeeper {
             }
         }
     }
+}
+
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }

@@ -16,12 +16,14 @@ use std::time::Duration;
 
 use crate::detect::store::SavedModel;
 
+mod entities;
 mod keeper;
 #[cfg(test)]
 mod tests;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
-pub use keeper::{Finished, ModelKeeper, StartError, TrainJobState};
+pub use entities::enough_rows;
+pub use keeper::{EntityJobProgress, EntityNews, Finished, ModelKeeper, StartError, TrainJobState};
 
 /// Recent windows needed before drift is judged.
 pub const DRIFT_MIN_WINDOWS: usize = 60;

@@ -27,6 +27,8 @@ pub struct ModelPanel<'a> {
     pub threshold: Option<(f64, f64, f64)>,
     /// Some while training: the latest progress (None before the first batch).
     pub training: Option<Option<&'a TrainProgress>>,
+    /// A fleet's training of models per entity: how many are done.
+    pub entity_progress: Option<crate::engine::schedule::EntityJobProgress>,
     pub train_enabled: bool,
     pub error: Option<&'a str>,
 }
@@ -82,8 +84,21 @@ pub fn side_panel_ui(
     }
     match model.training {
         Some(progress) => {
-            let (fraction, text) = match progress {
-                Some(p) => {
+            let (fraction, text) = match (model.entity_progress, progress) {
+                (Some(e), _) => (
+                    e.done as f32 / e.total.max(1) as f32,
+                    format!(
+                        "{}/{} entities{}",
+                        e.done,
+                        e.total,
+                        if e.failed > 0 {
+                            format!(" · {} failed", e.failed)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ),
+                (None, Some(p)) => {
                     let done = (p.epoch.saturating_sub(1) * p.batches + p.batch) as f32;
                     let total = (p.epochs * p.batches).max(1) as f32;
                     (
@@ -97,7 +112,7 @@ pub fn side_panel_ui(
                         ),
                     )
                 }
-                None => (0.0, "starting…".to_owned()),
+                (None, None) => (0.0, "starting…".to_owned()),
             };
             ui.add(egui::ProgressBar::new(fraction).text(text));
             if ui.button("Cancel").clicked() {

@@ -1,0 +1,110 @@
+//! A fleet's models per entity as the keeper holds them: which entity has
+//! a model, which is due for one (no model yet, the schedule counted from
+//! its own model's creation, or drift in its own errors), and the pool job
+//! that trains the due ones. The rules are the single model's
+//! ([`super::retrain_due`]), applied to each entity alone.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::data::MetricFrame;
+use crate::detect::Scores;
+use crate::detect::entities::EntityColumns;
+use crate::detect::store::SavedModel;
+use crate::engine::EntityTrainingJob;
+
+use super::{FIRST_MODEL_RETRY_MS, MIN_TRAINING_WINDOWS, RetrainReason, Schedule, retrain_due};
+
+/// A pool job in progress.
+pub(super) struct RunningEntities {
+    pub id: u64,
+    pub job: EntityTrainingJob,
+    pub reason: String,
+    pub started_ms: i64,
+    pub rows: usize,
+    pub done: usize,
+    pub failed: Vec<String>,
+    pub losses: Vec<f64>,
+}
+
+/// The models per entity and their trainings.
+#[derive(Default)]
+pub(super) struct EntityModels {
+    pub models: BTreeMap<String, Arc<SavedModel>>,
+    pub running: Option<RunningEntities>,
+    /// When each entity's last training started (a failed first training is
+    /// retried after [`FIRST_MODEL_RETRY_MS`]; drift waits its cooldown).
+    pub last_attempt_ms: BTreeMap<String, i64>,
+    /// Models under the model directory that could not be read.
+    pub load_errors: Vec<String>,
+}
+
+/// Whether an entity's columns have `length` + [`MIN_TRAINING_WINDOWS`]
+/// complete rows: enough to train its first model on.
+pub fn enough_rows(frame: &MetricFrame, entity: &EntityColumns, length: usize) -> bool {
+    let columns = frame.columns();
+    let complete = (0..frame.len())
+        .filter(|&row| entity.columns.iter().all(|&c| columns[c][row].is_finite()))
+        .count();
+    complete >= length + MIN_TRAINING_WINDOWS
+}
+
+impl EntityModels {
+    /// The entities of `groups` due for a training at `now_ms`, with why
+    /// (the reasons counted, most common first: "no model yet (48), drift
+    /// (2)"). `scores`: each entity's model's scores of `frame`.
+    pub fn due(
+        &self,
+        frame: &MetricFrame,
+        groups: &[EntityColumns],
+        scores: &BTreeMap<String, Arc<Scores>>,
+        lstm: &crate::config::LstmConfig,
+        now_ms: i64,
+    ) -> Option<(String, Vec<EntityColumns>)> {
+        if self.running.is_some() {
+            return None;
+        }
+        let mut due = Vec::new();
+        let mut reasons: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for entity in groups {
+            let last = self.last_attempt_ms.get(&entity.key).copied();
+            let reason = match self.models.get(&entity.key) {
+                None => {
+                    let retry = last.is_none_or(|l| now_ms - l >= FIRST_MODEL_RETRY_MS);
+                    (retry && enough_rows(frame, entity, lstm.sequence_length))
+                        .then_some(RetrainReason::NoModel)
+                }
+                Some(model) => {
+                    let created = crate::data::time::parse_timestamp_ms(&model.meta.created_at);
+                    let schedule = Schedule::new(lstm.retrain_interval, last.max(created));
+                    let recent = scores.get(&entity.key).map_or_else(Vec::new, |s| {
+                        super::errors_since_training(&s.window_errors, frame.timestamps_ms(), model)
+                    });
+                    retrain_due(&schedule, last, now_ms, &recent, model)
+                }
+            };
+            if let Some(reason) = reason {
+                *reasons
+                    .entry(match reason {
+                        RetrainReason::NoModel => "no model yet",
+                        RetrainReason::Scheduled => "scheduled",
+                        RetrainReason::Drift(_) => "drift",
+                        RetrainReason::Manual => "manual",
+                    })
+                    .or_default() += 1;
+                due.push(entity.clone());
+            }
+        }
+        if due.is_empty() {
+            return None;
+        }
+        let mut counted: Vec<(&str, usize)> = reasons.into_iter().collect();
+        counted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let reason = counted
+            .iter()
+            .map(|(reason, n)| format!("{reason} ({n})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some((reason, due))
+    }
+}

@@ -1,0 +1,146 @@
+//! The autoencoder on a fleet, against the test Prometheus's 50 hosts: a
+//! model per entity, trained on a pool of workers while the refreshes go
+//! on, each saved under its own directory, each scoring only its own
+//! entity's columns, all of them read back after a restart.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use pulsewatch::config::Config;
+use pulsewatch::detect::entities::entities_of;
+use pulsewatch::engine::ManualClock;
+use pulsewatch::engine::monitor::{EntityModels, Update};
+use pulsewatch::engine::schedule::enough_rows;
+
+use crate::fleet::{fleet_json, follow_live, prom_url, shipped_metrics_yaml, wait_for};
+
+fn config(models: &std::path::Path) -> Config {
+    Config::from_yaml_str(
+        &format!(
+            "prometheus:\n  url: {}\n  step: 30s\n  window: 1h\nmetrics:\n{}\
+             lstm_model:\n  enabled: true\n  sequence_length: 10\n  hidden_size: 8\n  \
+             epochs: 2\n  device: cpu\n  save_path: '{}'\n\
+             prophet_model:\n  enabled: false\ndashboard:\n  refresh_interval: 1\n",
+            prom_url(),
+            shipped_metrics_yaml(),
+            models.display()
+        ),
+        "entity-models.yml",
+    )
+    .expect("config")
+}
+
+/// The entities of the frame in view with enough complete rows for a model.
+fn trainable(update: &Update, config: &Config) -> BTreeSet<String> {
+    let frame = &update.view.frame;
+    entities_of(frame, &config.fleet.entity_labels)
+        .into_iter()
+        .filter(|e| enough_rows(frame, e, config.lstm.sequence_length))
+        .map(|e| e.key)
+        .collect()
+}
+
+/// The first update whose every entity with enough rows is scored by its
+/// own model, no training running.
+fn all_scored(
+    updates: &std::sync::mpsc::Receiver<Update>,
+    config: &Config,
+) -> Option<(Update, EntityModels)> {
+    updates.try_iter().find_map(|update| {
+        let models = update.view.entity_models.clone()?;
+        let ready = trainable(&update, config).len();
+        (ready > 1 && models.scored == ready && !update.view.is_training)
+            .then_some((update, models))
+    })
+}
+
+#[test]
+fn the_autoencoder_is_a_model_per_host_trained_on_a_pool_and_read_back_after_a_restart() {
+    let fleet = fleet_json();
+    let start_ms = fleet["start"].as_i64().expect("start") * 1000;
+    let t1 = start_ms + 20 * 3_600_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models_dir = dir.path().join("models");
+    let config = config(&models_dir);
+
+    let clock = Arc::new(ManualClock::new(t1));
+    let handle = follow_live(config.clone(), clock.clone(), None);
+    let (update, models) = wait_for("a model for every entity", || {
+        all_scored(&handle.updates, &config)
+    });
+    handle.stop().expect("stop");
+    let view = &update.view;
+    let hosts: BTreeSet<String> = view
+        .frame
+        .series_labels()
+        .iter()
+        .filter_map(|labels| labels.get("instance").cloned())
+        .collect();
+    assert!(hosts.len() >= 45, "{} hosts in the window", hosts.len());
+    // Every host, and the fleet-wide series (the shipped latency) as one
+    // entity of its own; every host has the rows for a model.
+    assert_eq!(models.entities, hosts.len() + 1);
+    assert!(models.load_errors.is_empty(), "{:?}", models.load_errors);
+    let trained = trainable(&update, &config);
+    assert!(
+        hosts
+            .iter()
+            .all(|h| trained.contains(&format!("instance=\"{h}\""))),
+        "{trained:?}"
+    );
+
+    // One job, every entity trained on it.
+    let jobs: Vec<_> = view.jobs.values().collect();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let progress = jobs[0].entities.expect("a training per entity");
+    assert_eq!(
+        (progress.total, progress.done, progress.failed),
+        (trained.len(), trained.len(), 0)
+    );
+    assert_eq!(jobs[0].status, "done");
+
+    // On disk: a directory per entity, no model over the whole frame; each
+    // model knows its entity and has that entity's columns only.
+    let entity_dirs = std::fs::read_dir(models_dir.join("entities"))
+        .expect("entities dir")
+        .count();
+    assert_eq!(entity_dirs, trained.len());
+    assert!(!models_dir.join("current").exists());
+    let (loaded, errors) = pulsewatch::detect::entities::load_entity_models(&models_dir);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(loaded.keys().cloned().collect::<BTreeSet<_>>(), trained);
+    for (key, model) in &loaded {
+        assert_eq!(model.meta.entity.as_deref(), Some(key.as_str()));
+        let expected: Vec<&String> = view
+            .frame
+            .names()
+            .iter()
+            .zip(view.frame.series_labels())
+            .filter(|(_, labels)| {
+                let entity = pulsewatch::fleet::entity_of(labels, &config.fleet.entity_labels);
+                pulsewatch::fleet::entity_key(&entity) == *key
+            })
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            model.meta.feature_names.iter().collect::<Vec<_>>(),
+            expected,
+            "{key}"
+        );
+    }
+    let host = r#"instance="host-003:9100""#;
+    let features = &loaded[host].meta.feature_names;
+    assert_eq!(features.len(), 2, "{features:?}");
+    assert!(features.iter().all(|f| f.contains("host-003:9100")));
+
+    // A restart reads every model back: every entity is scored from the
+    // first refresh, and nothing is trained again.
+    let handle = follow_live(config.clone(), clock, None);
+    let (again, reloaded) = wait_for("the saved models in use", || {
+        all_scored(&handle.updates, &config)
+    });
+    handle.stop().expect("stop");
+    assert_eq!(reloaded.entities, models.entities);
+    assert_eq!(reloaded.scored, trained.len());
+    assert!(again.view.jobs.is_empty(), "{:?}", again.view.jobs);
+}
