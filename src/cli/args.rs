@@ -272,6 +272,10 @@ pub enum BenchWhat {
         /// The online detector (`detection.method`; not `band`).
         #[arg(long, value_enum, default_value_t = MethodArg::Ensemble)]
         method: MethodArg,
+        /// Also the autoencoder, a model per host (trained on the first
+        /// load's window with the shipped `lstm_model` settings, timed apart).
+        #[arg(long)]
+        autoencoder: bool,
     },
     /// One size of `bench fleet`, in this process (what `bench fleet` runs).
     #[command(hide = true)]
@@ -286,6 +290,8 @@ pub enum BenchWhat {
         refreshes: usize,
         #[arg(long, value_enum)]
         method: MethodArg,
+        #[arg(long)]
+        autoencoder: bool,
     },
 }
 

@@ -14,8 +14,13 @@ use super::UsageError;
 use crate::config::{DetectionMethod, format_duration, parse_duration};
 use crate::data::MetricFrame;
 use crate::data::rng::Rng;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::detect::entities::{WindowCache, entities_of, score_entities};
+use crate::detect::store::SavedModel;
 use crate::engine::LiveWindow;
-use crate::engine::monitor::{OnlineState, View, assess};
+use crate::engine::monitor::{LstmView, OnlineState, View, assess};
 use crate::ingest::{QueryAnswer, TimeRange, merge, parse_range_body};
 use crate::serve::Snapshot;
 
@@ -31,6 +36,8 @@ struct Measured {
     parse: Duration,
     score: Duration,
     rss_kib: u64,
+    /// The autoencoder's training on the first load: time, models.
+    training: Option<(Duration, usize)>,
 }
 
 pub fn bench(
@@ -39,6 +46,7 @@ pub fn bench(
     step: &str,
     refreshes: usize,
     method: super::MethodArg,
+    autoencoder: bool,
 ) -> anyhow::Result<()> {
     let method_key = method_of(method)?.key();
     let step = parse_duration(step).map_err(|m| UsageError(format!("--step: {m}")))?;
@@ -46,7 +54,15 @@ pub fn bench(
     for w in windows {
         parsed_windows.push(parse_duration(w).map_err(|m| UsageError(format!("--window: {m}")))?);
     }
-    println!("CPU: {}; detection.method: {method_key}", cpu_name());
+    println!(
+        "CPU: {}; detection.method: {method_key}{}",
+        cpu_name(),
+        if autoencoder {
+            "; the autoencoder, a model per host (first load: + its training on the window)"
+        } else {
+            ""
+        }
+    );
     let probation = crate::config::DEFAULT_PROBATION_ROWS;
     println!(
         "| series | window | rows | first load (+ {probation} warm-up rows) | refresh (median of {refreshes}) | of which parse + merge | of which detectors + judging | peak RSS | per series |"
@@ -61,6 +77,7 @@ pub fn bench(
                 .args(["--step", &format_duration(step)])
                 .args(["--refreshes", &refreshes.to_string()])
                 .args(["--method", method_key])
+                .args(autoencoder.then_some("--autoencoder"))
                 .output()
                 .context("cannot run the benchmark process")?;
             let text = String::from_utf8_lossy(&output.stdout);
@@ -84,13 +101,25 @@ pub fn bench_one(
     step: &str,
     refreshes: usize,
     method: super::MethodArg,
+    autoencoder: bool,
 ) -> anyhow::Result<()> {
     let window = parse_duration(window).map_err(|m| UsageError(format!("--window: {m}")))?;
     let step = parse_duration(step).map_err(|m| UsageError(format!("--step: {m}")))?;
-    let m = measure(series, window, step, refreshes.max(1), method_of(method)?)?;
+    let m = measure(
+        series,
+        window,
+        step,
+        refreshes.max(1),
+        method_of(method)?,
+        autoencoder,
+    )?;
     let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
+    let training = m
+        .training
+        .map(|(d, n)| format!(" + {:.1} s training {n} models", d.as_secs_f64()))
+        .unwrap_or_default();
     println!(
-        "| {} | {} | {} | {} | **{}** | {} | {} | {} MiB | {:.1} KiB |",
+        "| {} | {} | {} | {}{training} | **{}** | {} | {} | {} MiB | {:.1} KiB |",
         m.series,
         format_duration(window),
         m.rows,
@@ -154,6 +183,7 @@ fn measure(
     step: Duration,
     refreshes: usize,
     method: DetectionMethod,
+    autoencoder: bool,
 ) -> anyhow::Result<Measured> {
     let hosts = series.div_ceil(METRICS.len()).max(1);
     let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX).max(1);
@@ -188,8 +218,17 @@ fn measure(
     let mut online = OnlineState::new(method, probation);
     online.update(&first);
     drop(first);
-    judge(&mut online, live.frame());
+    let mut models = Models::default();
+    judge(&mut online, live.frame(), &mut models);
     let first_load = started.elapsed();
+    let training = if autoencoder {
+        let started = Instant::now();
+        models = Models::train(live.frame())?;
+        let trained = models.models.len();
+        Some((started.elapsed(), trained))
+    } else {
+        None
+    };
 
     let mut times = Vec::new();
     for k in 0..refreshes {
@@ -221,7 +260,7 @@ fn measure(
         let parse = parse_time + parse_started.elapsed();
         let score_started = Instant::now();
         live.append(&merged.frame, newest * step_ms);
-        judge(&mut online, live.frame());
+        judge(&mut online, live.frame(), &mut models);
         let score = score_started.elapsed();
         // Building the answer bodies is not timed: only what the daemon does.
         times.push((parse + score, parse, score));
@@ -236,14 +275,95 @@ fn measure(
         parse,
         score,
         rss_kib: peak_rss_kib(),
+        training,
     })
+}
+
+/// The autoencoder as the monitor runs it on a fleet: a model per host,
+/// each entity's new windows scored at a refresh.
+#[derive(Default)]
+struct Models {
+    models: BTreeMap<String, Arc<SavedModel>>,
+    caches: BTreeMap<String, WindowCache>,
+}
+
+impl Models {
+    /// A model per host of `frame`, trained on the pool the monitor uses
+    /// (saved to a scratch directory, removed after).
+    fn train(frame: &MetricFrame) -> anyhow::Result<Self> {
+        let mut lstm = crate::config::Config::builtin()?.lstm;
+        lstm.device = crate::config::DevicePreference::Cpu;
+        let dir = std::env::temp_dir().join(format!("pulsewatch-bench-{}", std::process::id()));
+        let entities = entities_of(frame, &["instance".to_owned()]);
+        let job = crate::engine::spawn_entity_training(
+            Arc::new(frame.clone()),
+            entities,
+            lstm,
+            dir.clone(),
+            crate::detect::train::default_threads(),
+            || {},
+        )?;
+        let mut models = BTreeMap::new();
+        let mut failed = Vec::new();
+        for event in job.events.iter() {
+            match event {
+                crate::engine::EntityEvent::Done { result, key } => match result {
+                    Ok(trained) => {
+                        models.insert(key, Arc::new(trained.saved));
+                    }
+                    Err(error) => failed.push(format!("{key}: {error}")),
+                },
+                crate::engine::EntityEvent::Finished { .. } => break,
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Some(error) = failed.first() {
+            anyhow::bail!(
+                "{} of the models failed to train, first: {error}",
+                failed.len()
+            );
+        }
+        Ok(Self {
+            models,
+            caches: BTreeMap::new(),
+        })
+    }
+
+    /// Each model's scores of `frame` and their row likelihoods, as the
+    /// monitor makes them.
+    fn score(&mut self, frame: &MetricFrame) -> Vec<(crate::detect::Scores, Vec<f64>)> {
+        if self.models.is_empty() {
+            return Vec::new();
+        }
+        let groups = entities_of(frame, &["instance".to_owned()]);
+        score_entities(&self.models, &groups, frame, &mut self.caches)
+            .into_iter()
+            .filter_map(|(key, scores)| {
+                let length = self.models.get(&key)?.meta.config.sequence_length;
+                let likelihoods =
+                    crate::detect::online::window_likelihoods(&scores, frame.len(), length);
+                Some((scores, likelihoods))
+            })
+            .collect()
+    }
 }
 
 /// The detectors on the frame's new rows, the one rule over the frame, and
 /// `/metrics` as the daemon publishes it.
-fn judge(online: &mut OnlineState, frame: &MetricFrame) {
+fn judge(online: &mut OnlineState, frame: &MetricFrame, models: &mut Models) {
     let scores = online.update(frame);
-    let judged = assess(frame, Some(&scores), &[], None, "ensemble");
+    let scored = models.score(frame);
+    let first_ms = frame.timestamps_ms().first().copied();
+    let views: Vec<LstmView> = scored
+        .iter()
+        .map(|(scores, likelihoods)| LstmView {
+            scores,
+            threshold: scores.threshold,
+            first_ms,
+            likelihoods: Some(likelihoods),
+        })
+        .collect();
+    let judged = assess(frame, Some(&scores), &views, None, "ensemble");
     let mut view = View::empty();
     view.frame = std::sync::Arc::new(frame.clone());
     view.judged = std::sync::Arc::new(judged);

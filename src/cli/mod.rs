@@ -141,8 +141,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     step,
                     refreshes,
                     method,
+                    autoencoder,
                 },
-        }) => fleet_cmd::bench(&series, &window, &step, refreshes, method),
+        }) => fleet_cmd::bench(&series, &window, &step, refreshes, method, autoencoder),
         Some(Command::Bench {
             what:
                 BenchWhat::FleetOne {
@@ -151,8 +152,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     step,
                     refreshes,
                     method,
+                    autoencoder,
                 },
-        }) => fleet_cmd::bench_one(series, &window, &step, refreshes, method),
+        }) => fleet_cmd::bench_one(series, &window, &step, refreshes, method, autoencoder),
         Some(Command::Serve {
             listen,
             alertmanager,

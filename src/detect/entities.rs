@@ -11,6 +11,8 @@ use std::sync::Arc;
 use crate::data::MetricFrame;
 
 use super::store::{self, SavedModel};
+use super::windows::WindowSet;
+use super::{DetectError, Scores};
 
 /// One entity's columns of a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +88,147 @@ pub fn load_entity_models(save_dir: &Path) -> (BTreeMap<String, Arc<SavedModel>>
     (models, errors)
 }
 
+/// One model's window errors, by the timestamp of each window's last row:
+/// a live window that slides by a few rows needs only its new windows
+/// scored (a refresh costs new rows × entities, not the window).
+#[derive(Debug, Clone, Default)]
+pub struct WindowCache {
+    /// The model the errors are of (its creation time).
+    model: String,
+    /// Window end → (error, per-feature errors).
+    windows: BTreeMap<i64, (f32, Vec<f32>)>,
+}
+
+/// [`super::score_frame`] of `frame` by `saved`, scoring only the windows
+/// `cache` does not hold yet (a window is the same rows once complete:
+/// the model is what changes it, and a new model empties the cache). Gives
+/// the same scores as [`super::score_frame`].
+pub fn score_cached(
+    saved: &SavedModel,
+    frame: &MetricFrame,
+    cache: &mut WindowCache,
+) -> Result<Scores, DetectError> {
+    if cache.model != saved.meta.created_at {
+        cache.model.clone_from(&saved.meta.created_at);
+        cache.windows.clear();
+    }
+    let selected = super::select_features(saved, frame)?;
+    let length = saved.meta.config.sequence_length;
+    let features = selected.names().len();
+    let mut set = WindowSet::new(saved.meta.scaler.transform(&selected), features, length);
+    if set.starts.is_empty() {
+        return Err(DetectError::NoWindows { action: "score" });
+    }
+    let stamps = frame.timestamps_ms();
+    let end_of = |start: usize| stamps[start + length - 1];
+    let starts = std::mem::take(&mut set.starts);
+    set.starts = starts
+        .iter()
+        .copied()
+        .filter(|s| !cache.windows.contains_key(&end_of(*s)))
+        .collect();
+    if !set.starts.is_empty() {
+        // A refresh's few new windows: on this thread (spawning workers
+        // would cost more than the windows).
+        let threads = if set.starts.len() < 256 {
+            1
+        } else {
+            super::train::default_threads()
+        };
+        let (errors, feature_errors) = super::train::score_windows(&saved.model, &set, threads);
+        for (i, start) in set.starts.iter().enumerate() {
+            cache.windows.insert(
+                end_of(*start),
+                (
+                    errors[i],
+                    feature_errors[i * features..(i + 1) * features].to_vec(),
+                ),
+            );
+        }
+    }
+    // Windows that slid out of the frame are forgotten.
+    let first_end = end_of(starts[0]);
+    cache.windows = cache.windows.split_off(&first_end);
+    let mut errors = Vec::with_capacity(starts.len());
+    let mut feature_errors = Vec::with_capacity(starts.len() * features);
+    for start in &starts {
+        let (error, per_feature) = &cache.windows[&end_of(*start)];
+        errors.push(*error);
+        feature_errors.extend_from_slice(per_feature);
+    }
+    let rows = super::score::row_scores(
+        selected.len(),
+        length,
+        &starts,
+        &errors,
+        &feature_errors,
+        features,
+        saved.meta.threshold,
+    );
+    Ok(Scores {
+        rows,
+        feature_names: saved.meta.feature_names.clone(),
+        threshold: saved.meta.threshold,
+        window_errors: errors,
+        window_starts: starts,
+        skipped_windows: set.skipped,
+    })
+}
+
+/// Every entity of `groups` that has a model scored by it
+/// ([`score_cached`], with its cache in `caches`), the entities split over
+/// the cores. Entities without a model, or whose model cannot score the
+/// frame (its columns left), are left out; caches of entities not in
+/// `groups` are dropped.
+pub fn score_entities(
+    models: &BTreeMap<String, Arc<SavedModel>>,
+    groups: &[EntityColumns],
+    frame: &MetricFrame,
+    caches: &mut BTreeMap<String, WindowCache>,
+) -> BTreeMap<String, Scores> {
+    caches.retain(|key, _| groups.iter().any(|g| &g.key == key));
+    let mut work: Vec<(&String, &SavedModel, WindowCache)> = groups
+        .iter()
+        .filter_map(|g| {
+            let model = models.get(&g.key)?;
+            Some((
+                &g.key,
+                model.as_ref(),
+                caches.remove(&g.key).unwrap_or_default(),
+            ))
+        })
+        .collect();
+    let threads = super::train::default_threads().clamp(1, work.len().max(1));
+    let chunk = work.len().div_ceil(threads).max(1);
+    let mut scored = BTreeMap::new();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .chunks_mut(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter_mut()
+                        .filter_map(|(key, model, cache)| {
+                            let scores = score_cached(model, frame, cache).ok()?;
+                            Some(((*key).clone(), scores))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            // A panic in a worker is a bug; surface it where it happened.
+            let part = handle
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            scored.extend(part);
+        }
+    });
+    for (key, _, cache) in work {
+        caches.insert(key.clone(), cache);
+    }
+    scored
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +258,77 @@ mod tests {
         let dir = entity_dir(Path::new("/m"), r#"instance="a/b:9100""#);
         assert_eq!(dir.parent(), Some(Path::new("/m/entities")));
         assert_eq!(dir.file_name().map(|n| n.len()), Some(16));
+    }
+
+    /// The same scores up to the last bits of f32 sums: a window's error
+    /// does not depend on which windows share its batch, but the kernels'
+    /// vector lanes may add in another order.
+    fn assert_close(a: &Scores, b: &Scores, what: &str) {
+        assert_eq!(a.window_starts, b.window_starts, "{what}");
+        assert_eq!(a.skipped_windows, b.skipped_windows, "{what}");
+        assert_eq!(a.feature_names, b.feature_names, "{what}");
+        let worst = a
+            .window_errors
+            .iter()
+            .zip(&b.window_errors)
+            .map(|(x, y)| ((x - y) / y.abs().max(1e-6)).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "{what}: relative difference {worst}");
+        for (x, y) in a.rows.error.iter().zip(&b.rows.error) {
+            assert!(x.is_nan() && y.is_nan() || ((x - y) / y.abs().max(1e-6)).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn a_sliding_window_scored_from_the_cache_matches_a_full_scoring() {
+        let sample = crate::data::generate_sample(&crate::data::SampleSpec {
+            rows: 400,
+            ..Default::default()
+        });
+        let mut columns = sample.columns().to_vec();
+        columns[1][250] = f64::NAN;
+        let frame = MetricFrame::new(
+            sample.timestamps_ms().to_vec(),
+            sample.names().to_vec(),
+            columns,
+            None,
+        )
+        .expect("frame");
+        let rows = |a: usize, b: usize| {
+            MetricFrame::new(
+                frame.timestamps_ms()[a..b].to_vec(),
+                frame.names().to_vec(),
+                frame.columns().iter().map(|c| c[a..b].to_vec()).collect(),
+                None,
+            )
+            .expect("frame")
+        };
+        let mut lstm = crate::config::Config::builtin().expect("config").lstm;
+        lstm.sequence_length = 12;
+        lstm.hidden_size = 8;
+        lstm.epochs = 1;
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let (saved, _) =
+            super::super::train_model(&rows(0, 150), &lstm, &mut |_| {}, &cancel).expect("model");
+        let mut cache = WindowCache::default();
+        for (a, b) in [(0, 200), (20, 230), (90, 300), (100, 400)] {
+            let window = rows(a, b);
+            let cached = score_cached(&saved, &window, &mut cache).expect("cached");
+            let full = super::super::score_frame(&saved, &window).expect("full");
+            assert_close(&cached, &full, &format!("rows {a}..{b}"));
+            // Only the windows of this frame are kept.
+            assert_eq!(cache.windows.len(), full.window_errors.len());
+        }
+        // A new model: nothing of the old one's errors is used.
+        let (other, _) =
+            super::super::train_model(&rows(150, 300), &lstm, &mut |_| {}, &cancel).expect("model");
+        let window = rows(100, 400);
+        let mut other = other;
+        other.meta.created_at.push_str("-other");
+        assert_close(
+            &score_cached(&other, &window, &mut cache).expect("cached"),
+            &super::super::score_frame(&other, &window).expect("full"),
+            "a new model",
+        );
     }
 }

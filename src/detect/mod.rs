@@ -280,7 +280,10 @@ pub fn train_threads(
 
 /// The model's feature columns of `frame`, in the model's order; says
 /// exactly which are missing.
-fn select_features(saved: &SavedModel, frame: &MetricFrame) -> Result<MetricFrame, DetectError> {
+pub(crate) fn select_features(
+    saved: &SavedModel,
+    frame: &MetricFrame,
+) -> Result<MetricFrame, DetectError> {
     let wanted = &saved.meta.feature_names;
     let missing: Vec<&String> = wanted
         .iter()

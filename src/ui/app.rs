@@ -370,6 +370,10 @@ impl PulseWatchApp {
 
     /// The slider's range: (current, lowest, highest) window error.
     fn threshold_range(&self) -> Option<(f64, f64, f64)> {
+        // Models per entity mark each at its own certainty: no one threshold.
+        if self.view.entity_models.is_some() {
+            return None;
+        }
         let ModelState::Ready(model) = &self.view.model else {
             return None;
         };

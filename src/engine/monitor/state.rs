@@ -11,7 +11,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use crate::config::Config;
 use crate::data::MetricFrame;
 use crate::detect::Scores;
-use crate::detect::entities::EntityColumns;
+use crate::detect::entities::{EntityColumns, WindowCache, score_cached, score_entities};
 use crate::engine::schedule::{Clock, Finished, ModelKeeper, RetrainReason, Schedule, StartError};
 use crate::event::AnomalyEvent;
 use crate::forecast::{ForecastError, ForecastModel, ForecastSettings, FrameForecast};
@@ -102,6 +102,9 @@ pub(super) struct Monitor {
     entity_groups: Vec<EntityColumns>,
     /// Each entity model's scores of `frame`, by entity key.
     entity_scores: BTreeMap<String, EntityScored>,
+    /// Each entity model's window errors so far (live data: a refresh
+    /// scores only the new windows).
+    entity_windows: BTreeMap<String, WindowCache>,
     /// The frame the running training was started on: when it is still the
     /// one in view, the training's own scores of it are used.
     training_frame: Option<Arc<MetricFrame>>,
@@ -159,6 +162,7 @@ impl Monitor {
             lstm_scores: None,
             entity_groups: Vec::new(),
             entity_scores: BTreeMap::new(),
+            entity_windows: BTreeMap::new(),
             training_frame: None,
             threshold: None,
             forecast: None,
@@ -224,6 +228,7 @@ impl Monitor {
             self.forecast_started_ms = None;
             self.fit = None;
             self.streams = None;
+            self.entity_windows.clear();
         }
         if kind != DataKind::Live {
             self.stale.clear();
@@ -265,17 +270,19 @@ impl Monitor {
                 return;
             }
             let models = self.keeper.entity_models();
-            let scored: BTreeMap<String, EntityScored> = self
-                .entity_groups
-                .iter()
-                .filter_map(|group| {
-                    let model = models.get(&group.key)?;
-                    let scores = crate::detect::score_frame(model, &self.frame).ok()?;
-                    let length = model.meta.config.sequence_length;
-                    Some((group.key.clone(), EntityScored::new(scores, length)))
+            let scored = score_entities(
+                models,
+                &self.entity_groups,
+                &self.frame,
+                &mut self.entity_windows,
+            );
+            self.entity_scores = scored
+                .into_iter()
+                .filter_map(|(key, scores)| {
+                    let length = models.get(&key)?.meta.config.sequence_length;
+                    Some((key, EntityScored::new(scores, length)))
                 })
                 .collect();
-            self.entity_scores = scored;
             return;
         }
         self.lstm_scores = self
@@ -690,7 +697,8 @@ impl Monitor {
                 let scores = if same_frame {
                     Some(scores)
                 } else {
-                    crate::detect::score_frame(model, &self.frame).ok()
+                    let cache = self.entity_windows.entry(key.clone()).or_default();
+                    score_cached(model, &self.frame, cache).ok()
                 };
                 match scores {
                     Some(scores) => self

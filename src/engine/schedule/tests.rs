@@ -246,3 +246,79 @@ fn drift_fires_on_a_shifted_regime_and_not_on_a_spike() {
         Some(RetrainReason::Drift(_))
     ));
 }
+
+#[test]
+fn models_per_entity_train_on_the_pool_load_back_and_fall_due_each_on_its_own() {
+    let (_dir, model_dir, _, lstm) = setup();
+    // Models record their creation on the system clock: the schedule is
+    // counted from there.
+    let clock = Arc::new(ManualClock::new(crate::clock::now_ms()));
+    let rows = 120;
+    let host = |i: usize| format!("{{instance=\"h{i}\"}}");
+    let names: Vec<String> = (0..3)
+        .flat_map(|i| [format!("cpu{}", host(i)), format!("memory{}", host(i))])
+        .collect();
+    let mut columns: Vec<Vec<f64>> = (0..6)
+        .map(|c| {
+            (0..rows)
+                .map(|r| c as f64 + (r as f64 * 0.2).sin())
+                .collect()
+        })
+        .collect();
+    // Host 2 has too few complete rows for a model.
+    columns[4][20..].fill(f64::NAN);
+    let stamps = (0..rows as i64).map(|i| i * 30_000).collect();
+    let frame = Arc::new(MetricFrame::new(stamps, names, columns, None).unwrap());
+    let groups = crate::detect::entities::entities_of(&frame, &["instance".to_owned()]);
+    assert_eq!(groups.len(), 3);
+
+    let mut keeper = ModelKeeper::without_model(clock.clone(), lstm.clone(), model_dir.clone());
+    let none = std::collections::BTreeMap::new();
+    let (reason, due) = keeper.entities_due(&frame, &groups, &none).expect("due");
+    assert_eq!(reason, "no model yet (2)");
+    let keys: Vec<&str> = due.iter().map(|g| g.key.as_str()).collect();
+    assert_eq!(keys, [r#"instance="h0""#, r#"instance="h1""#]);
+    let id = keeper
+        .start_entities(Arc::clone(&frame), due, reason, || {})
+        .expect("start");
+    assert!(keeper.is_training());
+    assert!(matches!(
+        keeper.start(small_frame(100, 1.0), RetrainReason::Manual, || {}),
+        Err(StartError::Busy { id: busy }) if busy == id
+    ));
+    let started = std::time::Instant::now();
+    let mut trained = Vec::new();
+    let finished = loop {
+        let news = keeper.poll_entities();
+        trained.extend(news.trained.into_iter().map(|(key, _)| key));
+        if let Some(finished) = news.finished {
+            break finished;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "training hung");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    trained.sort();
+    assert_eq!(trained, [r#"instance="h0""#, r#"instance="h1""#]);
+    assert_eq!(finished.run.status, "ok");
+    assert_eq!(finished.run.reason, "2 entities: no model yet (2)");
+    let progress = keeper.job(id).and_then(|j| j.entities).expect("progress");
+    assert_eq!((progress.total, progress.done, progress.failed), (2, 2, 0));
+    assert!(!keeper.is_training());
+
+    // Fresh models: nothing is due (host 2 still lacks the rows).
+    assert!(keeper.entities_due(&frame, &groups, &none).is_none());
+    // Each read back by a new keeper; an unreadable one is named, the
+    // others load.
+    let junk = model_dir.join("entities").join("0000000000000000");
+    std::fs::create_dir_all(junk.join("current")).unwrap();
+    std::fs::write(junk.join("current").join("model.json"), "{").unwrap();
+    let reloaded = ModelKeeper::new(clock.clone(), lstm.clone(), model_dir.clone());
+    assert_eq!(reloaded.entity_models().len(), 2);
+    assert_eq!(reloaded.entity_load_errors().len(), 1);
+    assert!(reloaded.entity_load_errors()[0].contains("0000000000000000"));
+    // The schedule: each model falls due an interval after its creation.
+    clock.advance(lstm.retrain_interval + Duration::from_secs(1));
+    let (reason, due) = keeper.entities_due(&frame, &groups, &none).expect("due");
+    assert_eq!(reason, "scheduled (2)");
+    assert_eq!(due.len(), 2);
+}
