@@ -10,6 +10,7 @@
 //! own workers, the Prometheus poller on its own thread, so a slow fit or a
 //! dead server never holds up a refresh, and the owner never waits on it.
 
+mod entities;
 pub mod fuse;
 mod online;
 mod persist;

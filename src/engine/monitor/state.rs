@@ -11,17 +11,17 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use crate::config::Config;
 use crate::data::MetricFrame;
 use crate::detect::Scores;
-use crate::detect::entities::{EntityColumns, WindowCache, score_cached, score_entities};
 use crate::engine::schedule::{Clock, Finished, ModelKeeper, RetrainReason, Schedule, StartError};
 use crate::event::AnomalyEvent;
 use crate::forecast::{ForecastError, ForecastModel, ForecastSettings, FrameForecast};
 use crate::history::History;
 
+use super::entities::EntityScoring;
 use super::fuse::{self, Assessment, LstmView, OnlineScores};
 use super::online::OnlineState;
 use super::tracker::{EventChanges, EventTracker};
 use super::view::{
-    ActiveModel, DataKind, EntityModels, FleetStatus, ForecastState, LiveStatus, ModelState, View,
+    ActiveModel, DataKind, FleetStatus, ForecastState, LiveStatus, ModelState, View,
 };
 
 /// How the monitor is set up by its owner.
@@ -47,27 +47,6 @@ pub struct MonitorOptions {
 
 /// How often the live detector state is saved while following Prometheus.
 pub const STATE_SAVE_INTERVAL_MS: i64 = 5 * 60 * 1000;
-
-/// An entity model's scores of the frame, and each row's likelihood of the
-/// window ending at it (what marks it; see [`LstmView::likelihoods`]).
-struct EntityScored {
-    scores: Arc<Scores>,
-    likelihoods: Vec<f64>,
-}
-
-impl EntityScored {
-    fn new(scores: Scores, sequence_length: usize) -> Self {
-        let likelihoods = crate::detect::online::window_likelihoods(
-            &scores,
-            scores.rows.error.len(),
-            sequence_length,
-        );
-        Self {
-            scores: Arc::new(scores),
-            likelihoods,
-        }
-    }
-}
 
 /// A fit in progress, and what it was started on.
 struct FitJob {
@@ -97,14 +76,8 @@ pub(super) struct Monitor {
     pub(super) state_saved_ms: Option<i64>,
     /// The model's scores of `frame`.
     lstm_scores: Option<Arc<Scores>>,
-    /// The entities of `frame` (by `fleet.entity_labels`); more than one:
-    /// the autoencoder is a model per entity.
-    entity_groups: Vec<EntityColumns>,
-    /// Each entity model's scores of `frame`, by entity key.
-    entity_scores: BTreeMap<String, EntityScored>,
-    /// Each entity model's window errors so far (live data: a refresh
-    /// scores only the new windows).
-    entity_windows: BTreeMap<String, WindowCache>,
+    /// A fleet's entities and their models' scores of `frame`.
+    entities: EntityScoring,
     /// The frame the running training was started on: when it is still the
     /// one in view, the training's own scores of it are used.
     training_frame: Option<Arc<MetricFrame>>,
@@ -160,9 +133,7 @@ impl Monitor {
             selection: crate::fleet::Selection::default(),
             state_saved_ms: None,
             lstm_scores: None,
-            entity_groups: Vec::new(),
-            entity_scores: BTreeMap::new(),
-            entity_windows: BTreeMap::new(),
+            entities: EntityScoring::default(),
             training_frame: None,
             threshold: None,
             forecast: None,
@@ -197,7 +168,7 @@ impl Monitor {
     pub(super) fn model_version(&self) -> String {
         let method = self.config().detection.method.key();
         if self.per_entity() {
-            return match self.entity_scores.len() {
+            return match self.entities.models_scoring() {
                 0 => method.to_owned(),
                 n => format!("{method} (lstm per entity, {n} models)"),
             };
@@ -211,7 +182,7 @@ impl Monitor {
     /// Whether the frame holds more than one entity, so the autoencoder is
     /// a model per entity rather than one over every column.
     pub(super) fn per_entity(&self) -> bool {
-        self.entity_groups.len() > 1
+        self.entities.per_entity()
     }
 
     fn forecasting(&self) -> bool {
@@ -228,7 +199,7 @@ impl Monitor {
             self.forecast_started_ms = None;
             self.fit = None;
             self.streams = None;
-            self.entity_windows.clear();
+            self.entities.forget_windows();
         }
         if kind != DataKind::Live {
             self.stale.clear();
@@ -236,8 +207,8 @@ impl Monitor {
         }
         self.kind = kind;
         self.label = label;
-        self.entity_groups =
-            crate::detect::entities::entities_of(&frame, &self.options.config.fleet.entity_labels);
+        self.entities
+            .set_frame(&frame, &self.options.config.fleet.entity_labels);
         self.frame = Arc::new(frame);
         let method = self.config().detection.method;
         self.online = Some(if kind == DataKind::Live {
@@ -263,26 +234,12 @@ impl Monitor {
     /// Scores the frame with the model in use (a fleet: each entity's
     /// columns with its own model).
     fn rescore(&mut self) {
-        self.entity_scores.clear();
         if self.per_entity() {
             self.lstm_scores = None;
-            if !self.config().lstm.enabled || self.frame.is_empty() {
-                return;
+            if self.config().lstm.enabled && !self.frame.is_empty() {
+                self.entities
+                    .rescore(self.keeper.entity_models(), &self.frame);
             }
-            let models = self.keeper.entity_models();
-            let scored = score_entities(
-                models,
-                &self.entity_groups,
-                &self.frame,
-                &mut self.entity_windows,
-            );
-            self.entity_scores = scored
-                .into_iter()
-                .filter_map(|(key, scores)| {
-                    let length = models.get(&key)?.meta.config.sequence_length;
-                    Some((key, EntityScored::new(scores, length)))
-                })
-                .collect();
             return;
         }
         self.lstm_scores = self
@@ -300,19 +257,7 @@ impl Monitor {
         let first_ms = self.frame.timestamps_ms().first().copied();
         let models = self.keeper.entity_models();
         let lstm: Vec<LstmView> = if self.per_entity() {
-            // Each entity at its own model's threshold (the window's slider
-            // is for a single model).
-            self.entity_scores
-                .iter()
-                .filter_map(|(key, scored)| {
-                    Some(LstmView {
-                        scores: &scored.scores,
-                        threshold: models.get(key)?.meta.threshold,
-                        first_ms,
-                        likelihoods: Some(&scored.likelihoods),
-                    })
-                })
-                .collect()
+            self.entities.views(models, first_ms)
         } else {
             match (self.keeper.model(), &self.lstm_scores) {
                 (Some(model), Some(scores)) => vec![LstmView {
@@ -546,14 +491,10 @@ impl Monitor {
             return;
         }
         if self.per_entity() {
-            let scores: BTreeMap<String, Arc<Scores>> = self
-                .entity_scores
-                .iter()
-                .map(|(key, scored)| (key.clone(), Arc::clone(&scored.scores)))
-                .collect();
+            let scores = self.entities.scores();
             let due = self
                 .keeper
-                .entities_due(&self.frame, &self.entity_groups, &scores);
+                .entities_due(&self.frame, &self.entities.groups, &scores);
             if let Some((reason, groups)) = due {
                 let note = match self.start_entities(groups, reason.clone()) {
                     Ok(id) => format!("training per entity (job {id}): {reason}"),
@@ -593,12 +534,7 @@ impl Monitor {
         self.dirty = true;
         if self.per_entity() {
             let length = self.config().lstm.sequence_length;
-            let ready: Vec<EntityColumns> = self
-                .entity_groups
-                .iter()
-                .filter(|g| crate::engine::schedule::enough_rows(&self.frame, g, length))
-                .cloned()
-                .collect();
+            let ready = self.entities.ready(&self.frame, length);
             if ready.is_empty() {
                 return Err(StartError::Spawn {
                     reason: format!(
@@ -620,7 +556,7 @@ impl Monitor {
     /// Starts training models for `groups` of the frame in view.
     fn start_entities(
         &mut self,
-        groups: Vec<EntityColumns>,
+        groups: Vec<crate::detect::entities::EntityColumns>,
         reason: String,
     ) -> Result<u64, StartError> {
         let started = self
@@ -693,19 +629,8 @@ impl Monitor {
                 let Some(model) = self.keeper.entity_models().get(&key) else {
                     continue;
                 };
-                let length = model.meta.config.sequence_length;
-                let scores = if same_frame {
-                    Some(scores)
-                } else {
-                    let cache = self.entity_windows.entry(key.clone()).or_default();
-                    score_cached(model, &self.frame, cache).ok()
-                };
-                match scores {
-                    Some(scores) => self
-                        .entity_scores
-                        .insert(key, EntityScored::new(scores, length)),
-                    None => self.entity_scores.remove(&key),
-                };
+                let scores = same_frame.then_some(scores);
+                self.entities.trained(key, model, scores, &self.frame);
             }
             self.reassess();
         }
@@ -821,12 +746,7 @@ impl Monitor {
                 selection: self.selection,
                 shard: (self.kind == DataKind::Live).then_some(self.options.shard),
             },
-            entity_models: self.per_entity().then(|| EntityModels {
-                entities: self.entity_groups.len(),
-                scored: self.entity_scores.len(),
-                training: self.keeper.entity_progress(),
-                load_errors: self.keeper.entity_load_errors().to_vec(),
-            }),
+            entity_models: self.entities.status(&self.keeper),
         }
     }
 }
