@@ -73,16 +73,25 @@ pub fn row_scores(
     features: usize,
     threshold: f64,
 ) -> RowScores {
+    // Row r's windows are those starting in r + 1 - length ..= r: a range of
+    // window indices whose ends both only move forward, so a monotonic
+    // deque gives each row its worst window in O(windows) (the earliest
+    // among equals, as a scan would).
     let mut best: Vec<Option<usize>> = vec![None; rows];
-    // Sliding maximum would be O(n); windows are few enough that O(n·L)
-    // over 50 rows per window is cheap next to the model itself.
-    for (w, &start) in starts.iter().enumerate() {
-        for slot in &mut best[start..(start + length).min(rows)] {
-            match slot {
-                Some(current) if errors[*current] >= errors[w] => {}
-                _ => *slot = Some(w),
+    let mut deque: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    let mut next = 0;
+    for (row, slot) in best.iter_mut().enumerate() {
+        while next < starts.len() && starts[next] <= row {
+            while deque.back().is_some_and(|&b| errors[b] < errors[next]) {
+                deque.pop_back();
             }
+            deque.push_back(next);
+            next += 1;
         }
+        while deque.front().is_some_and(|&f| starts[f] + length <= row) {
+            deque.pop_front();
+        }
+        *slot = deque.front().copied();
     }
     let mut out = RowScores {
         error: Vec::with_capacity(rows),
@@ -162,5 +171,61 @@ mod tests {
         assert_eq!(r.top_feature[0], Some(1));
         assert!((r.score[1] - 100.0 * 0.5 / 0.8).abs() < 1e-6);
         assert!((normalised_score(0.3, 0.3) - 50.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_worst_window_per_row_matches_a_scan_of_every_covering_window() {
+        let mut rng = crate::data::rng::Rng::new(5);
+        for case in 0..50 {
+            let length = 1 + case % 7;
+            let rows = 30 + case;
+            // Some windows skipped (as for missing values), ties common.
+            let starts: Vec<usize> = (0..=rows - length)
+                .filter(|_| rng.uniform() > 0.2)
+                .collect();
+            let errors: Vec<f32> = starts
+                .iter()
+                .map(|_| (rng.uniform() * 4.0).floor() as f32)
+                .collect();
+            let features = 2;
+            let feature_errors: Vec<f32> = (0..starts.len() * features)
+                .map(|_| rng.uniform() as f32)
+                .collect();
+            let got = row_scores(
+                rows,
+                length,
+                &starts,
+                &errors,
+                &feature_errors,
+                features,
+                1.5,
+            );
+            // The reference: every row against every window covering it,
+            // the earliest among equals.
+            for row in 0..rows {
+                let mut best: Option<usize> = None;
+                for (w, &start) in starts.iter().enumerate() {
+                    if start <= row && row < start + length {
+                        match best {
+                            Some(b) if errors[b] >= errors[w] => {}
+                            _ => best = Some(w),
+                        }
+                    }
+                }
+                match best {
+                    Some(w) => {
+                        assert_eq!(
+                            got.error[row],
+                            f64::from(errors[w]),
+                            "case {case} row {row}"
+                        );
+                        let per = &feature_errors[w * features..(w + 1) * features];
+                        let top = if per[1] > per[0] { 1 } else { 0 };
+                        assert_eq!(got.top_feature[row], Some(top), "case {case} row {row}");
+                    }
+                    None => assert!(got.error[row].is_nan() && got.top_feature[row].is_none()),
+                }
+            }
+        }
     }
 }
