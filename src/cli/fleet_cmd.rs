@@ -337,13 +337,8 @@ impl Models {
         }
         let groups = entities_of(frame, &["instance".to_owned()]);
         score_entities(&self.models, &groups, frame, &mut self.caches)
-            .into_iter()
-            .filter_map(|(key, scores)| {
-                let length = self.models.get(&key)?.meta.config.sequence_length;
-                let likelihoods =
-                    crate::detect::online::window_likelihoods(&scores, frame.len(), length);
-                Some((scores, likelihoods))
-            })
+            .into_values()
+            .map(|cached| (cached.scores, cached.likelihoods))
             .collect()
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::data::MetricFrame;
 
+use super::online::TailLikelihood;
 use super::store::{self, SavedModel};
 use super::windows::WindowSet;
 use super::{DetectError, Scores};
@@ -88,29 +89,69 @@ pub fn load_entity_models(save_dir: &Path) -> (BTreeMap<String, Arc<SavedModel>>
     (models, errors)
 }
 
-/// One model's window errors, by the timestamp of each window's last row:
+/// One model's windows so far, by the timestamp of each window's last row:
 /// a live window that slides by a few rows needs only its new windows
 /// scored (a refresh costs new rows × entities, not the window).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WindowCache {
     /// The model the errors are of (its creation time).
     model: String,
-    /// Window end → (error, per-feature errors).
-    windows: BTreeMap<i64, (f32, Vec<f32>)>,
+    /// Window end → what it scored.
+    windows: BTreeMap<i64, ScoredWindow>,
+    /// The likelihood of each new window's error against the windows
+    /// before it, kept across refreshes (a row's likelihood does not change
+    /// as the frame slides).
+    tail: TailLikelihood,
+}
+
+impl Default for WindowCache {
+    fn default() -> Self {
+        Self {
+            model: String::new(),
+            windows: BTreeMap::new(),
+            tail: window_tail(),
+        }
+    }
+}
+
+/// The reference distribution of window errors: the one
+/// [`super::online::window_likelihoods`] uses.
+fn window_tail() -> TailLikelihood {
+    TailLikelihood::new(5000, 2)
+}
+
+#[derive(Debug, Clone)]
+struct ScoredWindow {
+    error: f32,
+    feature_errors: Vec<f32>,
+    likelihood: f64,
+}
+
+/// A model's scores of a frame and, per row, the likelihood of the window
+/// ending there (0 where none ends).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedScores {
+    pub scores: Scores,
+    pub likelihoods: Vec<f64>,
 }
 
 /// [`super::score_frame`] of `frame` by `saved`, scoring only the windows
 /// `cache` does not hold yet (a window is the same rows once complete:
 /// the model is what changes it, and a new model empties the cache). Gives
-/// the same scores as [`super::score_frame`].
+/// the same scores as [`super::score_frame`], and for a cache's first frame
+/// the same likelihoods as [`super::online::window_likelihoods`]; after
+/// that each new window's likelihood is against every window before it
+/// (up to the tail's history), also those that slid out of the frame.
 pub fn score_cached(
     saved: &SavedModel,
     frame: &MetricFrame,
     cache: &mut WindowCache,
-) -> Result<Scores, DetectError> {
+) -> Result<CachedScores, DetectError> {
     if cache.model != saved.meta.created_at {
-        cache.model.clone_from(&saved.meta.created_at);
-        cache.windows.clear();
+        *cache = WindowCache {
+            model: saved.meta.created_at.clone(),
+            ..WindowCache::default()
+        };
     }
     let selected = super::select_features(saved, frame)?;
     let length = saved.meta.config.sequence_length;
@@ -137,12 +178,14 @@ pub fn score_cached(
         };
         let (errors, feature_errors) = super::train::score_windows(&saved.model, &set, threads);
         for (i, start) in set.starts.iter().enumerate() {
+            let likelihood = cache.tail.update(f64::from(errors[i]));
             cache.windows.insert(
                 end_of(*start),
-                (
-                    errors[i],
-                    feature_errors[i * features..(i + 1) * features].to_vec(),
-                ),
+                ScoredWindow {
+                    error: errors[i],
+                    feature_errors: feature_errors[i * features..(i + 1) * features].to_vec(),
+                    likelihood,
+                },
             );
         }
     }
@@ -151,10 +194,12 @@ pub fn score_cached(
     cache.windows = cache.windows.split_off(&first_end);
     let mut errors = Vec::with_capacity(starts.len());
     let mut feature_errors = Vec::with_capacity(starts.len() * features);
+    let mut likelihoods = vec![0.0; selected.len()];
     for start in &starts {
-        let (error, per_feature) = &cache.windows[&end_of(*start)];
-        errors.push(*error);
-        feature_errors.extend_from_slice(per_feature);
+        let window = &cache.windows[&end_of(*start)];
+        errors.push(window.error);
+        feature_errors.extend_from_slice(&window.feature_errors);
+        likelihoods[start + length - 1] = window.likelihood;
     }
     let rows = super::score::row_scores(
         selected.len(),
@@ -165,13 +210,16 @@ pub fn score_cached(
         features,
         saved.meta.threshold,
     );
-    Ok(Scores {
-        rows,
-        feature_names: saved.meta.feature_names.clone(),
-        threshold: saved.meta.threshold,
-        window_errors: errors,
-        window_starts: starts,
-        skipped_windows: set.skipped,
+    Ok(CachedScores {
+        scores: Scores {
+            rows,
+            feature_names: saved.meta.feature_names.clone(),
+            threshold: saved.meta.threshold,
+            window_errors: errors,
+            window_starts: starts,
+            skipped_windows: set.skipped,
+        },
+        likelihoods,
     })
 }
 
@@ -185,7 +233,7 @@ pub fn score_entities(
     groups: &[EntityColumns],
     frame: &MetricFrame,
     caches: &mut BTreeMap<String, WindowCache>,
-) -> BTreeMap<String, Scores> {
+) -> BTreeMap<String, CachedScores> {
     caches.retain(|key, _| groups.iter().any(|g| &g.key == key));
     let mut work: Vec<(&String, &SavedModel, WindowCache)> = groups
         .iter()
@@ -311,13 +359,34 @@ mod tests {
         let (saved, _) =
             super::super::train_model(&rows(0, 150), &lstm, &mut |_| {}, &cancel).expect("model");
         let mut cache = WindowCache::default();
+        let mut likelihood_at: BTreeMap<i64, f64> = BTreeMap::new();
         for (a, b) in [(0, 200), (20, 230), (90, 300), (100, 400)] {
             let window = rows(a, b);
             let cached = score_cached(&saved, &window, &mut cache).expect("cached");
             let full = super::super::score_frame(&saved, &window).expect("full");
-            assert_close(&cached, &full, &format!("rows {a}..{b}"));
+            assert_close(&cached.scores, &full, &format!("rows {a}..{b}"));
             // Only the windows of this frame are kept.
             assert_eq!(cache.windows.len(), full.window_errors.len());
+            let length = lstm.sequence_length;
+            if a == 0 {
+                // The first frame: the batch likelihoods.
+                let batch = crate::detect::online::window_likelihoods(&full, window.len(), length);
+                let worst = cached
+                    .likelihoods
+                    .iter()
+                    .zip(&batch)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0, f64::max);
+                assert!(worst < 1e-6, "{worst}");
+            }
+            // A row's likelihood stays what it was as the frame slides (the
+            // frame's first rows end no window of it).
+            for (row, l) in cached.likelihoods.iter().enumerate().skip(length - 1) {
+                let at = window.timestamps_ms()[row];
+                if let Some(before) = likelihood_at.insert(at, *l) {
+                    assert_eq!(before, *l, "rows {a}..{b}, row {row}");
+                }
+            }
         }
         // A new model: nothing of the old one's errors is used.
         let (other, _) =
@@ -326,7 +395,9 @@ mod tests {
         let mut other = other;
         other.meta.created_at.push_str("-other");
         assert_close(
-            &score_cached(&other, &window, &mut cache).expect("cached"),
+            &score_cached(&other, &window, &mut cache)
+                .expect("cached")
+                .scores,
             &super::super::score_frame(&other, &window).expect("full"),
             "a new model",
         );

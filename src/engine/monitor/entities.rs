@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use crate::data::MetricFrame;
 use crate::detect::Scores;
-use crate::detect::entities::{EntityColumns, WindowCache, score_cached, score_entities};
+use crate::detect::entities::{
+    CachedScores, EntityColumns, WindowCache, score_cached, score_entities,
+};
 use crate::detect::store::SavedModel;
 use crate::engine::schedule::ModelKeeper;
 
@@ -22,7 +24,8 @@ struct EntityScored {
 }
 
 impl EntityScored {
-    fn new(scores: Scores, sequence_length: usize) -> Self {
+    /// A training's own scores of the frame: their likelihoods in one pass.
+    fn of_training(scores: Scores, sequence_length: usize) -> Self {
         let likelihoods = crate::detect::online::window_likelihoods(
             &scores,
             scores.rows.error.len(),
@@ -31,6 +34,13 @@ impl EntityScored {
         Self {
             scores: Arc::new(scores),
             likelihoods,
+        }
+    }
+
+    fn of_cached(cached: CachedScores) -> Self {
+        Self {
+            scores: Arc::new(cached.scores),
+            likelihoods: cached.likelihoods,
         }
     }
 }
@@ -71,10 +81,7 @@ impl EntityScoring {
         let scored = score_entities(models, &self.groups, frame, &mut self.windows);
         self.scored = scored
             .into_iter()
-            .filter_map(|(key, scores)| {
-                let length = models.get(&key)?.meta.config.sequence_length;
-                Some((key, EntityScored::new(scores, length)))
-            })
+            .map(|(key, cached)| (key, EntityScored::of_cached(cached)))
             .collect();
     }
 
@@ -89,12 +96,17 @@ impl EntityScoring {
         frame: &MetricFrame,
     ) {
         let length = model.meta.config.sequence_length;
-        let scores = scores.or_else(|| {
-            let cache = self.windows.entry(key.clone()).or_default();
-            score_cached(model, frame, cache).ok()
-        });
-        match scores {
-            Some(scores) => self.scored.insert(key, EntityScored::new(scores, length)),
+        let scored = match scores {
+            Some(scores) => Some(EntityScored::of_training(scores, length)),
+            None => {
+                let cache = self.windows.entry(key.clone()).or_default();
+                score_cached(model, frame, cache)
+                    .ok()
+                    .map(EntityScored::of_cached)
+            }
+        };
+        match scored {
+            Some(scored) => self.scored.insert(key, scored),
             None => self.scored.remove(&key),
         };
     }
