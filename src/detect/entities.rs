@@ -100,7 +100,14 @@ pub struct WindowCache {
     windows: BTreeMap<i64, ScoredWindow>,
     /// The likelihood of each new window's error against the windows
     /// before it, kept across refreshes (a row's likelihood does not change
-    /// as the frame slides).
+    /// as the frame slides). Its reference is as many windows as the first
+    /// frame held (a live window's worth, at least 64): a model's errors
+    /// creep up as the data move away from what it learnt (the drift rule
+    /// retrains for that), and a reference that keeps only recent windows
+    /// follows the creep instead of judging it an anomaly. (On the fleet
+    /// replay the reference's length moved little, 57 to 59 false events on
+    /// the clean hosts; what mattered was what the model had learnt from,
+    /// see [`crate::engine::schedule::rows_needed`].)
     tail: TailLikelihood,
 }
 
@@ -109,15 +116,9 @@ impl Default for WindowCache {
         Self {
             model: String::new(),
             windows: BTreeMap::new(),
-            tail: window_tail(),
+            tail: TailLikelihood::new(0, 2),
         }
     }
-}
-
-/// The reference distribution of window errors: the one
-/// [`super::online::window_likelihoods`] uses.
-fn window_tail() -> TailLikelihood {
-    TailLikelihood::new(5000, 2)
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +127,10 @@ struct ScoredWindow {
     feature_errors: Vec<f32>,
     likelihood: f64,
 }
+
+/// The fewest windows a likelihood's reference keeps (the tail judges
+/// nothing before 20).
+const MIN_REFERENCE_WINDOWS: usize = 64;
 
 /// A model's scores of a frame and, per row, the likelihood of the window
 /// ending there (0 where none ends).
@@ -140,21 +145,23 @@ pub struct CachedScores {
 /// the model is what changes it, and a new model empties the cache). Gives
 /// the same scores as [`super::score_frame`], and for a cache's first frame
 /// the same likelihoods as [`super::online::window_likelihoods`]; after
-/// that each new window's likelihood is against every window before it
-/// (up to the tail's history), also those that slid out of the frame.
+/// that each new window's likelihood is against the windows before it, a
+/// first frame's worth of them, also those that slid out of the frame.
 pub fn score_cached(
     saved: &SavedModel,
     frame: &MetricFrame,
     cache: &mut WindowCache,
 ) -> Result<CachedScores, DetectError> {
+    let length = saved.meta.config.sequence_length;
     if cache.model != saved.meta.created_at {
+        let windows = (frame.len() + 1).saturating_sub(length);
         *cache = WindowCache {
             model: saved.meta.created_at.clone(),
-            ..WindowCache::default()
+            windows: BTreeMap::new(),
+            tail: TailLikelihood::new(windows.max(MIN_REFERENCE_WINDOWS), 2),
         };
     }
     let selected = super::select_features(saved, frame)?;
-    let length = saved.meta.config.sequence_length;
     let features = selected.names().len();
     let mut set = WindowSet::new(saved.meta.scaler.transform(&selected), features, length);
     if set.starts.is_empty() {

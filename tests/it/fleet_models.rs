@@ -10,7 +10,7 @@ use pulsewatch::config::Config;
 use pulsewatch::detect::entities::entities_of;
 use pulsewatch::engine::ManualClock;
 use pulsewatch::engine::monitor::{EntityModels, Update};
-use pulsewatch::engine::schedule::enough_rows;
+use pulsewatch::engine::schedule::{enough_rows, rows_needed};
 
 use crate::fleet::{fleet_json, follow_live, prom_url, shipped_metrics_yaml, wait_for};
 
@@ -20,7 +20,8 @@ fn config(models: &std::path::Path) -> Config {
             "prometheus:\n  url: {}\n  step: 30s\n  window: 1h\nmetrics:\n{}\
              lstm_model:\n  enabled: true\n  sequence_length: 10\n  hidden_size: 8\n  \
              epochs: 2\n  device: cpu\n  save_path: '{}'\n\
-             prophet_model:\n  enabled: false\ndashboard:\n  refresh_interval: 1\n",
+             prophet_model:\n  enabled: false\ndashboard:\n  refresh_interval: 1\n\
+             detection:\n  probation_rows: 100\n",
             prom_url(),
             shipped_metrics_yaml(),
             models.display()
@@ -35,7 +36,10 @@ fn trainable(update: &Update, config: &Config) -> BTreeSet<String> {
     let frame = &update.view.frame;
     entities_of(frame, &config.fleet.entity_labels)
         .into_iter()
-        .filter(|e| enough_rows(frame, e, config.lstm.sequence_length))
+        .filter(|e| {
+            let rows = rows_needed(config.lstm.sequence_length, config.detection.probation_rows);
+            enough_rows(frame, e, rows)
+        })
         .map(|e| e.key)
         .collect()
 }

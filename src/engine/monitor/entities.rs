@@ -144,11 +144,11 @@ impl EntityScoring {
             .collect()
     }
 
-    /// The entities with enough complete rows for a model.
-    pub fn ready(&self, frame: &MetricFrame, sequence_length: usize) -> Vec<EntityColumns> {
+    /// The entities with `rows` complete rows, enough for a model.
+    pub fn ready(&self, frame: &MetricFrame, rows: usize) -> Vec<EntityColumns> {
         self.groups
             .iter()
-            .filter(|g| crate::engine::schedule::enough_rows(frame, g, sequence_length))
+            .filter(|g| crate::engine::schedule::enough_rows(frame, g, rows))
             .cloned()
             .collect()
     }

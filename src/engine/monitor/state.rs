@@ -492,9 +492,10 @@ impl Monitor {
         }
         if self.per_entity() {
             let scores = self.entities.scores();
+            let rows = self.entity_rows_needed();
             let due = self
                 .keeper
-                .entities_due(&self.frame, &self.entities.groups, &scores);
+                .entities_due(&self.frame, &self.entities.groups, &scores, rows);
             if let Some((reason, groups)) = due {
                 let note = match self.start_entities(groups, reason.clone()) {
                     Ok(id) => format!("training per entity (job {id}): {reason}"),
@@ -533,13 +534,14 @@ impl Monitor {
         self.model_load_error = None;
         self.dirty = true;
         if self.per_entity() {
-            let length = self.config().lstm.sequence_length;
-            let ready = self.entities.ready(&self.frame, length);
+            let rows = self.entity_rows_needed();
+            let ready = self.entities.ready(&self.frame, rows);
             if ready.is_empty() {
                 return Err(StartError::Spawn {
                     reason: format!(
-                        "no entity has {} complete rows to train on yet",
-                        length + crate::engine::schedule::MIN_TRAINING_WINDOWS
+                        "no entity has {rows} complete rows in the window to train on yet \
+                         (a model per entity needs detection.probation_rows of them, and \
+                         one lstm_model.sequence_length plus 16)"
                     ),
                 });
             }
@@ -551,6 +553,14 @@ impl Monitor {
             self.training_frame = Some(Arc::clone(&self.frame));
         }
         started
+    }
+
+    /// The complete rows an entity needs for a model of its own.
+    fn entity_rows_needed(&self) -> usize {
+        crate::engine::schedule::rows_needed(
+            self.config().lstm.sequence_length,
+            self.config().detection.probation_rows,
+        )
     }
 
     /// Starts training models for `groups` of the frame in view.

@@ -181,12 +181,13 @@ impl ModelKeeper {
         frame: &MetricFrame,
         groups: &[EntityColumns],
         scores: &BTreeMap<String, Arc<crate::detect::Scores>>,
+        rows: usize,
     ) -> Option<(String, Vec<EntityColumns>)> {
         if !self.lstm.enabled || self.is_training() {
             return None;
         }
         self.entities
-            .due(frame, groups, scores, &self.lstm, self.clock.now_ms())
+            .due(frame, groups, scores, &self.lstm, rows, self.clock.now_ms())
     }
 
     /// Starts training a model for each of `groups` on `frame`, on a pool of

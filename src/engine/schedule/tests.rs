@@ -274,7 +274,17 @@ fn models_per_entity_train_on_the_pool_load_back_and_fall_due_each_on_its_own() 
 
     let mut keeper = ModelKeeper::without_model(clock.clone(), lstm.clone(), model_dir.clone());
     let none = std::collections::BTreeMap::new();
-    let (reason, due) = keeper.entities_due(&frame, &groups, &none).expect("due");
+    // A first model waits for a probation's rows.
+    assert!(
+        keeper
+            .entities_due(&frame, &groups, &none, rows + 1)
+            .is_none()
+    );
+    let needed = rows_needed(lstm.sequence_length, 100);
+    assert_eq!(needed, 100);
+    let (reason, due) = keeper
+        .entities_due(&frame, &groups, &none, needed)
+        .expect("due");
     assert_eq!(reason, "no model yet (2)");
     let keys: Vec<&str> = due.iter().map(|g| g.key.as_str()).collect();
     assert_eq!(keys, [r#"instance="h0""#, r#"instance="h1""#]);
@@ -306,7 +316,11 @@ fn models_per_entity_train_on_the_pool_load_back_and_fall_due_each_on_its_own() 
     assert!(!keeper.is_training());
 
     // Fresh models: nothing is due (host 2 still lacks the rows).
-    assert!(keeper.entities_due(&frame, &groups, &none).is_none());
+    assert!(
+        keeper
+            .entities_due(&frame, &groups, &none, needed)
+            .is_none()
+    );
     // Each read back by a new keeper; an unreadable one is named, the
     // others load.
     let junk = model_dir.join("entities").join("0000000000000000");
@@ -318,7 +332,9 @@ fn models_per_entity_train_on_the_pool_load_back_and_fall_due_each_on_its_own() 
     assert!(reloaded.entity_load_errors()[0].contains("0000000000000000"));
     // The schedule: each model falls due an interval after its creation.
     clock.advance(lstm.retrain_interval + Duration::from_secs(1));
-    let (reason, due) = keeper.entities_due(&frame, &groups, &none).expect("due");
+    let (reason, due) = keeper
+        .entities_due(&frame, &groups, &none, needed)
+        .expect("due");
     assert_eq!(reason, "scheduled (2)");
     assert_eq!(due.len(), 2);
 }
