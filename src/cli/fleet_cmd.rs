@@ -20,7 +20,8 @@ use std::sync::Arc;
 use crate::detect::entities::{WindowCache, entities_of, score_entities};
 use crate::detect::store::SavedModel;
 use crate::engine::LiveWindow;
-use crate::engine::monitor::{LstmView, OnlineState, View, assess};
+use crate::engine::monitor::{LstmView, OnlineState, TrainingRows, View, assess};
+use crate::engine::schedule::{rows_needed, training_rows_kept};
 use crate::ingest::{QueryAnswer, TimeRange, merge, parse_range_body};
 use crate::serve::Snapshot;
 
@@ -58,7 +59,7 @@ pub fn bench(
         "CPU: {}; detection.method: {method_key}{}",
         cpu_name(),
         if autoencoder {
-            "; the autoencoder, a model per host (first load: + its training on the window)"
+            "; the autoencoder, a model per host (first load: + its training on the rows kept for it: the warm-up and the window, a probation's and an eighth)"
         } else {
             ""
         }
@@ -217,13 +218,21 @@ fn measure(
     live.append(&first, now_ms);
     let mut online = OnlineState::new(method, probation);
     online.update(&first);
+    // The rows the models per host learn from, kept as the monitor keeps
+    // them (the warm-up and every row since).
+    let sequence_length = crate::config::Config::builtin()?.lstm.sequence_length;
+    let kept = training_rows_kept(rows_needed(sequence_length, probation));
+    let mut training_rows = autoencoder.then(|| TrainingRows::new(kept));
+    if let Some(training_rows) = &mut training_rows {
+        training_rows.push(&first);
+    }
     drop(first);
     let mut models = Models::default();
     judge(&mut online, live.frame(), &mut models);
     let first_load = started.elapsed();
-    let training = if autoencoder {
+    let training = if let Some(training_rows) = &training_rows {
         let started = Instant::now();
-        models = Models::train(live.frame())?;
+        models = Models::train(&training_rows.frame()?)?;
         let trained = models.models.len();
         Some((started.elapsed(), trained))
     } else {
@@ -260,6 +269,9 @@ fn measure(
         let parse = parse_time + parse_started.elapsed();
         let score_started = Instant::now();
         live.append(&merged.frame, newest * step_ms);
+        if let Some(training_rows) = &mut training_rows {
+            training_rows.push(live.frame());
+        }
         judge(&mut online, live.frame(), &mut models);
         let score = score_started.elapsed();
         // Building the answer bodies is not timed: only what the daemon does.

@@ -100,14 +100,14 @@ pub struct WindowCache {
     windows: BTreeMap<i64, ScoredWindow>,
     /// The likelihood of each new window's error against the windows
     /// before it, kept across refreshes (a row's likelihood does not change
-    /// as the frame slides). Its reference is as many windows as the first
-    /// frame held (a live window's worth, at least 64): a model's errors
-    /// creep up as the data move away from what it learnt (the drift rule
-    /// retrains for that), and a reference that keeps only recent windows
-    /// follows the creep instead of judging it an anomaly. (On the fleet
-    /// replay the reference's length moved little, 57 to 59 false events on
-    /// the clean hosts; what mattered was what the model had learnt from,
-    /// see [`crate::engine::schedule::rows_needed`].)
+    /// as the frame slides). Its reference is the [`REFERENCE_WINDOWS`]
+    /// windows before it (as [`super::online::window_likelihoods`] judges
+    /// a frame in one pass), and a model marks nothing until it holds
+    /// [`MIN_REFERENCE_WINDOWS`]: a tail of 1e-12 read from a few dozen
+    /// errors is noise. Measured on the fleet replay with models trained on
+    /// a probation's rows (`docs/evaluation.md`): a reference of a window's
+    /// worth (111 windows) gave 152 false events on the clean hosts, 5,000
+    /// windows 44, and 5,000 with the wait for 240 within the budget.
     tail: TailLikelihood,
 }
 
@@ -128,9 +128,13 @@ struct ScoredWindow {
     likelihood: f64,
 }
 
-/// The fewest windows a likelihood's reference keeps (the tail judges
-/// nothing before 20).
-const MIN_REFERENCE_WINDOWS: usize = 64;
+/// The windows a new window's likelihood is judged against.
+const REFERENCE_WINDOWS: usize = 5000;
+
+/// The windows a model's reference must hold before its likelihoods mark:
+/// 2 h at the shipped 30 s step, fixed up front (a few hundred errors for
+/// a tail of 1e-12), not tuned on the replay.
+const MIN_REFERENCE_WINDOWS: usize = 240;
 
 /// A model's scores of a frame and, per row, the likelihood of the window
 /// ending there (0 where none ends).
@@ -145,8 +149,9 @@ pub struct CachedScores {
 /// the model is what changes it, and a new model empties the cache). Gives
 /// the same scores as [`super::score_frame`], and for a cache's first frame
 /// the same likelihoods as [`super::online::window_likelihoods`]; after
-/// that each new window's likelihood is against the windows before it, a
-/// first frame's worth of them, also those that slid out of the frame.
+/// that each new window's likelihood is against the windows before it (up
+/// to [`REFERENCE_WINDOWS`]), also those that slid out of the frame; 0 for
+/// a model's first [`MIN_REFERENCE_WINDOWS`] windows.
 pub fn score_cached(
     saved: &SavedModel,
     frame: &MetricFrame,
@@ -154,11 +159,10 @@ pub fn score_cached(
 ) -> Result<CachedScores, DetectError> {
     let length = saved.meta.config.sequence_length;
     if cache.model != saved.meta.created_at {
-        let windows = (frame.len() + 1).saturating_sub(length);
         *cache = WindowCache {
             model: saved.meta.created_at.clone(),
             windows: BTreeMap::new(),
-            tail: TailLikelihood::new(windows.max(MIN_REFERENCE_WINDOWS), 2),
+            tail: TailLikelihood::new(REFERENCE_WINDOWS, 2),
         };
     }
     let selected = super::select_features(saved, frame)?;
@@ -185,7 +189,9 @@ pub fn score_cached(
         };
         let (errors, feature_errors) = super::train::score_windows(&saved.model, &set, threads);
         for (i, start) in set.starts.iter().enumerate() {
+            let judged = cache.tail.len() >= MIN_REFERENCE_WINDOWS;
             let likelihood = cache.tail.update(f64::from(errors[i]));
+            let likelihood = if judged { likelihood } else { 0.0 };
             cache.windows.insert(
                 end_of(*start),
                 ScoredWindow {
@@ -376,15 +382,8 @@ mod tests {
             assert_eq!(cache.windows.len(), full.window_errors.len());
             let length = lstm.sequence_length;
             if a == 0 {
-                // The first frame: the batch likelihoods.
-                let batch = crate::detect::online::window_likelihoods(&full, window.len(), length);
-                let worst = cached
-                    .likelihoods
-                    .iter()
-                    .zip(&batch)
-                    .map(|(x, y)| (x - y).abs())
-                    .fold(0.0, f64::max);
-                assert!(worst < 1e-6, "{worst}");
+                // The first frame's 189 windows: too few to judge by.
+                assert!(cached.likelihoods.iter().all(|l| *l == 0.0));
             }
             // A row's likelihood stays what it was as the frame slides (the
             // frame's first rows end no window of it).
@@ -395,6 +394,30 @@ mod tests {
                 }
             }
         }
+        // Past MIN_REFERENCE_WINDOWS, a window's likelihood is the batch
+        // one over every row so far; before, 0.
+        let all = rows(0, 400);
+        let full = super::super::score_frame(&saved, &all).expect("full");
+        let batch =
+            crate::detect::online::window_likelihoods(&full, all.len(), lstm.sequence_length);
+        let mut judged = 0;
+        for (row, at) in all.timestamps_ms().iter().enumerate() {
+            let Some(cached) = likelihood_at.get(at) else {
+                continue;
+            };
+            let window = row + 1 - lstm.sequence_length.min(row + 1);
+            if window >= MIN_REFERENCE_WINDOWS + 20 {
+                judged += 1;
+                assert!(
+                    (cached - batch[row]).abs() < 1e-6,
+                    "row {row}: {cached} / {}",
+                    batch[row]
+                );
+            } else if window < MIN_REFERENCE_WINDOWS {
+                assert_eq!(*cached, 0.0, "row {row}");
+            }
+        }
+        assert!(judged > 50, "{judged}");
         // A new model: nothing of the old one's errors is used.
         let (other, _) =
             super::super::train_model(&rows(150, 300), &lstm, &mut |_| {}, &cancel).expect("model");

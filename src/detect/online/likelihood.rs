@@ -89,6 +89,16 @@ impl TailLikelihood {
         }
     }
 
+    /// The distances remembered.
+    pub fn len(&self) -> usize {
+        self.distances.len()
+    }
+
+    /// Whether none is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.distances.is_empty()
+    }
+
     /// The short-term mean distance ending with `distance`.
     fn short_mean(&self, distance: f64) -> f64 {
         self.distances

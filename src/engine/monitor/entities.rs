@@ -144,15 +144,6 @@ impl EntityScoring {
             .collect()
     }
 
-    /// The entities with `rows` complete rows, enough for a model.
-    pub fn ready(&self, frame: &MetricFrame, rows: usize) -> Vec<EntityColumns> {
-        self.groups
-            .iter()
-            .filter(|g| crate::engine::schedule::enough_rows(frame, g, rows))
-            .cloned()
-            .collect()
-    }
-
     /// The view's account of them.
     pub fn status(&self, keeper: &ModelKeeper) -> Option<EntityModels> {
         self.per_entity().then(|| EntityModels {

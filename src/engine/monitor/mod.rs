@@ -11,11 +11,13 @@
 //! dead server never holds up a refresh, and the owner never waits on it.
 
 mod entities;
+mod entity_training;
 pub mod fuse;
 mod online;
 mod persist;
 mod state;
 pub mod tracker;
+mod training_rows;
 mod view;
 
 use std::sync::Arc;
@@ -31,6 +33,7 @@ pub use fuse::{Assessment, LstmView, MetricAssessment, OnlineScores, assess};
 pub use online::{OnlineState, Restored, StateError};
 pub use state::{MonitorOptions, STATE_SAVE_INTERVAL_MS, reason_class};
 pub use tracker::EventChanges;
+pub use training_rows::TrainingRows;
 pub use view::{
     ActiveModel, DataKind, EntityModels, FleetStatus, ForecastState, LiveStatus, ModelState,
     Update, View,

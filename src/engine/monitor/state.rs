@@ -20,6 +20,7 @@ use super::entities::EntityScoring;
 use super::fuse::{self, Assessment, LstmView, OnlineScores};
 use super::online::OnlineState;
 use super::tracker::{EventChanges, EventTracker};
+use super::training_rows::TrainingRows;
 use super::view::{
     ActiveModel, DataKind, FleetStatus, ForecastState, LiveStatus, ModelState, View,
 };
@@ -77,10 +78,16 @@ pub(super) struct Monitor {
     /// The model's scores of `frame`.
     lstm_scores: Option<Arc<Scores>>,
     /// A fleet's entities and their models' scores of `frame`.
-    entities: EntityScoring,
+    pub(super) entities: EntityScoring,
+    /// Live fleet data: the rows its models per entity learn from (the
+    /// warm-up and every live row since, a probation's worth).
+    pub(super) training_rows: TrainingRows,
+    /// When the training rows were last put together to see which
+    /// entities have enough of them for a first model.
+    pub(super) rows_checked_ms: Option<i64>,
     /// The frame the running training was started on: when it is still the
     /// one in view, the training's own scores of it are used.
-    training_frame: Option<Arc<MetricFrame>>,
+    pub(super) training_frame: Option<Arc<MetricFrame>>,
     /// The window's slider; None: the model's own threshold.
     threshold: Option<f64>,
     forecast: Option<Arc<FrameForecast>>,
@@ -92,7 +99,7 @@ pub(super) struct Monitor {
     pub(super) changes: EventChanges,
     history: Option<History>,
     history_error: Option<String>,
-    model_load_error: Option<String>,
+    pub(super) model_load_error: Option<String>,
     pub(super) live: Option<LiveStatus>,
     last_refresh_ms: Option<i64>,
     fetch_errors: BTreeMap<String, u64>,
@@ -134,6 +141,8 @@ impl Monitor {
             state_saved_ms: None,
             lstm_scores: None,
             entities: EntityScoring::default(),
+            training_rows: TrainingRows::default(),
+            rows_checked_ms: None,
             training_frame: None,
             threshold: None,
             forecast: None,
@@ -205,10 +214,24 @@ impl Monitor {
             self.stale.clear();
             self.selection = crate::fleet::Selection::default();
         }
+        let new_data = kind != DataKind::Live || !live_before;
         self.kind = kind;
         self.label = label;
+        if new_data {
+            let rows = self.entity_rows_needed();
+            self.training_rows
+                .reset(crate::engine::schedule::training_rows_kept(rows));
+            self.rows_checked_ms = None;
+        }
         self.entities
             .set_frame(&frame, &self.options.config.fleet.entity_labels);
+        let warmup = self.pending_warmup.take();
+        if kind == DataKind::Live && self.per_entity() && self.config().lstm.enabled {
+            if let Some(rows) = &warmup {
+                self.training_rows.push(rows);
+            }
+            self.training_rows.push(&frame);
+        }
         self.frame = Arc::new(frame);
         let method = self.config().detection.method;
         self.online = Some(if kind == DataKind::Live {
@@ -218,8 +241,8 @@ impl Monitor {
             let streams = self
                 .streams
                 .get_or_insert_with(|| OnlineState::new(method, 0));
-            if let Some(rows) = self.pending_warmup.take() {
-                streams.update(&rows);
+            if let Some(rows) = &warmup {
+                streams.update(rows);
             }
             streams.update(&self.frame)
         } else {
@@ -491,18 +514,7 @@ impl Monitor {
             return;
         }
         if self.per_entity() {
-            let scores = self.entities.scores();
-            let rows = self.entity_rows_needed();
-            let due = self
-                .keeper
-                .entities_due(&self.frame, &self.entities.groups, &scores, rows);
-            if let Some((reason, groups)) = due {
-                let note = match self.start_entities(groups, reason.clone()) {
-                    Ok(id) => format!("training per entity (job {id}): {reason}"),
-                    Err(error) => error.to_string(),
-                };
-                self.notes.push(note);
-            }
+            self.retrain_entities_if_due();
             return;
         }
         let recent = match (self.keeper.model(), &self.lstm_scores) {
@@ -534,44 +546,9 @@ impl Monitor {
         self.model_load_error = None;
         self.dirty = true;
         if self.per_entity() {
-            let rows = self.entity_rows_needed();
-            let ready = self.entities.ready(&self.frame, rows);
-            if ready.is_empty() {
-                return Err(StartError::Spawn {
-                    reason: format!(
-                        "no entity has {rows} complete rows in the window to train on yet \
-                         (a model per entity needs detection.probation_rows of them, and \
-                         one lstm_model.sequence_length plus 16)"
-                    ),
-                });
-            }
-            let reason = format!("{reason} ({})", ready.len());
-            return self.start_entities(ready, reason);
+            return self.train_every_ready_entity(reason);
         }
         let started = self.keeper.start((*self.frame).clone(), reason, || {});
-        if started.is_ok() {
-            self.training_frame = Some(Arc::clone(&self.frame));
-        }
-        started
-    }
-
-    /// The complete rows an entity needs for a model of its own.
-    fn entity_rows_needed(&self) -> usize {
-        crate::engine::schedule::rows_needed(
-            self.config().lstm.sequence_length,
-            self.config().detection.probation_rows,
-        )
-    }
-
-    /// Starts training models for `groups` of the frame in view.
-    fn start_entities(
-        &mut self,
-        groups: Vec<crate::detect::entities::EntityColumns>,
-        reason: String,
-    ) -> Result<u64, StartError> {
-        let started = self
-            .keeper
-            .start_entities(Arc::clone(&self.frame), groups, reason, || {});
         if started.is_ok() {
             self.training_frame = Some(Arc::clone(&self.frame));
         }
@@ -624,27 +601,6 @@ impl Monitor {
         if let Some(finished) = news.finished {
             self.training_finished(finished);
         }
-    }
-
-    /// New models per entity came into use: their entities are scored with
-    /// them (by the training's own scores when the frame is still the one
-    /// it trained on) and the frame judged again.
-    fn entity_models_trained(&mut self, trained: Vec<(String, Scores)>) {
-        let same_frame = self
-            .training_frame
-            .as_ref()
-            .is_some_and(|f| Arc::ptr_eq(f, &self.frame));
-        if self.per_entity() && self.config().lstm.enabled {
-            for (key, scores) in trained {
-                let Some(model) = self.keeper.entity_models().get(&key) else {
-                    continue;
-                };
-                let scores = same_frame.then_some(scores);
-                self.entities.trained(key, model, scores, &self.frame);
-            }
-            self.reassess();
-        }
-        self.dirty = true;
     }
 
     pub(super) fn training_finished(&mut self, finished: Finished) {

@@ -175,19 +175,27 @@ impl ModelKeeper {
     }
 
     /// The entities of `groups` due for a model now, and why (see
-    /// [`super::entities`]); `scores`: each entity model's scores of `frame`.
+    /// [`super::entities`]); `scores`: each entity model's scores of `frame`;
+    /// a first model once `ready` says the entity has the rows for it
+    /// ([`super::rows_needed`]).
     pub fn entities_due(
         &self,
         frame: &MetricFrame,
         groups: &[EntityColumns],
         scores: &BTreeMap<String, Arc<crate::detect::Scores>>,
-        rows: usize,
+        ready: &mut dyn FnMut(&EntityColumns) -> bool,
     ) -> Option<(String, Vec<EntityColumns>)> {
         if !self.lstm.enabled || self.is_training() {
             return None;
         }
-        self.entities
-            .due(frame, groups, scores, &self.lstm, rows, self.clock.now_ms())
+        self.entities.due(
+            frame,
+            groups,
+            scores,
+            &self.lstm,
+            self.clock.now_ms(),
+            ready,
+        )
     }
 
     /// Starts training a model for each of `groups` on `frame`, on a pool of

@@ -22,7 +22,7 @@ mod keeper;
 mod tests;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
-pub use entities::{enough_rows, rows_needed};
+pub use entities::{enough_rows, rows_needed, training_rows_kept};
 pub use keeper::{EntityJobProgress, EntityNews, Finished, ModelKeeper, StartError, TrainJobState};
 
 /// Recent windows needed before drift is judged.

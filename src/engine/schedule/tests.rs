@@ -7,6 +7,7 @@ use super::*;
 use crate::config::Config;
 use crate::config::LstmConfig;
 use crate::data::MetricFrame;
+use crate::detect::entities::EntityColumns;
 
 fn small_frame(rows: usize, level: f64) -> MetricFrame {
     let stamps = (0..rows as i64)
@@ -277,13 +278,18 @@ fn models_per_entity_train_on_the_pool_load_back_and_fall_due_each_on_its_own() 
     // A first model waits for a probation's rows.
     assert!(
         keeper
-            .entities_due(&frame, &groups, &none, rows + 1)
+            .entities_due(&frame, &groups, &none, &mut |e| enough_rows(
+                &frame,
+                e,
+                rows + 1
+            ))
             .is_none()
     );
     let needed = rows_needed(lstm.sequence_length, 100);
     assert_eq!(needed, 100);
+    let mut ready = |e: &EntityColumns| enough_rows(&frame, e, needed);
     let (reason, due) = keeper
-        .entities_due(&frame, &groups, &none, needed)
+        .entities_due(&frame, &groups, &none, &mut ready)
         .expect("due");
     assert_eq!(reason, "no model yet (2)");
     let keys: Vec<&str> = due.iter().map(|g| g.key.as_str()).collect();
@@ -318,7 +324,7 @@ fn models_per_entity_train_on_the_pool_load_back_and_fall_due_each_on_its_own() 
     // Fresh models: nothing is due (host 2 still lacks the rows).
     assert!(
         keeper
-            .entities_due(&frame, &groups, &none, needed)
+            .entities_due(&frame, &groups, &none, &mut ready)
             .is_none()
     );
     // Each read back by a new keeper; an unreadable one is named, the
@@ -333,7 +339,7 @@ fn models_per_entity_train_on_the_pool_load_back_and_fall_due_each_on_its_own() 
     // The schedule: each model falls due an interval after its creation.
     clock.advance(lstm.retrain_interval + Duration::from_secs(1));
     let (reason, due) = keeper
-        .entities_due(&frame, &groups, &none, needed)
+        .entities_due(&frame, &groups, &none, &mut ready)
         .expect("due");
     assert_eq!(reason, "scheduled (2)");
     assert_eq!(due.len(), 2);
