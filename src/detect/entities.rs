@@ -116,7 +116,7 @@ impl Default for WindowCache {
         Self {
             model: String::new(),
             windows: BTreeMap::new(),
-            tail: TailLikelihood::new(0, 2),
+            tail: TailLikelihood::new(REFERENCE_WINDOWS, 2),
         }
     }
 }
@@ -147,25 +147,24 @@ pub struct CachedScores {
 /// [`super::score_frame`] of `frame` by `saved`, scoring only the windows
 /// `cache` does not hold yet (a window is the same rows once complete:
 /// the model is what changes it, and a new model empties the cache). Gives
-/// the same scores as [`super::score_frame`], and for a cache's first frame
-/// the same likelihoods as [`super::online::window_likelihoods`]; after
-/// that each new window's likelihood is against the windows before it (up
-/// to [`REFERENCE_WINDOWS`]), also those that slid out of the frame; 0 for
-/// a model's first [`MIN_REFERENCE_WINDOWS`] windows.
+/// the same scores as [`super::score_frame`]; each new window's likelihood
+/// is against the windows before it (up to [`REFERENCE_WINDOWS`]), also
+/// those that slid out of the frame, as
+/// [`super::online::window_likelihoods`] judges them in one pass; 0 for a
+/// model's first [`MIN_REFERENCE_WINDOWS`] windows.
 pub fn score_cached(
     saved: &SavedModel,
     frame: &MetricFrame,
     cache: &mut WindowCache,
 ) -> Result<CachedScores, DetectError> {
-    let length = saved.meta.config.sequence_length;
     if cache.model != saved.meta.created_at {
         *cache = WindowCache {
             model: saved.meta.created_at.clone(),
-            windows: BTreeMap::new(),
-            tail: TailLikelihood::new(REFERENCE_WINDOWS, 2),
+            ..WindowCache::default()
         };
     }
     let selected = super::select_features(saved, frame)?;
+    let length = saved.meta.config.sequence_length;
     let features = selected.names().len();
     let mut set = WindowSet::new(saved.meta.scaler.transform(&selected), features, length);
     if set.starts.is_empty() {

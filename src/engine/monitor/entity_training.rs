@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::data::MetricFrame;
+use crate::data::{DataError, MetricFrame};
 use crate::detect::Scores;
 use crate::detect::entities::{EntityColumns, entities_of};
 use crate::engine::schedule::{FIRST_MODEL_RETRY_MS, RetrainReason, StartError, enough_rows};
 
 use super::state::Monitor;
+use super::training_rows::TrainingRows;
 use super::view::DataKind;
 
 /// A frame the models per entity train on, and its entities by key.
@@ -28,6 +29,17 @@ impl TrainingSet {
             .collect();
         Self { frame, groups }
     }
+
+    /// Live data's training rows, put together.
+    fn of_rows(rows: &TrainingRows, entity_labels: &[String]) -> Result<Self, DataError> {
+        Ok(Self::of(Arc::new(rows.frame()?), entity_labels))
+    }
+}
+
+/// What a monitor note says when the training rows could not be put
+/// together (a training then falls back to the frame in view).
+fn rows_failed(error: &DataError) -> String {
+    format!("the training rows could not be put together: {error}")
 }
 
 impl Monitor {
@@ -48,11 +60,9 @@ impl Monitor {
     fn training_set(&mut self) -> TrainingSet {
         let labels = self.config().fleet.entity_labels.clone();
         if self.kind == DataKind::Live && !self.training_rows.is_empty() {
-            match self.training_rows.frame() {
-                Ok(frame) => return TrainingSet::of(Arc::new(frame), &labels),
-                Err(error) => self.notes.push(format!(
-                    "the training rows could not be put together: {error}"
-                )),
+            match TrainingSet::of_rows(&self.training_rows, &labels) {
+                Ok(set) => return set,
+                Err(error) => self.notes.push(rows_failed(&error)),
             }
         }
         TrainingSet::of(Arc::clone(&self.frame), &labels)
@@ -83,8 +93,8 @@ impl Monitor {
                     return false;
                 }
                 if set.is_none() && failure.is_none() {
-                    match training_rows.frame() {
-                        Ok(frame) => set = Some(TrainingSet::of(Arc::new(frame), labels)),
+                    match TrainingSet::of_rows(training_rows, labels) {
+                        Ok(assembled) => set = Some(assembled),
                         Err(error) => failure = Some(error),
                     }
                 }
@@ -101,9 +111,7 @@ impl Monitor {
             self.rows_checked_ms = Some(now);
         }
         if let Some(error) = failure {
-            self.notes.push(format!(
-                "the training rows could not be put together: {error}"
-            ));
+            self.notes.push(rows_failed(&error));
         }
         let Some((reason, due)) = due else {
             return;
