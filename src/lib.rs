@@ -12,6 +12,7 @@
 //! - [`forecast`]: Prophet and MSTL/ETS forecasts, expected bands.
 //! - [`event`]: the one anomaly event type and the 0–100 score scale.
 //! - [`fleet`]: entities (a host, a pod), shards of a fleet, series limits.
+//! - [`memory`]: this process's resident set, and returning freed heap.
 //! - [`history`]: the anomaly history database (SQLite, shared by app and daemon).
 //! - [`eval`]: precision, recall, F1 and NAB scores against labels.
 //! - [`engine`]: the live monitor the window and the daemon share (one rule
@@ -34,6 +35,7 @@ pub mod forecast;
 mod fsutil;
 pub mod history;
 pub mod ingest;
+pub mod memory;
 pub mod serve;
 #[cfg(feature = "gui")]
 pub mod ui;

@@ -36,7 +36,11 @@ struct Measured {
     refresh: Duration,
     parse: Duration,
     score: Duration,
+    /// Peak resident set (the first load's frames included).
     rss_kib: u64,
+    /// Resident set after the refreshes, freed heap returned as the daemon
+    /// returns it after each refresh.
+    steady_kib: u64,
     /// The autoencoder's training on the first load: time, models.
     training: Option<(Duration, usize)>,
 }
@@ -66,9 +70,9 @@ pub fn bench(
     );
     let probation = crate::config::DEFAULT_PROBATION_ROWS;
     println!(
-        "| series | window | rows | first load (+ {probation} warm-up rows) | refresh (median of {refreshes}) | of which parse + merge | of which detectors + judging | peak RSS | per series |"
+        "| series | window | rows | first load (+ {probation} warm-up rows) | refresh (median of {refreshes}) | of which parse + merge | of which detectors + judging | peak RSS | steady RSS | steady per series |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let exe = std::env::current_exe().context("cannot find this executable")?;
     for &n in series {
         for window in &parsed_windows {
@@ -120,7 +124,7 @@ pub fn bench_one(
         .map(|(d, n)| format!(" + {:.1} s training {n} models", d.as_secs_f64()))
         .unwrap_or_default();
     println!(
-        "| {} | {} | {} | {}{training} | **{}** | {} | {} | {} MiB | {:.1} KiB |",
+        "| {} | {} | {} | {}{training} | **{}** | {} | {} | {} MiB | {} MiB | {:.1} KiB |",
         m.series,
         format_duration(window),
         m.rows,
@@ -129,7 +133,8 @@ pub fn bench_one(
         ms(m.parse),
         ms(m.score),
         m.rss_kib / 1024,
-        m.rss_kib as f64 / m.series as f64
+        m.steady_kib / 1024,
+        m.steady_kib as f64 / m.series as f64
     );
     Ok(())
 }
@@ -228,7 +233,7 @@ fn measure(
     }
     drop(first);
     let mut models = Models::default();
-    judge(&mut online, live.frame(), &mut models);
+    let mut held = judge(&mut online, live.shared_frame(), &mut models);
     let first_load = started.elapsed();
     let training = if let Some(training_rows) = &training_rows {
         let started = Instant::now();
@@ -272,7 +277,7 @@ fn measure(
         if let Some(training_rows) = &mut training_rows {
             training_rows.push(live.frame());
         }
-        judge(&mut online, live.frame(), &mut models);
+        held = judge(&mut online, live.shared_frame(), &mut models);
         let score = score_started.elapsed();
         // Building the answer bodies is not timed: only what the daemon does.
         times.push((parse + score, parse, score));
@@ -286,7 +291,13 @@ fn measure(
         refresh,
         parse,
         score,
-        rss_kib: peak_rss_kib(),
+        rss_kib: crate::memory::peak_kib().unwrap_or(0),
+        steady_kib: {
+            crate::memory::release_free_heap();
+            let kib = crate::memory::resident_kib().unwrap_or(0);
+            drop(held);
+            kib
+        },
         training,
     })
 }
@@ -355,11 +366,20 @@ impl Models {
     }
 }
 
+/// What the daemon holds between refreshes besides the detectors' state:
+/// the monitor's frame (shared with the live window) and its judgement, in
+/// the view, and the `/metrics` snapshot made from them. The detectors'
+/// aligned scores are read for judging and dropped, as the monitor does.
+struct Held {
+    _view: std::sync::Arc<View>,
+    _snapshot: Snapshot,
+}
+
 /// The detectors on the frame's new rows, the one rule over the frame, and
 /// `/metrics` as the daemon publishes it.
-fn judge(online: &mut OnlineState, frame: &MetricFrame, models: &mut Models) {
-    let scores = online.update(frame);
-    let scored = models.score(frame);
+fn judge(online: &mut OnlineState, frame: Arc<MetricFrame>, models: &mut Models) -> Held {
+    let scores = online.update(&frame);
+    let scored = models.score(&frame);
     let first_ms = frame.timestamps_ms().first().copied();
     let views: Vec<LstmView> = scored
         .iter()
@@ -370,24 +390,18 @@ fn judge(online: &mut OnlineState, frame: &MetricFrame, models: &mut Models) {
             likelihoods: Some(likelihoods),
         })
         .collect();
-    let judged = assess(frame, Some(&scores), &views, None, "ensemble");
+    let judged = assess(&frame, Some(&scores), &views, None, "ensemble");
+    drop(views);
     let mut view = View::empty();
-    view.frame = std::sync::Arc::new(frame.clone());
+    view.frame = frame;
     view.judged = std::sync::Arc::new(judged);
-    let text = Snapshot::of(&std::sync::Arc::new(view)).to_prometheus_text();
-    std::hint::black_box(text);
-}
-
-/// This process's peak resident set (VmHWM), KiB (0 where /proc has none).
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    let view = std::sync::Arc::new(view);
+    let snapshot = Snapshot::of(&view);
+    std::hint::black_box(snapshot.to_prometheus_text());
+    Held {
+        _view: view,
+        _snapshot: snapshot,
+    }
 }
 
 /// The CPU's model name and its widest vector extension, from /proc/cpuinfo.

@@ -271,8 +271,5 @@ fn median(values: &mut [f64]) -> f64 {
 
 /// Peak resident set size of this process so far, in MB (Linux).
 fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    crate::memory::peak_kib().map(|kib| kib as f64 / 1024.0)
 }

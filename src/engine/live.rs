@@ -21,7 +21,8 @@ use crate::ingest::{IncrementalCursor, PromClient};
 pub enum LiveEvent {
     /// The latest window, every configured metric merged.
     Frame {
-        frame: MetricFrame,
+        /// Shared with the poller's window (no copy per refresh).
+        frame: Arc<MetricFrame>,
         warnings: Vec<String>,
         fetched_at_ms: i64,
         /// Series with no value in their last two steps (kept for
@@ -51,7 +52,9 @@ pub struct WindowChange {
 /// the step grid by series name.
 #[derive(Debug, Clone)]
 pub struct LiveWindow {
-    frame: MetricFrame,
+    /// Shared with whoever took the last refresh: the next append builds a
+    /// new frame, so the one handed out never changes.
+    frame: Arc<MetricFrame>,
     /// Per column: its newest finite value's time, or when it joined.
     seen_ms: Vec<i64>,
     /// Per column: the last fetch that listed it (a query that returns
@@ -68,7 +71,7 @@ impl LiveWindow {
     pub fn new(window: Duration, step: Duration, stale_after: Duration) -> Self {
         let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         Self {
-            frame: MetricFrame::default(),
+            frame: Arc::default(),
             seen_ms: Vec::new(),
             listed_ms: Vec::new(),
             valued: Vec::new(),
@@ -80,6 +83,11 @@ impl LiveWindow {
 
     pub fn frame(&self) -> &MetricFrame {
         &self.frame
+    }
+
+    /// The window, shared (what a refresh hands the monitor).
+    pub fn shared_frame(&self) -> Arc<MetricFrame> {
+        Arc::clone(&self.frame)
     }
 
     /// Adds the rows of `fetched` newer than the window's newest, drops rows
@@ -174,13 +182,13 @@ impl LiveWindow {
         let Ok(frame) = frame else {
             // Cannot happen (the grid only grows, names are unique); start
             // over from the fetch rather than keep a broken window.
-            self.frame = fetched.clone();
+            self.frame = Arc::new(fetched.clone());
             self.seen_ms = vec![now_ms; fetched.names().len()];
             self.listed_ms = self.seen_ms.clone();
             self.valued = vec![true; fetched.names().len()];
             return change;
         };
-        self.frame = frame.select_columns(&keep);
+        self.frame = Arc::new(frame.select_columns(&keep));
         let kept = |values: Vec<i64>| -> Vec<i64> {
             values
                 .into_iter()
@@ -304,7 +312,7 @@ pub fn spawn_live(
                             let change = window.append(&frame, now_ms);
                             let warmup = (first && !plan.warmup.is_zero()).then(|| Box::new(frame));
                             Some(LiveEvent::Frame {
-                                frame: window.frame().clone(),
+                                frame: window.shared_frame(),
                                 warnings,
                                 fetched_at_ms: now_ms,
                                 stale: change.stale,

@@ -266,7 +266,7 @@ impl Snapshot {
                         timestamp: crate::data::time::format_rfc3339_ms(stamps[row]),
                         value: values[row],
                         score: metric.scores[row],
-                        anomalous: metric.marks[row].is_some(),
+                        anomalous: metric.marks.get(row).is_some(),
                         yhat: band.map(|b| b.0),
                         yhat_lower: band.map(|b| b.1),
                         yhat_upper: band.map(|b| b.2),

@@ -87,7 +87,7 @@ fn shown(app: &PulseWatchApp) -> Served {
         .map(|m| {
             let banded = |row: usize| m.band.as_ref().is_some_and(|b| b.at_rows[row].is_some());
             let list = (0..m.marks.len())
-                .map(|row| (m.scores[row], m.marks[row].is_some(), banded(row)))
+                .map(|row| (m.scores[row], m.marks.get(row).is_some(), banded(row)))
                 .collect();
             (m.name.clone(), list)
         })

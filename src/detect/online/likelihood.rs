@@ -153,7 +153,7 @@ impl TailLikelihood {
             let short = self.short_mean(distance);
             likelihood_score(normal_tail((short - mean) / var.sqrt()))
         };
-        self.distances.push_back(distance);
+        crate::memory::push_back_lean(&mut self.distances, distance, Some(self.history + 1));
         self.sum += distance;
         self.sum_sq += distance * distance;
         if self.distances.len() > self.history

@@ -17,7 +17,7 @@ use crate::config::DetectionMethod;
 use crate::data::MetricFrame;
 use crate::detect::Scores;
 use crate::detect::score::{normalised_score, score_of_likelihood};
-use crate::event::{AnomalyEvent, EVENT_GAP_ROWS, group_events};
+use crate::event::{AnomalyEvent, EVENT_GAP_ROWS, Marks, group_events};
 use crate::forecast::FrameForecast;
 use crate::forecast::band::RowBands;
 
@@ -107,7 +107,7 @@ impl LstmView<'_> {
 pub struct MetricAssessment {
     pub name: String,
     /// Per row: the mark's 0–100 score where the row is marked.
-    pub marks: Vec<Option<f64>>,
+    pub marks: Marks,
     /// Per row: the largest 0–100 score any detector gives it, marked or
     /// not (0 where none scored it): the gauge `/metrics` exports.
     pub scores: Vec<f64>,
@@ -117,7 +117,7 @@ pub struct MetricAssessment {
 
 impl MetricAssessment {
     pub fn marked_rows(&self) -> usize {
-        self.marks.iter().filter(|m| m.is_some()).count()
+        self.marks.count()
     }
 }
 
@@ -136,7 +136,7 @@ impl Assessment {
     /// Per row, whether any metric is marked.
     pub fn marked_rows(&self) -> Vec<bool> {
         (0..self.rows)
-            .map(|row| self.metrics.iter().any(|m| m.marks[row].is_some()))
+            .map(|row| self.metrics.iter().any(|m| m.marks.get(row).is_some()))
             .collect()
     }
 }
@@ -158,16 +158,13 @@ pub fn assess(
         .zip(frame.columns())
         .map(|(name, values)| MetricAssessment {
             name: name.clone(),
-            marks: vec![None; rows],
+            marks: Marks::unmarked(rows),
             scores: vec![0.0; rows],
             band: forecast
                 .and_then(|f| f.get(name))
                 .map(|f| RowBands::new(f, frame.timestamps_ms(), values)),
         })
         .collect();
-    let raise = |slot: &mut Option<f64>, score: f64| {
-        *slot = Some(slot.map_or(score, |s| s.max(score)));
-    };
     let column_of: std::collections::HashMap<&str, usize> = frame
         .names()
         .iter()
@@ -202,7 +199,7 @@ pub fn assess(
                 metric.scores[row] = metric.scores[row].max(score);
             }
             if marked {
-                raise(&mut metric.marks[row], score);
+                metric.marks.raise(row, score);
             }
         }
     }
@@ -214,7 +211,7 @@ pub fn assess(
             }
         }
         for &row in &band.outside_rows {
-            raise(&mut metric.marks[row], band.row_scores[row]);
+            metric.marks.raise(row, band.row_scores[row]);
         }
     }
     if let Some(online) = online {
@@ -227,10 +224,13 @@ pub fn assess(
                 let score = score_of_likelihood(*l);
                 metric.scores[row] = metric.scores[row].max(score);
                 if *l >= level {
-                    raise(&mut metric.marks[row], score);
+                    metric.marks.raise(row, score);
                 }
             }
         }
+    }
+    for metric in &mut metrics {
+        metric.marks.compact();
     }
     let mut events: Vec<AnomalyEvent> = metrics
         .iter()
@@ -282,13 +282,13 @@ mod tests {
         let judged = assess(&frame, Some(&online), &[], None, "ensemble");
         assert_eq!(judged.rows, frame.len());
         let cpu = &judged.metrics[0];
-        assert!(cpu.marks[1_200].is_some(), "the shift's first row");
-        let marked = cpu.marks[1_200].expect("marked");
+        assert!(cpu.marks.get(1_200).is_some(), "the shift's first row");
+        let marked = cpu.marks.get(1_200).expect("marked");
         assert!((50.0..=100.0).contains(&marked), "{marked}");
         // Every mark is at least 50 and the gauge is never below the mark.
         for (mark, score) in cpu.marks.iter().zip(&cpu.scores) {
             if let Some(mark) = mark {
-                assert!(*mark >= 50.0 && score >= mark);
+                assert!(mark >= 50.0 && *score >= mark);
             }
         }
         let shift = (frame.timestamps_ms()[1_200], frame.timestamps_ms()[1_229]);
@@ -359,7 +359,7 @@ mod tests {
         let judged = assess(&frame, None, &[view(0.02)], None, "lstm");
         assert_eq!(judged.metrics[0].marked_rows(), 0);
         assert_eq!(
-            judged.metrics[1].marks[5],
+            judged.metrics[1].marks.get(5),
             Some(normalised_score(0.05, 0.02))
         );
         assert_eq!(judged.events.len(), 1);
@@ -403,7 +403,7 @@ mod tests {
         let judged = assess(&frame, None, &[view], None, "ensemble");
         assert_eq!(judged.metrics[0].marked_rows(), 0, "entity a is not b's");
         let b = &judged.metrics[1];
-        let marked: Vec<usize> = (0..6).filter(|r| b.marks[*r].is_some()).collect();
+        let marked: Vec<usize> = (0..6).filter(|r| b.marks.get(*r).is_some()).collect();
         assert_eq!(marked, [4]);
         assert_eq!(b.scores[3], score_of_likelihood(0.9999));
         assert_eq!(judged.events.len(), 1);

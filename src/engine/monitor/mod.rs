@@ -15,6 +15,7 @@ mod entity_training;
 pub mod fuse;
 mod online;
 mod persist;
+mod score_trail;
 mod state;
 pub mod tracker;
 mod training_rows;
@@ -243,7 +244,7 @@ fn apply(monitor: &mut Monitor, live: &mut Option<LiveJob>, command: Command) {
             *live = None;
             monitor.live = None;
             monitor.warnings = warnings;
-            monitor.set_frame(frame, kind, label);
+            monitor.set_frame(Arc::new(frame), kind, label);
         }
         Command::FollowLive => {
             let config = monitor.config();

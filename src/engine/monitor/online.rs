@@ -6,7 +6,7 @@
 //! `restore_state`), so a restarted daemon goes on where it stopped: no
 //! series back on probation, no row judged twice.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::DetectionMethod;
@@ -14,6 +14,7 @@ use crate::data::MetricFrame;
 use crate::detect::online::{PeerDetector, SeriesStream};
 
 use super::fuse::OnlineScores;
+use super::score_trail::ScoreTrail;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Tracked {
@@ -21,7 +22,7 @@ struct Tracked {
     /// The newest row fed.
     last_ms: i64,
     /// (row time, row likelihood) of the rows still in the window.
-    scores: VecDeque<(i64, f64)>,
+    scores: ScoreTrail,
 }
 
 /// Why the state could not be saved or read back.
@@ -208,10 +209,20 @@ impl OnlineState {
 
     /// Feeds each series of `frame` the rows newer than it has seen (a new
     /// series: all of its rows), forgets series no longer in the frame, and
-    /// returns the frame's scores. Series are split over the machine's
-    /// cores (each series' stream is its own).
+    /// returns the frame's scores ([`OnlineState::feed`], then
+    /// [`OnlineState::scores`]).
     pub fn update(&mut self, frame: &MetricFrame) -> OnlineScores {
-        let timestamps = frame.timestamps_ms();
+        self.feed(frame);
+        self.scores(frame)
+    }
+
+    /// Feeds each series of `frame` the rows newer than it has seen (a new
+    /// series: all of its rows) and forgets series no longer in the frame.
+    /// Series are split over the machine's cores (each series' stream is
+    /// its own). The scores stay in the streams: a monitor reads them with
+    /// [`OnlineState::scores`] when it judges, rather than keeping a second
+    /// copy of every series' window of them.
+    pub fn feed(&mut self, frame: &MetricFrame) {
         let columns: HashMap<&str, usize> = frame
             .names()
             .iter()
@@ -225,7 +236,7 @@ impl OnlineState {
                 let tracked = Tracked {
                     stream: SeriesStream::new(self.method, self.probation),
                     last_ms: i64::MIN,
-                    scores: VecDeque::new(),
+                    scores: ScoreTrail::default(),
                 };
                 self.series.insert(name.clone(), tracked);
             }
@@ -242,33 +253,40 @@ impl OnlineState {
             .min(work.len() / MIN_SERIES_PER_THREAD)
             .max(1);
         let per_thread = work.len().div_ceil(threads).max(1);
-        let mut likelihoods: Vec<Option<Vec<f64>>> = vec![None; frame.names().len()];
-        let results: Vec<(usize, Vec<f64>)> = if threads == 1 {
-            feed_all(&mut work, frame, &peer_rows)
-        } else {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = work
-                    .chunks_mut(per_thread)
-                    .enumerate()
-                    .map(|(i, part)| {
-                        std::thread::Builder::new()
-                            .name(format!("online-{i}"))
-                            .spawn_scoped(scope, || feed_all(part, frame, &peer_rows))
-                    })
-                    .collect();
-                // A thread that could not start, or a stream that panicked
-                // (a bug), leaves its series unscored this time (None)
-                // rather than taking the monitor down.
-                handles
-                    .into_iter()
-                    .filter_map(|handle| handle.ok()?.join().ok())
-                    .flatten()
-                    .collect()
-            })
-        };
-        for (column, scores) in results {
-            likelihoods[column] = Some(scores);
+        if threads == 1 {
+            feed_all(&mut work, frame, &peer_rows);
+            return;
         }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = work
+                .chunks_mut(per_thread)
+                .enumerate()
+                .map(|(i, part)| {
+                    std::thread::Builder::new()
+                        .name(format!("online-{i}"))
+                        .spawn_scoped(scope, || feed_all(part, frame, &peer_rows))
+                })
+                .collect();
+            // A thread that could not start, or a stream that panicked (a
+            // bug), leaves its series short of these rows (they score 0)
+            // rather than taking the monitor down.
+            for handle in handles.into_iter().flatten() {
+                let _ = handle.join();
+            }
+        });
+    }
+
+    /// Each followed series' row likelihoods aligned to `frame`'s rows (0 on
+    /// a row it has not scored; None for a column it does not follow).
+    pub fn scores(&self, frame: &MetricFrame) -> OnlineScores {
+        let timestamps = frame.timestamps_ms();
+        // One thread: on two cores, spreading the copies measured slower
+        // (allocations in the helpers' arenas, freed on this thread).
+        let likelihoods = frame
+            .names()
+            .iter()
+            .map(|name| self.series.get(name).map(|t| t.aligned(timestamps)))
+            .collect();
         OnlineScores {
             first_ms: timestamps.first().copied(),
             rows: frame.len(),
@@ -279,20 +297,11 @@ impl OnlineState {
 
 /// Feeds every series of `part` its new rows of `frame` (with their peer
 /// likelihoods, where the metric has peers).
-fn feed_all(
-    part: &mut [(usize, &mut Tracked)],
-    frame: &MetricFrame,
-    peers: &[Option<Vec<f64>>],
-) -> Vec<(usize, Vec<f64>)> {
-    part.iter_mut()
-        .map(|(c, tracked)| {
-            let peer = peers.get(*c).and_then(|p| p.as_deref());
-            (
-                *c,
-                tracked.feed(frame.timestamps_ms(), &frame.columns()[*c], peer),
-            )
-        })
-        .collect()
+fn feed_all(part: &mut [(usize, &mut Tracked)], frame: &MetricFrame, peers: &[Option<Vec<f64>>]) {
+    for (c, tracked) in part.iter_mut() {
+        let peer = peers.get(*c).and_then(|p| p.as_deref());
+        tracked.feed(frame.timestamps_ms(), &frame.columns()[*c], peer);
+    }
 }
 
 impl OnlineState {
@@ -322,10 +331,9 @@ impl OnlineState {
 const MIN_SERIES_PER_THREAD: usize = 32;
 
 impl Tracked {
-    /// Feeds the rows of `values` newer than the last fed, drops scores
-    /// older than the frame, and returns the scores aligned to `timestamps`
-    /// (a row the series never had scores 0).
-    fn feed(&mut self, timestamps: &[i64], values: &[f64], peer: Option<&[f64]>) -> Vec<f64> {
+    /// Feeds the rows of `values` newer than the last fed and drops scores
+    /// older than the frame.
+    fn feed(&mut self, timestamps: &[i64], values: &[f64], peer: Option<&[f64]>) {
         let first_ms = timestamps.first().copied().unwrap_or(i64::MAX);
         let from = timestamps.partition_point(|ms| *ms <= self.last_ms);
         for row in from..timestamps.len() {
@@ -346,16 +354,19 @@ impl Tracked {
             };
             let own = if in_probation { 0.0 } else { own };
             let l = own.max(peer.map_or(0.0, |p| p[row]));
-            self.scores.push_back((timestamps[row], l));
+            self.scores.push(timestamps[row], l);
             self.last_ms = timestamps[row];
         }
-        while self.scores.front().is_some_and(|(ms, _)| *ms < first_ms) {
-            self.scores.pop_front();
-        }
+        self.scores.drop_before(first_ms);
+    }
+
+    /// The scores aligned to `timestamps` (a row the series never had
+    /// scores 0).
+    fn aligned(&self, timestamps: &[i64]) -> Vec<f64> {
         let mut aligned = Vec::with_capacity(timestamps.len());
         let mut scores = self.scores.iter().peekable();
         for ms in timestamps {
-            while scores.peek().is_some_and(|(at, _)| at < ms) {
+            while scores.peek().is_some_and(|(at, _)| *at < *ms) {
                 scores.next();
             }
             match scores.peek() {

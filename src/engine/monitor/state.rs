@@ -62,6 +62,8 @@ pub(super) struct Monitor {
     pub(super) kind: DataKind,
     pub(super) label: String,
     pub(super) warnings: Vec<String>,
+    /// A file's online scores, one batch pass (live data's stay in
+    /// `streams`, read when the frame is judged).
     online: Option<OnlineScores>,
     /// Live data's per-series streams (None for any other data set, which
     /// is scored in one pass).
@@ -199,7 +201,7 @@ impl Monitor {
     }
 
     /// Takes a new frame: judges it, refits and retrains by the rules.
-    pub(super) fn set_frame(&mut self, frame: MetricFrame, kind: DataKind, label: String) {
+    pub(super) fn set_frame(&mut self, frame: Arc<MetricFrame>, kind: DataKind, label: String) {
         let live_before = self.kind == DataKind::Live;
         if kind != DataKind::Live || !live_before {
             // A new data set: nothing of the old one carries over.
@@ -232,9 +234,11 @@ impl Monitor {
             }
             self.training_rows.push(&frame);
         }
-        self.frame = Arc::new(frame);
+        self.frame = frame;
         let method = self.config().detection.method;
-        self.online = Some(if kind == DataKind::Live {
+        // Live scores stay in the streams (read when judging); a file's are
+        // one batch pass, kept.
+        self.online = if kind == DataKind::Live {
             if self.streams.is_none() {
                 self.streams = Some(self.restore_streams(method));
             }
@@ -242,12 +246,13 @@ impl Monitor {
                 .streams
                 .get_or_insert_with(|| OnlineState::new(method, 0));
             if let Some(rows) = &warmup {
-                streams.update(rows);
+                streams.feed(rows);
             }
-            streams.update(&self.frame)
+            streams.feed(&self.frame);
+            None
         } else {
-            OnlineScores::of(&self.frame, method)
-        });
+            Some(OnlineScores::of(&self.frame, method))
+        };
         self.rescore();
         self.refit_if_due();
         self.reassess();
@@ -292,9 +297,15 @@ impl Monitor {
                 _ => Vec::new(),
             }
         };
+        let live_scores = match (&self.online, &self.streams) {
+            (None, Some(streams)) if self.kind == DataKind::Live => {
+                Some(streams.scores(&self.frame))
+            }
+            _ => None,
+        };
         let judged = fuse::assess(
             &self.frame,
-            self.online.as_ref(),
+            live_scores.as_ref().or(self.online.as_ref()),
             &lstm,
             self.forecast.as_deref(),
             &version,
@@ -419,7 +430,7 @@ impl Monitor {
     }
 
     /// A live refresh landed.
-    pub(super) fn fetched(&mut self, frame: MetricFrame, warnings: Vec<String>, at_ms: i64) {
+    pub(super) fn fetched(&mut self, frame: Arc<MetricFrame>, warnings: Vec<String>, at_ms: i64) {
         self.live = Some(LiveStatus::Connected {
             last_refresh_ms: at_ms,
         });
@@ -429,6 +440,10 @@ impl Monitor {
         let label = self.config().prometheus.base_url.clone();
         self.set_frame(frame, DataKind::Live, label);
         self.save_state(false);
+        // The window the refresh replaced, and on the first refresh the
+        // warm-up's frames, are freed now: hand their pages back, or the
+        // resident set keeps the first load's peak for good.
+        crate::memory::release_free_heap();
     }
 
     /// The forecast rule. Live data keeps its forecast until half the
@@ -577,7 +592,7 @@ impl Monitor {
         let save_dir = crate::config::resolve_data_path(&config.lstm.save_path);
         self.keeper.configure(config.lstm.clone(), save_dir);
         self.options.config = config;
-        let frame = (*self.frame).clone();
+        let frame = Arc::clone(&self.frame);
         let label = self.label.clone();
         // Judged afresh, as a new data set.
         self.set_frame(frame, DataKind::File, label);

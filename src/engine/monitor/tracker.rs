@@ -80,8 +80,8 @@ impl EventTracker {
             .map_or(0, |newest| timestamps_ms.partition_point(|t| *t <= newest));
         for metric in &judged.metrics {
             let mut raised = false;
-            let new_rows = timestamps_ms.iter().zip(&metric.marks).skip(from);
-            for (&at_ms, &mark) in new_rows {
+            let new_rows = timestamps_ms.iter().zip(metric.marks.iter()).skip(from);
+            for (&at_ms, mark) in new_rows {
                 match (mark, self.open.get_mut(&metric.name)) {
                     (Some(score), Some(open)) => {
                         open.event.end_ms = Some(at_ms);
@@ -162,7 +162,7 @@ mod tests {
             rows: marks.len(),
             metrics: vec![MetricAssessment {
                 name: "cpu".into(),
-                marks: marks.to_vec(),
+                marks: marks.iter().copied().collect(),
                 scores: vec![0.0; marks.len()],
                 band: None,
             }],
