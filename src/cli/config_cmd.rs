@@ -6,13 +6,13 @@ use crate::config::{self, Config};
 
 pub fn check(path: Option<&Path>) -> anyhow::Result<()> {
     let (config, source) = Config::load(path)?;
-    println!("# config OK: {source}");
-    print!("{}", config.describe());
+    outln!("# config OK: {source}");
+    out!("{}", config.describe());
     Ok(())
 }
 
 pub fn init(dir: Option<&Path>, force: bool) -> anyhow::Result<()> {
     let path = config::init_config_file(dir, force)?;
-    println!("wrote {}", path.display());
+    outln!("wrote {}", path.display());
     Ok(())
 }

@@ -61,7 +61,7 @@ pub fn sample_data(
         frame = spiked;
     }
     data::write_csv(&frame, out)?;
-    println!(
+    outln!(
         "wrote {} rows × {} metrics{} to {}",
         frame.len(),
         frame.names().len(),
@@ -86,11 +86,11 @@ pub fn inspect(config_path: Option<&Path>, file: &Path) -> anyhow::Result<()> {
     for warning in &load.warnings {
         eprintln!("warning: {}: {warning}", file.display());
     }
-    print!(
+    out!(
         "{}",
         describe_frame(&load.frame, &file.display().to_string())
     );
-    print!("{}", describe_entities(&load.frame, &entity_labels));
+    out!("{}", describe_entities(&load.frame, &entity_labels));
     Ok(())
 }
 
@@ -203,7 +203,7 @@ pub fn export_openmetrics(
     let text = data::to_openmetrics(&frame, prefix, shift_ms);
     crate::fsutil::write_atomic(out, text.as_bytes())
         .with_context(|| format!("cannot write {}", out.display()))?;
-    println!("{shift_ms}");
+    outln!("{shift_ms}");
     Ok(())
 }
 

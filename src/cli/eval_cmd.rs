@@ -219,26 +219,26 @@ pub(super) fn eval_nab(
             "profiles": ours,
             "random": baseline,
         });
-        println!("{summary}");
+        outln!("{summary}");
         return Ok(());
     }
-    println!(
+    outln!(
         "NAB scores of {} on {} files ({} windows); null = 0, perfect = 100",
         scores_dir.display(),
         chosen.len(),
         sweeps.iter().map(|s| s.windows).sum::<usize>()
     );
-    println!();
-    println!("| profile | score | random | raw | threshold | TP | FP | FN | windows detected |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    outln!();
+    outln!("| profile | score | random | raw | threshold | TP | FP | FN | windows detected |");
+    outln!("|---|---|---|---|---|---|---|---|---|");
     for (p, r) in ours.iter().zip(&baseline) {
-        print_row(p, r);
+        print_row(p, r)?;
     }
     Ok(())
 }
 
-fn print_row(p: &ProfileScore, random: &ProfileScore) {
-    println!(
+fn print_row(p: &ProfileScore, random: &ProfileScore) -> std::io::Result<()> {
+    outln!(
         "| {} | {:.2} | {:.2} | {:.4} | {:.6} | {} | {} | {} | {}/{} |",
         p.profile,
         p.score,
@@ -251,6 +251,7 @@ fn print_row(p: &ProfileScore, random: &ProfileScore) {
         p.totals.windows_detected,
         p.windows
     );
+    Ok(())
 }
 
 /// Per row, whether `method` flags it (every anomalous row, online).
@@ -390,17 +391,22 @@ pub(super) fn eval_labelled(
                     "events": events, "seconds": seconds})
             })
             .collect();
-        println!("{}", serde_json::Value::Array(summary));
+        outln!("{}", serde_json::Value::Array(summary));
         return Ok(());
     }
-    println!(
+    outln!(
         "| file | flags | rows | precision | recall | F1 | events found | mean delay (rows) | seconds |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    outln!("|---|---|---|---|---|---|---|---|---|");
     for (file, kind, rows, p, e, seconds) in &rows_out {
-        println!(
+        outln!(
             "| {file} | {kind} | {rows} | {:.3} | {:.3} | {:.3} | {}/{} | {:.1} | {seconds:.2} |",
-            p.precision, p.recall, p.f1, e.detected, e.events, e.mean_delay_rows
+            p.precision,
+            p.recall,
+            p.f1,
+            e.detected,
+            e.events,
+            e.mean_delay_rows
         );
     }
     Ok(())

@@ -77,7 +77,7 @@ pub fn fetch(
     match out {
         Some(path) => crate::fsutil::write_atomic(path, text.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(())
 }

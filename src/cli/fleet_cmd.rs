@@ -1,10 +1,10 @@
 //! `pulsewatch bench fleet`: what one live refresh costs as the fleet and
-//! the window grow. Each size runs in its own process (so its peak memory is
-//! its own) on a synthetic fleet (hosts × cpu, memory, latency): a first
-//! load of the whole window, then refreshes of one new step each: the
-//! Prometheus answer for the step parsed and merged, the live window
-//! appended, every series' detectors fed the new row, the frame judged by
-//! the one rule and `/metrics` written.
+//! the window grow. Each size runs in its own process (so its peak and
+//! steady memory are its own) on a synthetic fleet (hosts × cpu, memory,
+//! latency): a first load of the whole window, then refreshes of one new
+//! step each: the Prometheus answer for the step parsed and merged, the
+//! live window appended, every series' detectors fed the new row, the frame
+//! judged by the one rule and `/metrics` written.
 
 use std::time::{Duration, Instant};
 
@@ -59,7 +59,7 @@ pub fn bench(
     for w in windows {
         parsed_windows.push(parse_duration(w).map_err(|m| UsageError(format!("--window: {m}")))?);
     }
-    println!(
+    outln!(
         "CPU: {}; detection.method: {method_key}{}",
         cpu_name(),
         if autoencoder {
@@ -69,10 +69,10 @@ pub fn bench(
         }
     );
     let probation = crate::config::DEFAULT_PROBATION_ROWS;
-    println!(
+    outln!(
         "| series | window | rows | first load (+ {probation} warm-up rows) | refresh (median of {refreshes}) | of which parse + merge | of which detectors + judging | peak RSS | steady RSS | steady per series |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    outln!("|---|---|---|---|---|---|---|---|---|---|");
     let exe = std::env::current_exe().context("cannot find this executable")?;
     for &n in series {
         for window in &parsed_windows {
@@ -93,7 +93,7 @@ pub fn bench(
                     String::from_utf8_lossy(&output.stderr)
                 );
             }
-            print!("{text}");
+            out!("{text}");
         }
     }
     Ok(())
@@ -123,7 +123,7 @@ pub fn bench_one(
         .training
         .map(|(d, n)| format!(" + {:.1} s training {n} models", d.as_secs_f64()))
         .unwrap_or_default();
-    println!(
+    outln!(
         "| {} | {} | {} | {}{training} | **{}** | {} | {} | {} MiB | {} MiB | {:.1} KiB |",
         m.series,
         format_duration(window),

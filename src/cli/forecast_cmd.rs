@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use super::{ModelArg, UsageError, duration_arg, median, peak_rss_mb};
+use super::{ModelArg, UsageError, duration_arg, median, peak_rss_mb, print_against_labels};
 use crate::config::{Config, format_duration};
 use crate::data::{self, MetricFrame, time};
 use crate::eval;
@@ -143,9 +143,9 @@ pub(super) fn forecast(
             },
             "metrics": metrics,
         });
-        println!("{summary}");
+        outln!("{summary}");
     } else {
-        println!(
+        outln!(
             "{} forecast of {}: {} rows, step {}, horizon {} = {} points, {:.3} s",
             settings.model,
             csv.display(),
@@ -156,7 +156,7 @@ pub(super) fn forecast(
             wall_secs
         );
         for s in &series {
-            println!(
+            outln!(
                 "  {}: fit {:.3} s, predict {:.3} s; {}",
                 s.metric,
                 s.fit_secs,
@@ -171,9 +171,9 @@ pub(super) fn forecast(
                 let _ = write!(header, " {} yhat [lower, upper] |", s.metric);
                 rule.push_str("---|");
             }
-            println!();
-            println!("{header}");
-            println!("{rule}");
+            outln!();
+            outln!("{header}");
+            outln!("{rule}");
             let (ts, ..) = first.horizon();
             for (i, t) in ts.iter().enumerate() {
                 let mut line = format!("| {} |", time::format_rfc3339_ms(*t));
@@ -181,23 +181,20 @@ pub(super) fn forecast(
                     let (_, yhat, lower, upper) = s.horizon();
                     let _ = write!(line, " {:.2} [{:.2}, {:.2}] |", yhat[i], lower[i], upper[i]);
                 }
-                println!("{line}");
+                outln!("{line}");
             }
-            println!();
+            outln!();
         }
         for (metric, above, below) in &per_metric_outside {
-            println!("outside the band: {metric} {above} above, {below} below");
+            outln!("outside the band: {metric} {above} above, {below} below");
         }
-        println!(
+        outln!(
             "outside the band, any metric: {} of {} rows",
             outside.iter().filter(|o| **o).count(),
             frame.len()
         );
         if let Some(m) = metrics {
-            println!(
-                "against labels: precision {:.3}, recall {:.3}, F1 {:.3} (TP {}, FP {}, FN {})",
-                m.precision, m.recall, m.f1, m.tp, m.fp, m.fn_
-            );
+            print_against_labels(&m)?;
         }
     }
     let errors: Vec<String> = result
@@ -257,18 +254,18 @@ pub(super) fn bench(
         None => vec![ForecastModel::Prophet, ForecastModel::Mstl],
     };
     let config = Config::builtin()?;
-    println!(
+    outln!(
         "# pulsewatch bench forecast: reference settings (horizon {}, changepoint_prior_scale {}, interval {}), {} threads, median of {runs} runs",
         format_duration(config.prophet.forecast_horizon),
         config.prophet.changepoint_prior_scale,
         config.prophet.interval_width,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
-    println!();
-    println!(
+    outln!();
+    outln!(
         "| file | model | rows | fit + predict s (peer) | ratio | fit s, per metric | band F1, any metric (peer) | horizon yhat vs peer, max deviation |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    outln!("|---|---|---|---|---|---|---|---|");
     for (index, file) in files.iter().enumerate() {
         let frame = data::read_csv(file)?.frame;
         let reference = match references.get(index) {
@@ -328,7 +325,7 @@ pub(super) fn bench(
                     .join(", "),
                 _ => "–".to_owned(),
             };
-            println!(
+            outln!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 file.display(),
                 model,
@@ -349,8 +346,8 @@ pub(super) fn bench(
         }
     }
     if let Some(rss) = peak_rss_mb() {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "peak RSS of this process: {rss:.0} MB (Prophet peer: 440 MB at 10k, 3,300 MB at 100k)"
         );
     }

@@ -20,7 +20,7 @@ pub fn run(path: &Path, since: Duration, csv: bool, check: bool) -> anyhow::Resu
     let history = History::open(path)?;
     if check {
         let verdict = history.integrity_check()?;
-        println!("{verdict}");
+        outln!("{verdict}");
         if verdict != "ok" {
             anyhow::bail!("{}: the integrity check found problems", path.display());
         }
@@ -36,7 +36,7 @@ pub fn run(path: &Path, since: Duration, csv: bool, check: bool) -> anyhow::Resu
     } else {
         to_tables(&events, &runs, &failures, since)
     };
-    print!("{text}");
+    out!("{text}");
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::{DeviceArg, UsageError, median, peak_rss_mb};
+use super::{DeviceArg, UsageError, median, peak_rss_mb, print_against_labels};
 use crate::config::{self, Config, DevicePreference};
 use crate::data::{self, time};
 use crate::{detect, eval};
@@ -65,7 +65,7 @@ pub fn train(
     bar.finish_and_clear();
     let dir = model_dir(&config, out);
     let path = detect::store::save(&dir, &saved.model, &saved.meta)?;
-    println!(
+    outln!(
         "trained {} epochs in {:.2} s: final loss {:.6}, threshold {:.6} ({}), {} windows ({} skipped)",
         outcome.epochs_run,
         outcome.duration.as_secs_f64(),
@@ -75,7 +75,7 @@ pub fn train(
         saved.meta.training_windows,
         saved.meta.skipped_windows
     );
-    println!("saved model to {}", path.display());
+    outln!("saved model to {}", path.display());
     Ok(())
 }
 
@@ -136,9 +136,9 @@ pub fn detect(
             "score_seconds": seconds,
             "metrics": metrics,
         });
-        println!("{summary}");
+        outln!("{summary}");
     } else {
-        println!(
+        outln!(
             "scored {} windows in {:.3} s: {anomalous} of {} rows anomalous (threshold {:.6})",
             scores.window_errors.len(),
             seconds,
@@ -146,10 +146,7 @@ pub fn detect(
             scores.threshold
         );
         if let Some(m) = metrics {
-            println!(
-                "against labels: precision {:.3}, recall {:.3}, F1 {:.3} (TP {}, FP {}, FN {})",
-                m.precision, m.recall, m.f1, m.tp, m.fp, m.fn_
-            );
+            print_against_labels(&m)?;
         }
     }
     Ok(())
@@ -194,12 +191,12 @@ pub fn bench_lstm(
     lstm.epochs = epochs;
     lstm.device = device_preference(device);
     let device = detect::resolve_device(lstm.device)?;
-    println!("# pulsewatch bench lstm: {device}, {epochs} epochs, median of {runs} runs");
-    println!();
-    println!(
+    outln!("# pulsewatch bench lstm: {device}, {epochs} epochs, median of {runs} runs");
+    outln!();
+    outln!(
         "| file | windows | train s (peer) | ratio | score s (peer) | ratio | final loss (peer) | F1 (peer) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    outln!("|---|---|---|---|---|---|---|---|");
     for file in &files {
         let frame = data::read_csv(file)?.frame;
         let cancel = std::sync::atomic::AtomicBool::new(false);
@@ -228,7 +225,7 @@ pub fn bench_lstm(
         let ratio = |ours: f64, theirs: Option<f64>| {
             theirs.map_or("–".to_owned(), |t| format!("{:.1}× faster", t / ours))
         };
-        println!(
+        outln!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
             file.display(),
             scores.window_errors.len(),
@@ -241,8 +238,8 @@ pub fn bench_lstm(
         );
     }
     if let Some(rss) = peak_rss_mb() {
-        println!();
-        println!("peak RSS of this process: {rss:.0} MB (PyTorch peer: 1,100 MB at 10k)");
+        outln!();
+        outln!("peak RSS of this process: {rss:.0} MB (PyTorch peer: 1,100 MB at 10k)");
     }
     Ok(())
 }

@@ -23,6 +23,24 @@ use clap::Parser as _;
 
 use crate::config::{Config, ConfigError, parse_duration};
 
+/// `println!` that hands a failed write back (with `?`) instead of
+/// panicking: a reader that closed the pipe (`pulsewatch fetch | head -1`)
+/// ends the command quietly (see [`main_with_args`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// `print!` as [`outln!`] is `println!`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod args;
 mod config_cmd;
 mod data_cmd;
@@ -61,6 +79,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head -1`): it has what it wanted.
+        Err(error) if closed_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             let mut text = format!("error: {error}");
             for cause in error.chain().skip(1) {
@@ -72,6 +92,15 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
+}
+
+/// Whether `error` is a write to a pipe whose reader has closed it.
+fn closed_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -267,6 +296,20 @@ fn duration_arg(flag: &str, text: &str) -> Result<std::time::Duration, UsageErro
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
+}
+
+/// The line `forecast` and `detect` print for a file with labels.
+fn print_against_labels(m: &crate::eval::PointMetrics) -> std::io::Result<()> {
+    outln!(
+        "against labels: precision {:.3}, recall {:.3}, F1 {:.3} (TP {}, FP {}, FN {})",
+        m.precision,
+        m.recall,
+        m.f1,
+        m.tp,
+        m.fp,
+        m.fn_
+    );
+    Ok(())
 }
 
 /// Peak resident set size of this process so far, in MB (Linux).

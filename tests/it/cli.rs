@@ -213,3 +213,53 @@ fn without_the_gui_feature_the_window_is_a_usage_error() {
         Some(0)
     );
 }
+
+/// A reader that closes the pipe (`pulsewatch … | head -1`) ends every
+/// command that prints quietly: exit 0, nothing on stderr, no panic. The
+/// pipe's read end is closed before the command starts, so its first write
+/// meets the closed pipe whatever the timing.
+#[test]
+fn commands_that_print_end_quietly_when_the_reader_closes_the_pipe() {
+    let home = tempfile::tempdir().unwrap();
+    let csv = repo_path("tests/fixtures/metrics_10k.csv");
+    let csv = csv.to_str().unwrap();
+    let commands: [&[&str]; 4] = [
+        &["inspect", csv],
+        &["config", "check"],
+        &["forecast", "--csv", csv],
+        &[
+            "bench",
+            "fleet",
+            "--series",
+            "6",
+            "--window",
+            "10m",
+            "--refreshes",
+            "1",
+        ],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
+            .args(args)
+            .current_dir(home.path())
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).is_empty(),
+            "{args:?} wrote to stderr: {}",
+            stderr(&output)
+        );
+    }
+}
