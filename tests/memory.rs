@@ -1,5 +1,8 @@
 //! The process memory readings, in a test binary of their own: the resident
 //! set is the whole process's, so no other test may allocate beside it.
+//! Linux with glibc only: `/proc` gives the resident set, and glibc's
+//! `malloc_trim` is what hands freed heap back.
+#![cfg(all(target_os = "linux", target_env = "gnu"))]
 
 use pulsewatch::memory::{peak_kib, release_free_heap, resident_kib};
 

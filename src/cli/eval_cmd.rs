@@ -237,7 +237,7 @@ pub(super) fn eval_nab(
     Ok(())
 }
 
-fn print_row(p: &ProfileScore, random: &ProfileScore) -> std::io::Result<()> {
+fn print_row(p: &ProfileScore, random: &ProfileScore) -> anyhow::Result<()> {
     outln!(
         "| {} | {:.2} | {:.2} | {:.4} | {:.6} | {} | {} | {} | {}/{} |",
         p.profile,

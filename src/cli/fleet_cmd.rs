@@ -38,8 +38,10 @@ struct Measured {
     score: Duration,
     /// Peak resident set (the first load's frames included).
     rss_kib: u64,
-    /// Resident set after the refreshes, freed heap returned as the daemon
-    /// returns it after each refresh.
+    /// Resident set after the refreshes: freed heap handed back after the
+    /// first load, as the monitor does after its first refresh, and not
+    /// since (the monitor does it every 10 minutes), so the most it holds
+    /// between two releases.
     steady_kib: u64,
     /// The autoencoder's training on the first load: time, models.
     training: Option<(Duration, usize)>,
@@ -234,6 +236,10 @@ fn measure(
     drop(first);
     let mut models = Models::default();
     let mut held = judge(&mut online, live.shared_frame(), &mut models);
+    // As the monitor does after its first refresh (then every 10 minutes,
+    // not between these refreshes: the steady RSS below is the most it
+    // holds between two releases).
+    crate::memory::release_free_heap();
     let first_load = started.elapsed();
     let training = if let Some(training_rows) = &training_rows {
         let started = Instant::now();
@@ -293,7 +299,6 @@ fn measure(
         score,
         rss_kib: crate::memory::peak_kib().unwrap_or(0),
         steady_kib: {
-            crate::memory::release_free_heap();
             let kib = crate::memory::resident_kib().unwrap_or(0);
             drop(held);
             kib

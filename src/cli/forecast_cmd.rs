@@ -114,89 +114,95 @@ pub(super) fn forecast(
             (s.metric.clone(), above, below)
         })
         .collect();
-    if json {
-        let summary = serde_json::json!({
-            "file": csv.display().to_string(),
-            "model": settings.model,
-            "rows": frame.len(),
-            "step_ms": result.step_ms,
-            "horizon_points": result.horizon_points,
-            "wall_seconds": wall_secs,
-            "series": series.iter().map(|s| {
-                let (ts, yhat, lower, upper) = s.horizon();
-                serde_json::json!({
-                    "metric": s.metric,
-                    "fit_seconds": s.fit_secs,
-                    "predict_seconds": s.predict_secs,
-                    "missing_points": s.missing_points,
-                    "notes": s.notes,
-                    "horizon": {
-                        "timestamps": ts.iter().map(|t| time::format_rfc3339_ms(*t)).collect::<Vec<_>>(),
-                        "yhat": yhat, "yhat_lower": lower, "yhat_upper": upper,
-                    },
-                })
-            }).collect::<Vec<_>>(),
-            "errors": result.series.iter().filter_map(|s| s.as_ref().err()).map(|e| e.to_string()).collect::<Vec<_>>(),
-            "outside_band": {
-                "any_metric_rows": outside.iter().filter(|o| **o).count(),
-                "per_metric": per_metric_outside.iter().map(|(m, a, b)| serde_json::json!({"metric": m, "above": a, "below": b})).collect::<Vec<_>>(),
-            },
-            "metrics": metrics,
-        });
-        outln!("{summary}");
-    } else {
-        outln!(
-            "{} forecast of {}: {} rows, step {}, horizon {} = {} points, {:.3} s",
-            settings.model,
-            csv.display(),
-            frame.len(),
-            format_duration(std::time::Duration::from_millis(result.step_ms as u64)),
-            format_duration(settings.horizon),
-            result.horizon_points,
-            wall_secs
-        );
-        for s in &series {
+    // Printed before the failures are judged, but a reader that closed the
+    // pipe does not hide them: the failure wins over the closed pipe.
+    let printed = (|| -> anyhow::Result<()> {
+        if json {
+            let summary = serde_json::json!({
+                "file": csv.display().to_string(),
+                "model": settings.model,
+                "rows": frame.len(),
+                "step_ms": result.step_ms,
+                "horizon_points": result.horizon_points,
+                "wall_seconds": wall_secs,
+                "series": series.iter().map(|s| {
+                    let (ts, yhat, lower, upper) = s.horizon();
+                    serde_json::json!({
+                        "metric": s.metric,
+                        "fit_seconds": s.fit_secs,
+                        "predict_seconds": s.predict_secs,
+                        "missing_points": s.missing_points,
+                        "notes": s.notes,
+                        "horizon": {
+                            "timestamps": ts.iter().map(|t| time::format_rfc3339_ms(*t)).collect::<Vec<_>>(),
+                            "yhat": yhat, "yhat_lower": lower, "yhat_upper": upper,
+                        },
+                    })
+                }).collect::<Vec<_>>(),
+                "errors": result.series.iter().filter_map(|s| s.as_ref().err()).map(|e| e.to_string()).collect::<Vec<_>>(),
+                "outside_band": {
+                    "any_metric_rows": outside.iter().filter(|o| **o).count(),
+                    "per_metric": per_metric_outside.iter().map(|(m, a, b)| serde_json::json!({"metric": m, "above": a, "below": b})).collect::<Vec<_>>(),
+                },
+                "metrics": metrics,
+            });
+            outln!("{summary}");
+        } else {
             outln!(
-                "  {}: fit {:.3} s, predict {:.3} s; {}",
-                s.metric,
-                s.fit_secs,
-                s.predict_secs,
-                s.notes.join("; ")
+                "{} forecast of {}: {} rows, step {}, horizon {} = {} points, {:.3} s",
+                settings.model,
+                csv.display(),
+                frame.len(),
+                format_duration(std::time::Duration::from_millis(result.step_ms as u64)),
+                format_duration(settings.horizon),
+                result.horizon_points,
+                wall_secs
             );
-        }
-        if let Some(first) = series.first() {
-            let mut header = String::from("| time |");
-            let mut rule = String::from("|---|");
             for s in &series {
-                let _ = write!(header, " {} yhat [lower, upper] |", s.metric);
-                rule.push_str("---|");
+                outln!(
+                    "  {}: fit {:.3} s, predict {:.3} s; {}",
+                    s.metric,
+                    s.fit_secs,
+                    s.predict_secs,
+                    s.notes.join("; ")
+                );
             }
-            outln!();
-            outln!("{header}");
-            outln!("{rule}");
-            let (ts, ..) = first.horizon();
-            for (i, t) in ts.iter().enumerate() {
-                let mut line = format!("| {} |", time::format_rfc3339_ms(*t));
+            if let Some(first) = series.first() {
+                let mut header = String::from("| time |");
+                let mut rule = String::from("|---|");
                 for s in &series {
-                    let (_, yhat, lower, upper) = s.horizon();
-                    let _ = write!(line, " {:.2} [{:.2}, {:.2}] |", yhat[i], lower[i], upper[i]);
+                    let _ = write!(header, " {} yhat [lower, upper] |", s.metric);
+                    rule.push_str("---|");
                 }
-                outln!("{line}");
+                outln!();
+                outln!("{header}");
+                outln!("{rule}");
+                let (ts, ..) = first.horizon();
+                for (i, t) in ts.iter().enumerate() {
+                    let mut line = format!("| {} |", time::format_rfc3339_ms(*t));
+                    for s in &series {
+                        let (_, yhat, lower, upper) = s.horizon();
+                        let _ =
+                            write!(line, " {:.2} [{:.2}, {:.2}] |", yhat[i], lower[i], upper[i]);
+                    }
+                    outln!("{line}");
+                }
+                outln!();
             }
-            outln!();
+            for (metric, above, below) in &per_metric_outside {
+                outln!("outside the band: {metric} {above} above, {below} below");
+            }
+            outln!(
+                "outside the band, any metric: {} of {} rows",
+                outside.iter().filter(|o| **o).count(),
+                frame.len()
+            );
+            if let Some(m) = metrics {
+                print_against_labels(&m)?;
+            }
         }
-        for (metric, above, below) in &per_metric_outside {
-            outln!("outside the band: {metric} {above} above, {below} below");
-        }
-        outln!(
-            "outside the band, any metric: {} of {} rows",
-            outside.iter().filter(|o| **o).count(),
-            frame.len()
-        );
-        if let Some(m) = metrics {
-            print_against_labels(&m)?;
-        }
-    }
+        Ok(())
+    })();
     let errors: Vec<String> = result
         .series
         .iter()
@@ -211,7 +217,7 @@ pub(super) fn forecast(
             errors.join("\n  ")
         );
     }
-    Ok(())
+    printed
 }
 
 /// The Python Prophet peer on the same files and machine

@@ -20,11 +20,15 @@ pub fn run(path: &Path, since: Duration, csv: bool, check: bool) -> anyhow::Resu
     let history = History::open(path)?;
     if check {
         let verdict = history.integrity_check()?;
-        outln!("{verdict}");
+        // A reader that closed the pipe does not hide a failed check.
+        let printed = (|| -> anyhow::Result<()> {
+            outln!("{verdict}");
+            Ok(())
+        })();
         if verdict != "ok" {
             anyhow::bail!("{}: the integrity check found problems", path.display());
         }
-        return Ok(());
+        return printed;
     }
     let now_ms = crate::clock::now_ms();
     let since_ms = now_ms - since.as_millis() as i64;

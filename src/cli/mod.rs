@@ -23,13 +23,14 @@ use clap::Parser as _;
 
 use crate::config::{Config, ConfigError, parse_duration};
 
-/// `println!` that hands a failed write back (with `?`) instead of
-/// panicking: a reader that closed the pipe (`pulsewatch fetch | head -1`)
-/// ends the command quietly (see [`main_with_args`]).
+/// `println!` that hands a failed write back (with `?`, as a
+/// [`StdoutWrite`]) instead of panicking: a reader that closed the pipe
+/// (`pulsewatch fetch | head -1`) ends the command quietly (see
+/// [`main_with_args`]).
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($arg)*)?
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::cli::StdoutWrite)?
     }};
 }
 
@@ -37,9 +38,15 @@ macro_rules! outln {
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        write!(std::io::stdout().lock(), $($arg)*)?
+        write!(std::io::stdout().lock(), $($arg)*).map_err($crate::cli::StdoutWrite)?
     }};
 }
+
+/// A write to standard output failed: only this, not any closed pipe
+/// (a Prometheus connection, an `--out` FIFO), may end a command quietly.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to standard output: {0}")]
+pub struct StdoutWrite(#[source] pub std::io::Error);
 
 mod args;
 mod config_cmd;
@@ -94,12 +101,13 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
     }
 }
 
-/// Whether `error` is a write to a pipe whose reader has closed it.
+/// Whether `error` is a write to standard output whose reader has closed
+/// the pipe.
 fn closed_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            .downcast_ref::<StdoutWrite>()
+            .is_some_and(|StdoutWrite(e)| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -299,7 +307,7 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 /// The line `forecast` and `detect` print for a file with labels.
-fn print_against_labels(m: &crate::eval::PointMetrics) -> std::io::Result<()> {
+fn print_against_labels(m: &crate::eval::PointMetrics) -> anyhow::Result<()> {
     outln!(
         "against labels: precision {:.3}, recall {:.3}, F1 {:.3} (TP {}, FP {}, FN {})",
         m.precision,

@@ -188,7 +188,12 @@ impl LiveWindow {
             self.valued = vec![true; fetched.names().len()];
             return change;
         };
-        self.frame = Arc::new(frame.select_columns(&keep));
+        // Most refreshes drop no series: no second copy of the window then.
+        self.frame = Arc::new(if keep.iter().all(|k| *k) {
+            frame
+        } else {
+            frame.select_columns(&keep)
+        });
         let kept = |values: Vec<i64>| -> Vec<i64> {
             values
                 .into_iter()

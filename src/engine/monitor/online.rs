@@ -268,8 +268,9 @@ impl OnlineState {
                 })
                 .collect();
             // A thread that could not start, or a stream that panicked (a
-            // bug), leaves its series short of these rows (they score 0)
-            // rather than taking the monitor down.
+            // bug), leaves its series short of these rows (they score 0; a
+            // series keeps the scores of the rows it was fed before) rather
+            // than taking the monitor down.
             for handle in handles.into_iter().flatten() {
                 let _ = handle.join();
             }

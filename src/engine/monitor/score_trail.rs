@@ -11,7 +11,9 @@ use std::collections::VecDeque;
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Run {
     first_ms: i64,
-    /// 0 while the run has one row.
+    /// Unused while the run has one row (0 until a second row sets it; a
+    /// run trimmed to one row keeps its old step, which the next push
+    /// replaces).
     step_ms: i64,
     rows: usize,
 }
@@ -93,6 +95,7 @@ impl<'de> serde::Deserialize<'de> for ScoreTrail {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let pairs = Vec::<(i64, f64)>::deserialize(deserializer)?;
         let mut trail = Self::default();
+        trail.scores.reserve_exact(pairs.len());
         let mut last_ms = i64::MIN;
         for (at_ms, likelihood) in pairs {
             if at_ms <= last_ms {

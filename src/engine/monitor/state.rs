@@ -90,6 +90,8 @@ pub(super) struct Monitor {
     /// The frame the running training was started on: when it is still the
     /// one in view, the training's own scores of it are used.
     pub(super) training_frame: Option<Arc<MetricFrame>>,
+    /// When freed heap was last handed back (None: not yet).
+    heap_released_ms: Option<i64>,
     /// The window's slider; None: the model's own threshold.
     threshold: Option<f64>,
     forecast: Option<Arc<FrameForecast>>,
@@ -112,6 +114,10 @@ pub(super) struct Monitor {
     /// Something changed since the last update.
     pub(super) dirty: bool,
 }
+
+/// How often a live monitor hands freed heap back (after its first
+/// refresh, then at most this often).
+const HEAP_RELEASE_EVERY_MS: i64 = 10 * 60 * 1000;
 
 impl Monitor {
     /// Loads the saved model (this runs on the monitor's thread).
@@ -146,6 +152,7 @@ impl Monitor {
             training_rows: TrainingRows::default(),
             rows_checked_ms: None,
             training_frame: None,
+            heap_released_ms: None,
             threshold: None,
             forecast: None,
             forecast_started_ms: None,
@@ -440,10 +447,19 @@ impl Monitor {
         let label = self.config().prometheus.base_url.clone();
         self.set_frame(frame, DataKind::Live, label);
         self.save_state(false);
-        // The window the refresh replaced, and on the first refresh the
-        // warm-up's frames, are freed now: hand their pages back, or the
-        // resident set keeps the first load's peak for good.
-        crate::memory::release_free_heap();
+        // Hand freed pages back, or the resident set keeps the first load's
+        // peak (its warm-up frames) for good. Not at every refresh: on a
+        // heap of gigabytes it costs about half a second (10,000 series ×
+        // 24 h, 2 cores, `benches/README.md`), and what a refresh frees the
+        // next one reuses.
+        let now_ms = self.now_ms();
+        if self
+            .heap_released_ms
+            .is_none_or(|at_ms| now_ms.saturating_sub(at_ms) >= HEAP_RELEASE_EVERY_MS)
+        {
+            crate::memory::release_free_heap();
+            self.heap_released_ms = Some(now_ms);
+        }
     }
 
     /// The forecast rule. Live data keeps its forecast until half the
@@ -592,7 +608,10 @@ impl Monitor {
         let save_dir = crate::config::resolve_data_path(&config.lstm.save_path);
         self.keeper.configure(config.lstm.clone(), save_dir);
         self.options.config = config;
-        let frame = Arc::clone(&self.frame);
+        // A new frame (not the same `Arc`): a training started under the
+        // old settings must not match it when it lands, so its scores are
+        // not taken over (they are made afresh under the new settings).
+        let frame = Arc::new((*self.frame).clone());
         let label = self.label.clone();
         // Judged afresh, as a new data set.
         self.set_frame(frame, DataKind::File, label);

@@ -58,11 +58,16 @@ pub fn training_rows_kept(rows: usize) -> usize {
 
 /// Whether an entity's columns have `rows` complete rows.
 pub fn enough_rows(frame: &MetricFrame, entity: &EntityColumns, rows: usize) -> bool {
-    let columns = frame.columns();
-    let complete = (0..frame.len())
-        .filter(|&row| entity.columns.iter().all(|&c| columns[c][row].is_finite()))
-        .count();
-    complete >= rows
+    complete_rows(frame, &entity.columns) >= rows
+}
+
+/// The rows of `frame` where every one of `columns` has a finite value
+/// (what a model trains on).
+pub fn complete_rows(frame: &MetricFrame, columns: &[usize]) -> usize {
+    let values = frame.columns();
+    (0..frame.len())
+        .filter(|&row| columns.iter().all(|&c| values[c][row].is_finite()))
+        .count()
 }
 
 impl EntityModels {

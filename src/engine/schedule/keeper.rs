@@ -500,10 +500,9 @@ impl ModelKeeper {
     /// Whether `frame` has enough complete rows to train on: one window
     /// plus [`MIN_TRAINING_WINDOWS`].
     pub fn enough_data(&self, frame: &MetricFrame) -> bool {
-        let complete = (0..frame.len())
-            .filter(|&row| frame.columns().iter().all(|c| c[row].is_finite()))
-            .count();
-        complete >= self.lstm.sequence_length + MIN_TRAINING_WINDOWS
+        let every_column: Vec<usize> = (0..frame.columns().len()).collect();
+        super::entities::complete_rows(frame, &every_column)
+            >= self.lstm.sequence_length + MIN_TRAINING_WINDOWS
     }
 
     /// Starts a retrain on `frame` on the `train` worker thread; returns the
