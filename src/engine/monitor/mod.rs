@@ -15,6 +15,7 @@ mod entity_training;
 pub mod fuse;
 mod online;
 mod persist;
+mod recording;
 mod score_trail;
 mod state;
 pub mod tracker;

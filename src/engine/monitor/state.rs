@@ -12,7 +12,6 @@ use crate::config::Config;
 use crate::data::MetricFrame;
 use crate::detect::Scores;
 use crate::engine::schedule::{Clock, Finished, ModelKeeper, RetrainReason, Schedule, StartError};
-use crate::event::AnomalyEvent;
 use crate::forecast::{ForecastError, ForecastModel, ForecastSettings, FrameForecast};
 use crate::history::History;
 
@@ -101,8 +100,8 @@ pub(super) struct Monitor {
     pub(super) judged: Arc<Assessment>,
     pub(super) tracker: EventTracker,
     pub(super) changes: EventChanges,
-    history: Option<History>,
-    history_error: Option<String>,
+    pub(super) history: Option<History>,
+    pub(super) history_error: Option<String>,
     pub(super) model_load_error: Option<String>,
     pub(super) live: Option<LiveStatus>,
     last_refresh_ms: Option<i64>,
@@ -328,92 +327,6 @@ impl Monitor {
             self.changes.ended.extend(changes.ended);
         }
         self.dirty = true;
-    }
-
-    fn history(&mut self) -> Option<&History> {
-        if self.history.is_none() {
-            let path = self.options.history_path.clone()?;
-            match History::open(&path) {
-                Ok(history) => self.history = Some(history),
-                Err(error) => {
-                    self.history_error = Some(error.to_string());
-                    return None;
-                }
-            }
-        }
-        self.history.as_ref()
-    }
-
-    /// A history write that failed is shown, not fatal: judging goes on.
-    fn recorded<T>(&mut self, result: Result<T, crate::history::HistoryError>) -> Option<T> {
-        match result {
-            Ok(value) => {
-                self.history_error = None;
-                Some(value)
-            }
-            Err(error) => {
-                // Said once per failing streak, not at every refresh.
-                if self.history_error.is_none() {
-                    self.notes.push(error.to_string());
-                }
-                self.history_error = Some(error.to_string());
-                None
-            }
-        }
-    }
-
-    /// Mirrors live events into the history: a new one starts a row, a
-    /// higher peak raises it, an end closes it.
-    fn record(&mut self, changes: &EventChanges) {
-        for event in &changes.started {
-            let Some(history) = self.history() else {
-                return;
-            };
-            let result = history.start_event(
-                &event.metric,
-                event.start_ms,
-                event.peak_score,
-                &event.model_version,
-            );
-            if let Some(id) = self.recorded(result) {
-                self.notes
-                    .push(format!("history: event {id} ({}) committed", event.metric));
-                self.tracker.set_id(&event.metric, id);
-            }
-        }
-        let ids: BTreeMap<String, i64> = self
-            .tracker
-            .open_events()
-            .map(|e| (e.metric.clone(), e.id))
-            .collect();
-        for event in &changes.raised {
-            let Some(&id) = ids.get(&event.metric).filter(|id| **id != 0) else {
-                continue;
-            };
-            let Some(history) = self.history() else {
-                return;
-            };
-            let result = history.raise_peak(id, event.peak_score);
-            self.recorded(result);
-        }
-        for event in &changes.ended {
-            self.close(event);
-        }
-    }
-
-    fn close(&mut self, event: &AnomalyEvent) {
-        let Some(history) = self.history() else {
-            return;
-        };
-        // Started before the history could be written: the whole event now.
-        let result = if event.id == 0 {
-            history.upsert_event(event).map(|_| ())
-        } else {
-            history
-                .raise_peak(event.id, event.peak_score)
-                .and_then(|()| history.end_event(event.id, event.end_or(event.start_ms)))
-        };
-        self.recorded(result);
     }
 
     /// A live refresh failed: counted by reason, recorded, shown.
@@ -672,14 +585,6 @@ impl Monitor {
 
     /// Ends the live events going on at their last mark (nothing will
     /// continue them).
-    pub(super) fn close_open_events(&mut self) {
-        let open: Vec<AnomalyEvent> = self.tracker.open_events().cloned().collect();
-        for event in &open {
-            self.close(event);
-        }
-        self.tracker = EventTracker::default();
-    }
-
     pub(super) fn busy(&self) -> bool {
         self.fit.is_some() || self.keeper.is_training()
     }
