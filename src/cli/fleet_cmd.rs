@@ -376,7 +376,7 @@ impl Models {
 /// the view, and the `/metrics` snapshot made from them. The detectors'
 /// aligned scores are read for judging and dropped, as the monitor does.
 struct Held {
-    _view: std::sync::Arc<View>,
+    _view: Arc<View>,
     _snapshot: Snapshot,
 }
 
@@ -396,11 +396,10 @@ fn judge(online: &mut OnlineState, frame: Arc<MetricFrame>, models: &mut Models)
         })
         .collect();
     let judged = assess(&frame, Some(&scores), &views, None, "ensemble");
-    drop(views);
     let mut view = View::empty();
     view.frame = frame;
-    view.judged = std::sync::Arc::new(judged);
-    let view = std::sync::Arc::new(view);
+    view.judged = Arc::new(judged);
+    let view = Arc::new(view);
     let snapshot = Snapshot::of(&view);
     std::hint::black_box(snapshot.to_prometheus_text());
     Held {
