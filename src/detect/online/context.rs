@@ -12,9 +12,10 @@
 //! [`context_likelihoods`] puts the detector on the likelihood scale of the
 //! other online detectors.
 
-use std::collections::HashMap;
+mod memory;
 
 use super::likelihood::ALARM_LEVEL;
+use memory::{Facts, LEFT, Memory, MemoryFile, RIGHT};
 
 /// Parameters (the same for every series).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -42,163 +43,9 @@ impl Default for ContextParams {
     }
 }
 
-type Facts = Vec<u32>;
-
-/// A half of a context: a set of facts, with how many of them matched the
-/// current step.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-struct Semi {
-    size: usize,
-    matched: Facts,
-    /// Left halves only: right half id → context id.
-    contexts: HashMap<usize, usize>,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Context {
-    hits: u64,
-    /// Made from a whole step (left facts → next step's facts), not from
-    /// a partial match.
-    zero_level: bool,
-    left: usize,
-    right: usize,
-}
-
-/// Which half: left (the previous step) or right (the current step).
-const LEFT: usize = 0;
-const RIGHT: usize = 1;
-
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-struct Memory {
-    semi_ids: [HashMap<Facts, usize>; 2],
-    semis: [Vec<Semi>; 2],
-    /// Fact → the semi-contexts holding it.
-    by_fact: [HashMap<u32, Vec<usize>>; 2],
-    /// Semi-contexts with at least one fact matched in the last crossing.
-    crossed: [Vec<usize>; 2],
-    contexts: Vec<Context>,
-    /// The zero-level context created in this step (it cannot fire yet).
-    new_context: Option<usize>,
-}
-
-impl Memory {
-    fn semi_id(&mut self, side: usize, facts: &Facts) -> usize {
-        if let Some(id) = self.semi_ids[side].get(facts) {
-            return *id;
-        }
-        let id = self.semis[side].len();
-        self.semi_ids[side].insert(facts.clone(), id);
-        self.semis[side].push(Semi {
-            size: facts.len(),
-            ..Semi::default()
-        });
-        for fact in facts {
-            self.by_fact[side].entry(*fact).or_default().push(id);
-        }
-        id
-    }
-
-    /// Stores the contexts not yet known; returns how many were new. For a
-    /// zero-level context, whether it was new (and marks a known one as
-    /// zero-level).
-    fn add_contexts(&mut self, candidates: &[(Facts, Facts)], zero_level: bool) -> usize {
-        let mut added = 0;
-        for (left_facts, right_facts) in candidates {
-            let left = self.semi_id(LEFT, left_facts);
-            let right = self.semi_id(RIGHT, right_facts);
-            let next = self.contexts.len();
-            let id = *self.semis[LEFT][left].contexts.entry(right).or_insert(next);
-            if id == next {
-                added += 1;
-                self.contexts.push(Context {
-                    hits: 0,
-                    zero_level,
-                    left,
-                    right,
-                });
-                if zero_level {
-                    self.new_context = Some(id);
-                    return 1;
-                }
-            } else if zero_level {
-                self.contexts[id].zero_level = true;
-                return 0;
-            }
-        }
-        added
-    }
-
-    /// Matches `facts` against every semi-context of `side`.
-    fn cross(&mut self, side: usize, facts: &Facts) {
-        for id in std::mem::take(&mut self.crossed[side]) {
-            self.semis[side][id].matched.clear();
-        }
-        let mut crossed = Vec::new();
-        for fact in facts {
-            if let Some(ids) = self.by_fact[side].get(fact) {
-                for id in ids {
-                    let semi = &mut self.semis[side][*id];
-                    if semi.matched.is_empty() {
-                        crossed.push(*id);
-                    }
-                    semi.matched.push(*fact);
-                }
-            }
-        }
-        self.crossed[side] = crossed;
-    }
-
-    /// After crossing the right side with the current facts: the contexts
-    /// whose both halves match fire; partial matches of contexts that once
-    /// followed a whole step become candidates for new contexts.
-    /// Returns (fired context ids, contexts whose left half matched,
-    /// candidates).
-    fn fire(
-        &mut self,
-        new_zero_level: bool,
-        max_left: usize,
-    ) -> (Vec<usize>, usize, Vec<(Facts, Facts)>) {
-        let mut fired = Vec::new();
-        let mut selected = 0;
-        let mut candidates = Vec::new();
-        for &left in &self.crossed[LEFT] {
-            let left_semi = &self.semis[LEFT][left];
-            let left_whole = left_semi.matched.len() == left_semi.size;
-            for (&right, &id) in &left_semi.contexts {
-                if Some(id) == self.new_context {
-                    continue;
-                }
-                let right_semi = &self.semis[RIGHT][right];
-                let right_matched = right_semi.matched.len();
-                let context = &self.contexts[id];
-                if left_whole {
-                    selected += 1;
-                    if right_matched > 0 {
-                        if right_matched == right_semi.size {
-                            fired.push(id);
-                        } else if context.zero_level && right_matched < max_left {
-                            candidates
-                                .push((left_semi.matched.clone(), right_semi.matched.clone()));
-                        }
-                    }
-                } else if context.zero_level
-                    && new_zero_level
-                    && left_semi.matched.len() <= max_left
-                {
-                    candidates.push((left_semi.matched.clone(), right_semi.matched.clone()));
-                }
-            }
-        }
-        for id in &fired {
-            self.contexts[*id].hits += 1;
-        }
-        self.new_context = None;
-        (fired, selected, candidates)
-    }
-}
-
 /// The streaming state for one series.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "DetectorFile")]
 pub struct ContextDetector {
     params: ContextParams,
     /// The value range the bins span (grows with the data seen).
@@ -207,6 +54,34 @@ pub struct ContextDetector {
     left_facts: Facts,
     /// Rows since the last high score.
     rows_since_high: usize,
+}
+
+/// A detector as saved; its memory's indexes are rebuilt when read.
+#[derive(serde::Deserialize)]
+struct DetectorFile {
+    params: ContextParams,
+    range: Option<(f64, f64)>,
+    memory: MemoryFile,
+    left_facts: Facts,
+    rows_since_high: usize,
+}
+
+impl TryFrom<DetectorFile> for ContextDetector {
+    type Error = String;
+
+    fn try_from(file: DetectorFile) -> Result<Self, String> {
+        let mut memory = file.memory.into_memory()?;
+        // The left side was last crossed with the facts kept for the next
+        // step; crossing is not saved, so it is done again.
+        memory.cross(LEFT, &file.left_facts);
+        Ok(Self {
+            params: file.params,
+            range: file.range,
+            memory,
+            left_facts: file.left_facts,
+            rows_since_high: file.rows_since_high,
+        })
+    }
 }
 
 impl ContextDetector {
@@ -286,16 +161,13 @@ impl ContextDetector {
                     .is_some_and(|z| candidates.binary_search(z).is_err()),
             );
         // The strongest contexts that fired become facts of the next step.
-        let mut strongest: Vec<usize> = fired;
-        strongest.sort_by_key(|id| {
-            let c = &self.memory.contexts[*id];
-            (c.hits, c.left, c.right)
-        });
+        let mut strongest: Vec<u32> = fired;
+        strongest.sort_by_key(|id| self.memory.rank(*id));
         let keep = strongest
             .len()
             .saturating_sub(self.params.max_active_contexts);
         let mut left: Facts = current;
-        left.extend(strongest[keep..].iter().map(|id| (1u32 << 31) + *id as u32));
+        left.extend(strongest[keep..].iter().map(|id| (1u32 << 31) + *id));
         left.sort_unstable();
         left.dedup();
         let added = self.memory.add_contexts(&candidates, false) + usize::from(new_zero_level);
@@ -466,6 +338,82 @@ mod tests {
         }
         assert_eq!(a.update(f64::NAN), 0.0);
         assert_eq!(a.update(3.0), b.update(3.0));
+    }
+
+    /// A state saved by the layout before this one (format 1: maps from
+    /// facts to ids) reads, and scores the following 300 rows exactly as the
+    /// detector that saved it did (tests/fixtures/README.md).
+    #[test]
+    fn a_state_saved_in_format_1_scores_on_as_the_detector_that_saved_it() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
+        let v1 = std::fs::read(format!("{dir}context_state_v1.cbor")).expect("fixture");
+        let next = std::fs::read_to_string(format!("{dir}context_state_v1.next")).expect("fixture");
+        let mut d: ContextDetector = ciborium::from_reader(v1.as_slice()).expect("format 1");
+        // Saved again in today's layout: the facts once, no indexes.
+        let mut v2 = Vec::new();
+        ciborium::into_writer(&d, &mut v2).expect("save");
+        assert!(
+            v2.len() * 3 < v1.len(),
+            "{} bytes vs {}",
+            v2.len(),
+            v1.len()
+        );
+        let mut rows = 0;
+        for line in next.lines() {
+            let (value, score) = line.split_once(' ').expect("value score");
+            let value: f64 = value.parse().expect("value");
+            let expected: f64 = score.parse().expect("score");
+            assert_eq!(d.update(value).to_bits(), expected.to_bits(), "row {rows}");
+            rows += 1;
+        }
+        assert_eq!(rows, 300);
+    }
+
+    /// Saved and read back at any row, a detector scores on as if it had
+    /// never stopped, and a damaged memory is an error, not a panic.
+    #[test]
+    fn a_saved_state_scores_on_as_if_never_saved() {
+        let values: Vec<f64> = (0..900)
+            .map(|i| ((i % 24) / 4) as f64 + ((i * 37) % 11) as f64 * 0.07)
+            .chain([9.0, 9.5, 0.2])
+            .collect();
+        let mut whole = detector();
+        let expected: Vec<u64> = values.iter().map(|v| whole.update(*v).to_bits()).collect();
+        for cut in [1, 37, 450, 901] {
+            let mut d = detector();
+            let mut got: Vec<u64> = values[..cut]
+                .iter()
+                .map(|v| d.update(*v).to_bits())
+                .collect();
+            let mut bytes = Vec::new();
+            ciborium::into_writer(&d, &mut bytes).expect("save");
+            let mut back: ContextDetector = ciborium::from_reader(bytes.as_slice()).expect("read");
+            got.extend(values[cut..].iter().map(|v| back.update(*v).to_bits()));
+            assert_eq!(got, expected, "saved at row {cut}");
+            assert_eq!(back.memory.sizes(), whole.memory.sizes());
+        }
+        // A context naming a semi-context that is not there.
+        let mut d = detector();
+        for v in &values[..100] {
+            d.update(*v);
+        }
+        let mut value = ciborium::Value::serialized(&d).expect("value");
+        let contexts = value
+            .as_map_mut()
+            .and_then(|m| m.iter_mut().find(|(k, _)| k.as_text() == Some("memory")))
+            .and_then(|(_, memory)| memory.as_map_mut())
+            .and_then(|m| m.iter_mut().find(|(k, _)| k.as_text() == Some("contexts")))
+            .and_then(|(_, c)| c.as_array_mut())
+            .expect("contexts");
+        // (hits, zero_level, left, right): its left half, far past the end.
+        contexts[0].as_array_mut().expect("a context")[2] =
+            ciborium::Value::Integer(1_000_000.into());
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&value, &mut bytes).expect("save");
+        let error = ciborium::from_reader::<ContextDetector, _>(bytes.as_slice())
+            .expect_err("damaged")
+            .to_string();
+        assert!(error.contains("names a semi-context past"), "{error}");
     }
 
     #[test]

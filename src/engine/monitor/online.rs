@@ -40,7 +40,7 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: not a PulseWatch detector state file (format {STATE_FORMAT}): {detail}; starting afresh", .path.display())]
+    #[error("{}: not a PulseWatch detector state file (formats {OLDEST_STATE_FORMAT} to {STATE_FORMAT}): {detail}; starting afresh", .path.display())]
     Format { path: PathBuf, detail: String },
     #[error(
         "{}: saved for detection.method {saved_method} with a probation of {saved_probation} \
@@ -57,20 +57,29 @@ pub enum StateError {
 }
 
 /// The state file's format; a file of another one is not read.
-const STATE_FORMAT: u32 = 1;
+/// 2: the contextual detector's memory as flat arrays (format 1 kept its
+/// indexes as maps; still read).
+const STATE_FORMAT: u32 = 2;
+/// The oldest format still read.
+const OLDEST_STATE_FORMAT: u32 = 1;
 
-/// What a state file holds.
+/// What a state file holds: written from the state as it is (borrowed,
+/// `StateFile<&…>`), read into owned maps.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct StateFile {
+struct StateFile<
+    S = HashMap<String, Tracked>,
+    P = HashMap<String, PeerDetector>,
+    L = HashMap<String, i64>,
+> {
     format: u32,
     method: DetectionMethod,
     probation: usize,
     saved_at_ms: i64,
     /// The newest row whose marks were read into events.
     judged_until_ms: Option<i64>,
-    series: HashMap<String, Tracked>,
-    peers: HashMap<String, PeerDetector>,
-    peer_last_ms: HashMap<String, i64>,
+    series: S,
+    peers: P,
+    peer_last_ms: L,
 }
 
 /// A state read back from its file.
@@ -126,23 +135,26 @@ impl OnlineState {
             path: path.to_owned(),
             source,
         };
+        // Serialized from the state itself, straight into the file: a copy
+        // of every series' detectors (or the whole file in memory) would
+        // double the daemon's memory at each save on a large fleet.
         let file = StateFile {
             format: STATE_FORMAT,
             method: self.method,
             probation: self.probation,
             saved_at_ms,
             judged_until_ms,
-            series: self.series.clone(),
-            peers: self.peers.clone(),
-            peer_last_ms: self.peer_last_ms.clone(),
+            series: &self.series,
+            peers: &self.peers,
+            peer_last_ms: &self.peer_last_ms,
         };
-        let mut bytes = Vec::new();
-        ciborium::into_writer(&file, &mut bytes)
-            .map_err(|e| write_error(std::io::Error::other(e.to_string())))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(write_error)?;
         }
-        crate::fsutil::write_atomic(path, &bytes).map_err(write_error)
+        crate::fsutil::write_atomic_with(path, |out| {
+            ciborium::into_writer(&file, out).map_err(|e| std::io::Error::other(e.to_string()))
+        })
+        .map_err(write_error)
     }
 
     /// Reads a state saved for the same `method` and `probation` (None:
@@ -167,7 +179,7 @@ impl OnlineState {
                 path: path.to_owned(),
                 detail: e.to_string(),
             })?;
-        if file.format != STATE_FORMAT {
+        if !(OLDEST_STATE_FORMAT..=STATE_FORMAT).contains(&file.format) {
             return Err(StateError::Format {
                 path: path.to_owned(),
                 detail: format!("format {}", file.format),
