@@ -136,14 +136,10 @@ impl ContextDetector {
         let current = self.value_facts(value);
         let max_left = self.params.max_left_facts;
         let mut new_zero_level = false;
-        let mut zero_level = None;
-        if !self.left_facts.is_empty() {
-            let candidate = (self.left_facts.clone(), current.clone());
-            new_zero_level = self
-                .memory
-                .add_contexts(std::slice::from_ref(&candidate), true)
-                > 0;
-            zero_level = Some(candidate);
+        let zero_level = !self.left_facts.is_empty();
+        if zero_level {
+            let candidate = (self.left_facts.as_slice(), current.as_slice());
+            new_zero_level = self.memory.add_contexts([candidate], true) > 0;
         }
         self.memory.cross(RIGHT, &current);
         let (fired, selected, mut candidates) = self.memory.fire(new_zero_level, max_left);
@@ -152,14 +148,9 @@ impl ContextDetector {
         } else {
             0.0
         };
-        candidates.sort();
-        candidates.dedup();
+        candidates.sort_dedup();
         let unique = candidates.len()
-            + usize::from(
-                zero_level
-                    .as_ref()
-                    .is_some_and(|z| candidates.binary_search(z).is_err()),
-            );
+            + usize::from(zero_level && !candidates.contains(&self.left_facts, &current));
         // The strongest contexts that fired become facts of the next step.
         let mut strongest: Vec<u32> = fired;
         strongest.sort_by_key(|id| self.memory.rank(*id));
@@ -170,7 +161,8 @@ impl ContextDetector {
         left.extend(strongest[keep..].iter().map(|id| (1u32 << 31) + *id));
         left.sort_unstable();
         left.dedup();
-        let added = self.memory.add_contexts(&candidates, false) + usize::from(new_zero_level);
+        let added =
+            self.memory.add_contexts(candidates.iter(), false) + usize::from(new_zero_level);
         self.memory.cross(LEFT, &left);
         self.left_facts = left;
         let new_share = if added > 0 && unique > 0 {

@@ -77,8 +77,9 @@ impl Side {
         id
     }
 
-    /// Matches `facts` against every semi-context.
+    /// Matches `facts` (ascending) against every semi-context.
     fn cross(&mut self, facts: &[u32]) {
+        debug_assert!(facts.is_sorted_by(|a, b| a < b), "{facts:?}");
         for id in self.crossed.drain(..) {
             self.matched[id as usize] = 0;
         }
@@ -105,14 +106,23 @@ impl Side {
         (matched, matched == self.facts_of(id).len())
     }
 
-    /// The facts of `id` the last crossing matched, in the crossing's order.
-    fn matched_facts(&self, id: u32) -> Facts {
-        let own = self.facts_of(id);
-        self.crossing
-            .iter()
-            .copied()
-            .filter(|fact| own.contains(fact))
-            .collect()
+    /// Appends the facts of `id` the last crossing matched to `out`, in the
+    /// crossing's order: both are ascending (a crossing's facts are sorted,
+    /// and a semi-context's are checked when a memory is read), so one merge.
+    fn push_matched_facts(&self, id: u32, out: &mut Facts) {
+        let (mut own, mut crossing) = (self.facts_of(id).iter(), self.crossing.iter());
+        let (mut a, mut b) = (own.next(), crossing.next());
+        while let (Some(x), Some(y)) = (a, b) {
+            match x.cmp(y) {
+                std::cmp::Ordering::Less => a = own.next(),
+                std::cmp::Ordering::Greater => b = crossing.next(),
+                std::cmp::Ordering::Equal => {
+                    out.push(*x);
+                    a = own.next();
+                    b = crossing.next();
+                }
+            }
+        }
     }
 }
 
@@ -191,9 +201,9 @@ impl Memory {
     /// Stores the contexts not yet known; returns how many were new. For a
     /// zero-level context, whether it was new (and marks a known one as
     /// zero-level).
-    pub(super) fn add_contexts(
+    pub(super) fn add_contexts<'a>(
         &mut self,
-        candidates: &[(Facts, Facts)],
+        candidates: impl IntoIterator<Item = (&'a [u32], &'a [u32])>,
         zero_level: bool,
     ) -> usize {
         let mut added = 0;
@@ -233,7 +243,7 @@ impl Memory {
         &mut self,
         new_zero_level: bool,
         max_left: usize,
-    ) -> (Vec<u32>, usize, Vec<(Facts, Facts)>) {
+    ) -> (Vec<u32>, usize, Candidates) {
         let mut fired = Vec::new();
         let mut selected = 0;
         // Candidates as (left, right) semi-context ids first: many contexts
@@ -273,23 +283,24 @@ impl Memory {
         }
         pairs.sort_unstable();
         pairs.dedup();
-        let mut candidates = Vec::with_capacity(pairs.len());
-        let mut left_facts: Option<(u32, Facts)> = None;
-        let mut right_facts: HashMap<u32, Facts, BuildHasherDefault<IdHasher>> = HashMap::default();
+        let mut candidates = Candidates::default();
+        let mut last_left: Option<(u32, usize, usize)> = None;
         for (left, right) in pairs {
-            let l = match &left_facts {
-                Some((id, facts)) if *id == left => facts.clone(),
-                _ => {
-                    let facts = left_side.matched_facts(left);
-                    left_facts = Some((left, facts.clone()));
-                    facts
+            let start = candidates.facts.len();
+            // Pairs are sorted by left half: its facts are copied, not
+            // matched again.
+            match last_left {
+                Some((id, from, to)) if id == left => {
+                    candidates.facts.extend_from_within(from..to);
                 }
-            };
-            let r = right_facts
-                .entry(right)
-                .or_insert_with(|| right_side.matched_facts(right))
-                .clone();
-            candidates.push((l, r));
+                _ => left_side.push_matched_facts(left, &mut candidates.facts),
+            }
+            let middle = candidates.facts.len();
+            last_left = Some((left, start, middle));
+            right_side.push_matched_facts(right, &mut candidates.facts);
+            candidates
+                .spans
+                .push((start, middle, candidates.facts.len()));
         }
         for id in &fired {
             self.contexts[*id as usize].hits += 1;
@@ -312,6 +323,45 @@ impl Memory {
             self.sides[RIGHT].len(),
             self.contexts.len(),
         )
+    }
+}
+
+/// Candidates for new contexts: (left facts, right facts), the facts of all
+/// of them in one buffer.
+#[derive(Debug, Default)]
+pub(super) struct Candidates {
+    facts: Facts,
+    /// Where each candidate's left facts start, its right facts start, and
+    /// it ends.
+    spans: Vec<(usize, usize, usize)>,
+}
+
+impl Candidates {
+    pub(super) fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    fn pair(&self, (start, middle, end): (usize, usize, usize)) -> (&[u32], &[u32]) {
+        (&self.facts[start..middle], &self.facts[middle..end])
+    }
+
+    /// Sorted by (left facts, right facts), each pair once.
+    pub(super) fn sort_dedup(&mut self) {
+        let mut spans = std::mem::take(&mut self.spans);
+        spans.sort_unstable_by(|a, b| self.pair(*a).cmp(&self.pair(*b)));
+        spans.dedup_by(|a, b| self.pair(*a) == self.pair(*b));
+        self.spans = spans;
+    }
+
+    /// Whether (left, right) is one of them (after [`Candidates::sort_dedup`]).
+    pub(super) fn contains(&self, left: &[u32], right: &[u32]) -> bool {
+        self.spans
+            .binary_search_by(|span| self.pair(*span).cmp(&(left, right)))
+            .is_ok()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&[u32], &[u32])> {
+        self.spans.iter().map(|span| self.pair(*span))
     }
 }
 
@@ -411,6 +461,9 @@ impl MemoryFile {
         };
         for (side, by_id) in facts_by_id.iter().enumerate() {
             for (id, facts) in by_id.iter().enumerate() {
+                if !facts.is_sorted_by(|a, b| a < b) {
+                    return Err(format!("semi-context {id}'s facts are not ascending"));
+                }
                 if memory.semi_id(side, facts) as usize != id {
                     return Err(format!("semi-context {id} repeats an earlier one"));
                 }
