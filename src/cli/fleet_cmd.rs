@@ -20,7 +20,7 @@ use std::sync::Arc;
 use crate::detect::entities::{WindowCache, entities_of, score_entities};
 use crate::detect::store::SavedModel;
 use crate::engine::LiveWindow;
-use crate::engine::monitor::{LstmView, OnlineState, TrainingRows, View, assess};
+use crate::engine::monitor::{LstmView, OnlineInput, OnlineState, TrainingRows, View, assess};
 use crate::engine::schedule::{rows_needed, training_rows_kept};
 use crate::ingest::{QueryAnswer, TimeRange, merge, parse_range_body};
 use crate::serve::Snapshot;
@@ -383,7 +383,7 @@ struct Held {
 /// The detectors on the frame's new rows, the one rule over the frame, and
 /// `/metrics` as the daemon publishes it.
 fn judge(online: &mut OnlineState, frame: Arc<MetricFrame>, models: &mut Models) -> Held {
-    let scores = online.update(&frame);
+    online.feed(&frame);
     let scored = models.score(&frame);
     let first_ms = frame.timestamps_ms().first().copied();
     let views: Vec<LstmView> = scored
@@ -395,7 +395,13 @@ fn judge(online: &mut OnlineState, frame: Arc<MetricFrame>, models: &mut Models)
             likelihoods: Some(likelihoods),
         })
         .collect();
-    let judged = assess(&frame, Some(&scores), &views, None, "ensemble");
+    let judged = assess(
+        &frame,
+        Some(OnlineInput::Streams(online)),
+        &views,
+        None,
+        "ensemble",
+    );
     let mut view = View::empty();
     view.frame = frame;
     view.judged = Arc::new(judged);

@@ -75,7 +75,13 @@ fn test_json(seed: u64, method: crate::config::DetectionMethod) -> String {
         Err(error) => return serde_json::json!({"error": error.to_string()}).to_string(),
     };
     let online = crate::engine::monitor::OnlineScores::of(&frame, method);
-    let judged = crate::engine::monitor::assess(&frame, Some(&online), &[], None, method.key());
+    let judged = crate::engine::monitor::assess(
+        &frame,
+        Some(crate::engine::monitor::OnlineInput::Scores(&online)),
+        &[],
+        None,
+        method.key(),
+    );
     let mut detections = Vec::new();
     for metric in &judged.metrics {
         for (row, mark) in metric.marks.iter().enumerate() {

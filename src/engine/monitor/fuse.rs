@@ -67,6 +67,17 @@ impl OnlineScores {
     }
 }
 
+/// Where the online detector's likelihoods of a frame come from.
+#[derive(Debug, Clone, Copy)]
+pub enum OnlineInput<'a> {
+    /// Computed for a frame in one pass (a file; left out when they are of
+    /// another frame).
+    Scores(&'a OnlineScores),
+    /// Read from each series' stream while judging (live data): no aligned
+    /// copy of every series' window is made.
+    Streams(&'a super::OnlineState),
+}
+
 /// The autoencoder's scores of a frame and the threshold they are judged at.
 #[derive(Debug, Clone, Copy)]
 pub struct LstmView<'a> {
@@ -145,13 +156,16 @@ impl Assessment {
 /// to another frame (a rescore or a refit still running) are left out.
 pub fn assess(
     frame: &MetricFrame,
-    online: Option<&OnlineScores>,
+    online: Option<OnlineInput<'_>>,
     lstm: &[LstmView<'_>],
     forecast: Option<&FrameForecast>,
     model_version: &str,
 ) -> Assessment {
     let rows = frame.len();
-    let online = online.filter(|o| o.matches(frame));
+    let online = online.filter(|o| match o {
+        OnlineInput::Scores(scores) => scores.matches(frame),
+        OnlineInput::Streams(_) => true,
+    });
     let mut metrics: Vec<MetricAssessment> = frame
         .names()
         .iter()
@@ -216,15 +230,25 @@ pub fn assess(
     }
     if let Some(online) = online {
         let level = crate::detect::online::ALARM_LEVEL;
-        for (metric, likelihoods) in metrics.iter_mut().zip(&online.likelihoods) {
-            let Some(likelihoods) = likelihoods else {
-                continue;
-            };
-            for (row, l) in likelihoods.iter().enumerate() {
-                let score = score_of_likelihood(*l);
+        for (column, metric) in metrics.iter_mut().enumerate() {
+            let mut judge = |row: usize, l: f64| {
+                let score = score_of_likelihood(l);
                 metric.scores[row] = metric.scores[row].max(score);
-                if *l >= level {
+                if l >= level {
                     metric.marks.raise(row, score);
+                }
+            };
+            match online {
+                OnlineInput::Scores(scores) => {
+                    let likelihoods = scores.likelihoods.get(column).and_then(Option::as_ref);
+                    for (row, l) in likelihoods.into_iter().flatten().enumerate() {
+                        judge(row, *l);
+                    }
+                }
+                // A row the stream has not scored would score 0: nothing.
+                OnlineInput::Streams(state) => {
+                    let name = frame.names()[column].as_str();
+                    state.for_each_aligned(name, frame.timestamps_ms(), judge);
                 }
             }
         }
@@ -279,7 +303,13 @@ mod tests {
     fn the_online_detector_marks_a_shift_and_marks_join_into_events() {
         let frame = shifted_frame();
         let online = OnlineScores::of(&frame, DetectionMethod::Ensemble);
-        let judged = assess(&frame, Some(&online), &[], None, "ensemble");
+        let judged = assess(
+            &frame,
+            Some(OnlineInput::Scores(&online)),
+            &[],
+            None,
+            "ensemble",
+        );
         assert_eq!(judged.rows, frame.len());
         let cpu = &judged.metrics[0];
         assert!(cpu.marks.get(1_200).is_some(), "the shift's first row");
@@ -300,7 +330,13 @@ mod tests {
             rows: 1_499,
             ..Default::default()
         });
-        let judged = assess(&other, Some(&online), &[], None, "ensemble");
+        let judged = assess(
+            &other,
+            Some(OnlineInput::Scores(&online)),
+            &[],
+            None,
+            "ensemble",
+        );
         assert!(judged.events.is_empty());
         assert_eq!(judged.marked_rows().iter().filter(|m| **m).count(), 0);
     }

@@ -31,7 +31,7 @@ use crate::data::MetricFrame;
 use crate::engine::schedule::{RetrainReason, StartError};
 use crate::engine::{EngineError, LiveEvent, LiveJob, LivePlan};
 
-pub use fuse::{Assessment, LstmView, MetricAssessment, OnlineScores, assess};
+pub use fuse::{Assessment, LstmView, MetricAssessment, OnlineInput, OnlineScores, assess};
 pub use online::{OnlineState, Restored, StateError};
 pub use state::{MonitorOptions, STATE_SAVE_INTERVAL_MS, reason_class};
 pub use tracker::EventChanges;

@@ -308,6 +308,17 @@ impl OnlineState {
     }
 }
 
+impl OnlineState {
+    /// Calls `each(row, likelihood)` for each row of `timestamps` that
+    /// series `name` has scored (what [`OnlineState::scores`] aligns,
+    /// without the copy). Nothing when it does not follow `name`.
+    pub fn for_each_aligned(&self, name: &str, timestamps: &[i64], each: impl FnMut(usize, f64)) {
+        if let Some(tracked) = self.series.get(name) {
+            tracked.each_aligned(timestamps, each);
+        }
+    }
+}
+
 /// Feeds every series of `part` its new rows of `frame` (with their peer
 /// likelihoods, where the metric has peers).
 fn feed_all(part: &mut [(usize, &mut Tracked)], frame: &MetricFrame, peers: &[Option<Vec<f64>>]) {
@@ -376,18 +387,28 @@ impl Tracked {
     /// The scores aligned to `timestamps` (a row the series never had
     /// scores 0).
     fn aligned(&self, timestamps: &[i64]) -> Vec<f64> {
-        let mut aligned = Vec::with_capacity(timestamps.len());
-        let mut scores = self.scores.iter().peekable();
-        for ms in timestamps {
-            while scores.peek().is_some_and(|(at, _)| *at < *ms) {
-                scores.next();
+        let mut aligned = vec![0.0; timestamps.len()];
+        self.each_aligned(timestamps, |row, l| aligned[row] = l);
+        aligned
+    }
+
+    /// Calls `each(row, likelihood)` for each row of `timestamps` the
+    /// series has a score for, in order.
+    fn each_aligned(&self, timestamps: &[i64], mut each: impl FnMut(usize, f64)) {
+        let mut row = 0;
+        for (at, l) in self.scores.iter() {
+            while timestamps.get(row).is_some_and(|ms| *ms < at) {
+                row += 1;
             }
-            match scores.peek() {
-                Some((at, l)) if at == ms => aligned.push(*l),
-                _ => aligned.push(0.0),
+            match timestamps.get(row) {
+                Some(ms) if *ms == at => {
+                    each(row, l);
+                    row += 1;
+                }
+                Some(_) => {}
+                None => break,
             }
         }
-        aligned
     }
 }
 

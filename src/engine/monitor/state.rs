@@ -16,7 +16,7 @@ use crate::forecast::{ForecastError, ForecastModel, ForecastSettings, FrameForec
 use crate::history::History;
 
 use super::entities::EntityScoring;
-use super::fuse::{self, Assessment, LstmView, OnlineScores};
+use super::fuse::{self, Assessment, LstmView, OnlineInput, OnlineScores};
 use super::online::OnlineState;
 use super::tracker::{EventChanges, EventTracker};
 use super::training_rows::TrainingRows;
@@ -303,15 +303,16 @@ impl Monitor {
                 _ => Vec::new(),
             }
         };
-        let live_scores = match (&self.online, &self.streams) {
+        let online = match (&self.online, &self.streams) {
+            (Some(scores), _) => Some(OnlineInput::Scores(scores)),
             (None, Some(streams)) if self.kind == DataKind::Live => {
-                Some(streams.scores(&self.frame))
+                Some(OnlineInput::Streams(streams))
             }
             _ => None,
         };
         let judged = fuse::assess(
             &self.frame,
-            live_scores.as_ref().or(self.online.as_ref()),
+            online,
             &lstm,
             self.forecast.as_deref(),
             &version,
