@@ -548,11 +548,7 @@ fn live_mode_trains_a_first_model_by_itself_then_retrains_it_on_schedule() {
 #[test]
 fn live_mode_with_prometheus_down_keeps_the_app_working() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = crate::support::REFUSING_PORT;
     let extra = format!("prometheus:\n  url: http://127.0.0.1:{port}\n  timeout: 1s\n");
     let state = quiet_state();
     let mut harness = harness(config(dir.path(), &extra), state, None);

@@ -90,11 +90,9 @@ fn start_serve(home: &Path, name: &str, extra: &[&str], env: &[(&str, &str)]) ->
         ),
     )
     .expect("config");
-    // Port 0: the daemon binds a free port itself and says which (a port
-    // picked here and released could be taken before it binds).
     let log_path = home.join(format!("serve-{name}.log"));
-    let log = std::fs::File::create(&log_path).expect("log");
-    let child = Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pulsewatch"));
+    command
         .args(["--config", config.to_str().expect("utf-8")])
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args([
@@ -105,17 +103,9 @@ fn start_serve(home: &Path, name: &str, extra: &[&str], env: &[(&str, &str)]) ->
         .env("HOME", home)
         .env_remove("PULSEWATCH_SHARD")
         .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("serve");
+        .stdout(Stdio::null());
+    let (child, port) = crate::support::spawn_listening(command, &log_path);
     let child = KillOnDrop(child);
-    let port = wait_for("serve to say where it listens", || {
-        let log = std::fs::read_to_string(&log_path).ok()?;
-        log.lines()
-            .find_map(|l| l.strip_prefix("pulsewatch serve: listening on http://127.0.0.1:"))
-            .and_then(|p| p.trim().parse::<u16>().ok())
-    });
     (child, port)
 }
 

@@ -17,15 +17,8 @@ use pulsewatch::history::History;
 use pulsewatch::serve::{ServeOptions, serve};
 use pulsewatch::ui::state::{Mode, State};
 
-use crate::support::get_json;
+use crate::support::{free_port, get_json, http};
 use pulsewatch::ui::{LoadedData, PulseWatchApp};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
 
 /// The same settings for both: the sample's three metrics, a two-hour
 /// window at 30 s, the forecast on, no autoencoder (two trainings of it
@@ -202,9 +195,8 @@ fn the_window_and_serve_judge_the_same_rows_the_same_way() {
     let app_history = dir.path().join("app.sqlite");
     let serve_history = dir.path().join("serve.sqlite");
 
-    let port = free_port();
     let stop = Arc::new(AtomicBool::new(false));
-    let daemon = {
+    let start_daemon = |port: u16| {
         let (config, stop, clock) = (
             config(&url, &serve_history),
             Arc::clone(&stop),
@@ -219,6 +211,26 @@ fn the_window_and_serve_judge_the_same_rows_the_same_way() {
         };
         std::thread::spawn(move || serve(config, options, stop))
     };
+    // A free port, retried when a concurrent test takes it before the daemon
+    // binds it (binding is the first thing serve does: it ends at once).
+    let (daemon, port) = (0..5)
+        .find_map(|_| {
+            let port = free_port();
+            let daemon = start_daemon(port);
+            loop {
+                if daemon.is_finished() {
+                    match daemon.join().expect("serve thread") {
+                        Err(pulsewatch::serve::ServeError::Listen { .. }) => return None,
+                        other => panic!("serve ended before answering: {other:?}"),
+                    }
+                }
+                if http(port, "GET", "/healthz").is_some() && !daemon.is_finished() {
+                    return Some((daemon, port));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+        .expect("five ports in a row taken before serve bound them");
 
     let app_config = config(&url, &app_history);
     let app_clock = Arc::clone(&clock);

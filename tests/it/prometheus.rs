@@ -196,10 +196,7 @@ async fn refresh_asks_only_for_the_range_since_the_last_sample() {
 
 #[tokio::test]
 async fn an_unreachable_port_is_connection_refused_quickly() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = crate::support::REFUSING_PORT;
     let config = config_for(&format!("http://127.0.0.1:{port}"), "");
     let client = PromClient::new(&config.prometheus)
         .unwrap()

@@ -10,7 +10,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{get_json, http};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::support::{REFUSING_PORT, get_json, http, spawn_listening, spawn_on_free_port};
+
+/// Daemons started so far (their logs' names until they say their port).
+static STARTS: AtomicUsize = AtomicUsize::new(0);
 
 struct KillOnDrop(Child);
 
@@ -21,15 +26,9 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// `pulsewatch --config CONFIG serve` on a free loopback port (plus `extra`),
-/// its history in `HOME/history.sqlite`, its stderr in `HOME/serve-PORT.log`.
+/// `pulsewatch --config CONFIG serve` on a port the system gives it (plus
+/// `extra`), its history in `HOME/history.sqlite`, its stderr in
+/// `HOME/serve-PORT.log`.
 fn start_serve(home: &Path, config: &Path, extra: &[&str]) -> (KillOnDrop, u16) {
     start_serve_with_env(home, config, extra, &[])
 }
@@ -41,11 +40,10 @@ fn start_serve_with_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (KillOnDrop, u16) {
-    let port = free_port();
-    let log = std::fs::File::create(home.join(format!("serve-{port}.log"))).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_pulsewatch"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pulsewatch"));
+    command
         .args(["--config", config.to_str().expect("utf-8")])
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .args([
             "--history",
             home.join("history.sqlite").to_str().expect("utf-8"),
@@ -53,10 +51,15 @@ fn start_serve_with_env(
         .args(extra)
         .env("HOME", home)
         .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("serve");
+        .stdout(Stdio::null());
+    let starting = home.join(format!(
+        "serve-starting-{}.log",
+        STARTS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let (child, port) = spawn_listening(command, &starting);
+    // Named by its port for the tests that read it (the daemon writes on
+    // into the same file).
+    std::fs::rename(&starting, home.join(format!("serve-{port}.log"))).expect("rename log");
     (KillOnDrop(child), port)
 }
 
@@ -253,7 +256,6 @@ fn serve_publishes_metrics_that_a_real_prometheus_scrapes() {
     );
 
     // A second Prometheus scrapes serve every second.
-    let prom_port = free_port();
     let prom_dir = home.path().join("prom");
     std::fs::create_dir_all(&prom_dir).expect("mkdir");
     let prom_config = prom_dir.join("prometheus.yml");
@@ -265,19 +267,29 @@ fn serve_publishes_metrics_that_a_real_prometheus_scrapes() {
         ),
     )
     .expect("prom config");
-    let _prometheus = KillOnDrop(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", prom_config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                prom_dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus must be installed (tests/run.sh installs it)"),
+    // Held by the port it bound and by its own config file, retried when
+    // another test took the port first.
+    let config_file = prom_config.display().to_string();
+    let (prometheus, prom_port) = spawn_on_free_port(
+        |port| {
+            let mut command = Command::new("prometheus");
+            command
+                .arg(format!("--config.file={config_file}"))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    prom_dir.join(format!("data-{port}")).display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            command
+        },
+        |port| {
+            get_json(port, "/api/v1/status/flags")
+                .is_some_and(|flags| flags["data"]["config.file"] == config_file.as_str())
+        },
     );
+    let _prometheus = KillOnDrop(prometheus);
     let mut scraped = None;
     wait_for("Prometheus to scrape serve", || {
         scraped = http(
@@ -307,30 +319,46 @@ fn serve_sends_an_alert_to_a_real_alertmanager() {
         panic!("PULSEWATCH_TEST_PROM_URL is not set: run the suite with `bash tests/run.sh`");
     };
     let home = tempfile::tempdir().expect("tempdir");
-    let am_port = free_port();
     let am_config = home.path().join("alertmanager.yml");
+    // A receiver named after this test's directory: how the test knows the
+    // Alertmanager on its port is its own.
+    let receiver = format!(
+        "blackhole-{}",
+        home.path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
     std::fs::write(
         &am_config,
-        "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+        format!("route:\n  receiver: {receiver}\nreceivers:\n  - name: {receiver}\n"),
     )
     .expect("am config");
-    let _alertmanager = KillOnDrop(
-        Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", am_config.display()))
-            .arg(format!(
-                "--storage.path={}",
-                home.path().join("am").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus-alertmanager must be installed (tests/run.sh installs it)"),
+    let (alertmanager, am_port) = spawn_on_free_port(
+        |port| {
+            let mut command = Command::new("prometheus-alertmanager");
+            command
+                .arg(format!("--config.file={}", am_config.display()))
+                .arg(format!(
+                    "--storage.path={}",
+                    home.path().join(format!("am-{port}")).display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--cluster.listen-address=")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            command
+        },
+        |port| {
+            http(port, "GET", "/-/ready").is_some_and(|(s, _)| s == 200)
+                && get_json(port, "/api/v2/status").is_some_and(|status| {
+                    status["config"]["original"]
+                        .as_str()
+                        .is_some_and(|original| original.contains(&receiver))
+                })
+        },
     );
-    wait_for("Alertmanager", || {
-        http(am_port, "GET", "/-/ready").is_some_and(|(s, _)| s == 200)
-    });
+    let _alertmanager = KillOnDrop(alertmanager);
     // A series at 1 with a twenty-second pulse to 1001 a few seconds from now.
     let jump_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -548,7 +576,7 @@ fn serve_stops_on_sigterm_and_survives_kill_9_in_a_retrain_a_save_and_a_history_
         &dead,
         std::fs::read_to_string(&quick)
             .expect("quick")
-            .replace(&url, &format!("http://127.0.0.1:{}", free_port())),
+            .replace(&url, &format!("http://127.0.0.1:{REFUSING_PORT}")),
     )
     .expect("dead config");
     let (_, before) = history(home.path(), &["--csv"]);
