@@ -45,6 +45,21 @@ struct Measured {
     steady_kib: u64,
     /// The autoencoder's training on the first load: time, models.
     training: Option<(Duration, usize)>,
+    /// The detectors' state saved as the daemon saves it (every 5 minutes
+    /// and at a stop) and read back as at a restart: times and file size.
+    state: StateCost,
+}
+
+/// What saving and reading the detectors' state costs.
+#[derive(Debug, Clone, Copy)]
+struct StateCost {
+    save: Duration,
+    read: Duration,
+    bytes: u64,
+    /// The peak resident set grew by this much while saving (reading back
+    /// makes a second state beside the first here, which a restart does
+    /// not).
+    peak_growth_kib: u64,
 }
 
 pub fn bench(
@@ -72,9 +87,9 @@ pub fn bench(
     );
     let probation = crate::config::DEFAULT_PROBATION_ROWS;
     outln!(
-        "| series | window | rows | first load (+ {probation} warm-up rows) | refresh (median of {refreshes}) | of which parse + merge | of which detectors + judging | peak RSS | steady RSS | steady per series |"
+        "| series | window | rows | first load (+ {probation} warm-up rows) | refresh (median of {refreshes}) | of which parse + merge | of which detectors + judging | peak RSS | steady RSS | steady per series | state save / read | state file | peak growth while saving |"
     );
-    outln!("|---|---|---|---|---|---|---|---|---|---|");
+    outln!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let exe = std::env::current_exe().context("cannot find this executable")?;
     for &n in series {
         for window in &parsed_windows {
@@ -126,7 +141,7 @@ pub fn bench_one(
         .map(|(d, n)| format!(" + {:.1} s training {n} models", d.as_secs_f64()))
         .unwrap_or_default();
     outln!(
-        "| {} | {} | {} | {}{training} | **{}** | {} | {} | {} MiB | {} MiB | {:.1} KiB |",
+        "| {} | {} | {} | {}{training} | **{}** | {} | {} | {} MiB | {} MiB | {:.1} KiB | {} / {} | {:.0} MiB | {} MiB |",
         m.series,
         format_duration(window),
         m.rows,
@@ -136,7 +151,11 @@ pub fn bench_one(
         ms(m.score),
         m.rss_kib / 1024,
         m.steady_kib / 1024,
-        m.steady_kib as f64 / m.series as f64
+        m.steady_kib as f64 / m.series as f64,
+        ms(m.state.save),
+        ms(m.state.read),
+        m.state.bytes as f64 / (1024.0 * 1024.0),
+        m.state.peak_growth_kib / 1024,
     );
     Ok(())
 }
@@ -290,6 +309,10 @@ fn measure(
     }
     times.sort_by_key(|t| t.0);
     let (refresh, parse, score) = times[times.len() / 2];
+    let rss_kib = crate::memory::peak_kib().unwrap_or(0);
+    let steady_kib = crate::memory::resident_kib().unwrap_or(0);
+    let state = state_cost(&online, method, probation)?;
+    drop(held);
     Ok(Measured {
         series: hosts * METRICS.len(),
         rows,
@@ -297,13 +320,48 @@ fn measure(
         refresh,
         parse,
         score,
-        rss_kib: crate::memory::peak_kib().unwrap_or(0),
-        steady_kib: {
-            let kib = crate::memory::resident_kib().unwrap_or(0);
-            drop(held);
-            kib
-        },
+        rss_kib,
+        steady_kib,
         training,
+        state,
+    })
+}
+
+/// Saves `online` to a scratch file as the daemon does and reads it back.
+fn state_cost(
+    online: &OnlineState,
+    method: DetectionMethod,
+    probation: usize,
+) -> anyhow::Result<StateCost> {
+    let dir = std::env::temp_dir().join(format!("pulsewatch-bench-state-{}", std::process::id()));
+    let path = dir.join("online-state.cbor");
+    let peak_before = crate::memory::peak_kib().unwrap_or(0);
+    let started = Instant::now();
+    let saved = online.save(&path, None, 0);
+    let save = started.elapsed();
+    let peak_growth_kib = crate::memory::peak_kib()
+        .unwrap_or(0)
+        .saturating_sub(peak_before);
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let started = Instant::now();
+    let read = OnlineState::load(&path, method, probation);
+    let read_time = started.elapsed();
+    let read_back = read.as_ref().map(|r| r.as_ref().map(|r| r.state.len()));
+    let _ = std::fs::remove_dir_all(&dir);
+    saved.context("saving the state")?;
+    let series = read_back
+        .map_err(|e| anyhow::anyhow!("reading the state back: {e}"))?
+        .unwrap_or(0);
+    anyhow::ensure!(
+        series == online.len(),
+        "the state read back holds {series} series of {}",
+        online.len()
+    );
+    Ok(StateCost {
+        save,
+        read: read_time,
+        bytes,
+        peak_growth_kib,
     })
 }
 
