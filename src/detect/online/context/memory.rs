@@ -284,23 +284,35 @@ impl Memory {
         pairs.sort_unstable();
         pairs.dedup();
         let mut candidates = Candidates::default();
+        // Each semi-context's matched facts are gathered once; candidates
+        // that share a half share its span.
         let mut last_left: Option<(u32, usize, usize)> = None;
+        let mut rights: Vec<(u32, usize, usize)> = Vec::new();
         for (left, right) in pairs {
-            let start = candidates.facts.len();
-            // Pairs are sorted by left half: its facts are copied, not
-            // matched again.
-            match last_left {
-                Some((id, from, to)) if id == left => {
-                    candidates.facts.extend_from_within(from..to);
+            let (left_start, left_end) = match last_left {
+                // Pairs are sorted by left half.
+                Some((id, start, end)) if id == left => (start, end),
+                _ => {
+                    let start = candidates.facts.len();
+                    left_side.push_matched_facts(left, &mut candidates.facts);
+                    let end = candidates.facts.len();
+                    last_left = Some((left, start, end));
+                    (start, end)
                 }
-                _ => left_side.push_matched_facts(left, &mut candidates.facts),
-            }
-            let middle = candidates.facts.len();
-            last_left = Some((left, start, middle));
-            right_side.push_matched_facts(right, &mut candidates.facts);
+            };
+            let (right_start, right_end) = match rights.iter().find(|r| r.0 == right) {
+                Some(&(_, start, end)) => (start, end),
+                None => {
+                    let start = candidates.facts.len();
+                    right_side.push_matched_facts(right, &mut candidates.facts);
+                    let end = candidates.facts.len();
+                    rights.push((right, start, end));
+                    (start, end)
+                }
+            };
             candidates
                 .spans
-                .push((start, middle, candidates.facts.len()));
+                .push([left_start, left_end, right_start, right_end]);
         }
         for id in &fired {
             self.contexts[*id as usize].hits += 1;
@@ -331,9 +343,9 @@ impl Memory {
 #[derive(Debug, Default)]
 pub(super) struct Candidates {
     facts: Facts,
-    /// Where each candidate's left facts start, its right facts start, and
-    /// it ends.
-    spans: Vec<(usize, usize, usize)>,
+    /// Where each candidate's left facts start and end, and its right
+    /// facts (candidates that share a half share its span).
+    spans: Vec<[usize; 4]>,
 }
 
 impl Candidates {
@@ -341,8 +353,11 @@ impl Candidates {
         self.spans.len()
     }
 
-    fn pair(&self, (start, middle, end): (usize, usize, usize)) -> (&[u32], &[u32]) {
-        (&self.facts[start..middle], &self.facts[middle..end])
+    fn pair(&self, [left_start, left_end, right_start, right_end]: [usize; 4]) -> (&[u32], &[u32]) {
+        (
+            &self.facts[left_start..left_end],
+            &self.facts[right_start..right_end],
+        )
     }
 
     /// Sorted by (left facts, right facts), each pair once.
