@@ -3,8 +3,9 @@
 //! arrays. A semi-context's facts are stored once (an id table finds them
 //! by their hash), a left semi-context's contexts are a chain through the
 //! context array, and a crossing keeps one count per semi-context rather
-//! than a list of matched facts: about a quarter of the memory of a map per
-//! semi-context, with the same scores.
+//! than a list of matched facts: less than half the memory of a map per
+//! semi-context (381 → 163 KiB a series after 4,880 rows,
+//! `benches/README.md`), with the same scores.
 //!
 //! Saved as each side's facts and the contexts (state format 2); what
 //! indexes them is rebuilt when read. The layout of format 1 (a map from
