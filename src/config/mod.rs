@@ -282,6 +282,11 @@ pub struct DetectionConfig {
     /// so the window is judged from its first row where Prometheus has the
     /// history. A file's probation is its first 15 % (NAB's rule).
     pub probation_rows: usize,
+    /// How often a live monitor saves its detectors' state (and always when
+    /// it stops): what a crash can lose, against the writes. A large fleet's
+    /// file is big (10,000 series with the ensemble: 2.4 GB,
+    /// `benches/README.md`), so it may want longer.
+    pub state_save_interval: Duration,
 }
 
 /// The default `detection.probation_rows`: the robust detector's median
@@ -297,6 +302,7 @@ impl Default for DetectionConfig {
         Self {
             method: DetectionMethod::Ensemble,
             probation_rows: DEFAULT_PROBATION_ROWS,
+            state_save_interval: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -477,6 +483,13 @@ mod tests {
         assert_eq!(c.dashboard.refresh_interval, Duration::from_secs(5));
         assert_eq!(c.dashboard.max_points, 500);
         assert!(c.dashboard.show_predictions && c.dashboard.retrain_button_enabled);
+        assert_eq!(c.detection.state_save_interval, Duration::from_secs(300));
+        let slower = Config::from_yaml_str("detection:\n  state_save_interval: 30m\n", "t.yml")
+            .expect("30m");
+        assert_eq!(
+            slower.detection.state_save_interval,
+            Duration::from_secs(1800)
+        );
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub struct RawFleet {
 pub struct RawDetection {
     pub method: Field<String>,
     pub probation_rows: Field<i64>,
+    pub state_save_interval: Field<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -158,6 +158,11 @@ const BAD_CONFIGS: &[(&str, &str, &str)] = &[
         "2:19: detection.probation_rows: -5 is out of range; expected an integer from 0 to 1000000",
     ),
     (
+        "a state save interval of nothing",
+        "detection:\n  state_save_interval: 0s\n",
+        "2:24: detection.state_save_interval: must be longer than zero",
+    ),
+    (
         "basic auth without password_env",
         "prometheus:\n  basic_auth:\n    username: bob\n",
         "3:5: prometheus.basic_auth: missing `password_env`",

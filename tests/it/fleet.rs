@@ -517,11 +517,20 @@ fn fleet_monitor(
     clock: Arc<ManualClock>,
     state_path: Option<std::path::PathBuf>,
 ) -> monitor::MonitorHandle {
+    fleet_monitor_with(clock, state_path, "")
+}
+
+/// [`fleet_monitor`] with `extra` YAML sections.
+fn fleet_monitor_with(
+    clock: Arc<ManualClock>,
+    state_path: Option<std::path::PathBuf>,
+    extra: &str,
+) -> monitor::MonitorHandle {
     let config = Config::from_yaml_str(
         &format!(
             "prometheus:\n  url: {}\n  step: 30s\n  window: 1h\nmetrics:\n{}\
              lstm_model:\n  enabled: false\nprophet_model:\n  enabled: false\n\
-             dashboard:\n  refresh_interval: 1\n",
+             dashboard:\n  refresh_interval: 1\n{extra}",
             prom_url(),
             shipped_metrics_yaml()
         ),
@@ -631,6 +640,46 @@ fn the_first_fetch_reaches_back_a_probation_so_the_window_is_judged_from_its_fir
     );
     let window_ms = first.view.frame.timestamps_ms()[0];
     assert!(now - window_ms <= 3_600_000, "the window is still an hour");
+}
+
+/// The detectors' state is saved at the first refresh, then once
+/// `detection.state_save_interval` has passed since the last save: not at
+/// every refresh (a large fleet's file is gigabytes).
+#[test]
+fn the_state_is_saved_once_per_state_save_interval() {
+    let fleet = fleet_json();
+    let t1 = fleet["start"].as_i64().expect("start") * 1000 + 18 * 3_600_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("online-state.cbor");
+    let clock = Arc::new(ManualClock::new(t1));
+    let monitor = fleet_monitor_with(
+        clock.clone(),
+        Some(state.clone()),
+        "detection:\n  state_save_interval: 10m\n",
+    );
+    let saves = |updates: &[Update]| {
+        updates
+            .iter()
+            .flat_map(|u| &u.notes)
+            .filter(|n| n.starts_with("saved the detector state"))
+            .count()
+    };
+    assert_eq!(saves(&updates_until(&monitor, t1)), 1, "the first refresh");
+    assert!(state.is_file());
+    let minute = 60_000;
+    clock.advance(Duration::from_millis(5 * minute as u64));
+    assert_eq!(
+        saves(&updates_until(&monitor, t1 + 5 * minute)),
+        0,
+        "5 minutes on"
+    );
+    clock.advance(Duration::from_millis(6 * minute as u64));
+    assert_eq!(
+        saves(&updates_until(&monitor, t1 + 11 * minute)),
+        1,
+        "11 minutes on"
+    );
+    monitor.stop().expect("stop");
 }
 
 #[test]

@@ -155,6 +155,10 @@ pub fn describe(c: &Config) -> String {
     line("detection:".into());
     line(format!("  method: {}", c.detection.method.key()));
     line(format!("  probation_rows: {}", c.detection.probation_rows));
+    line(format!(
+        "  state_save_interval: {}",
+        format_duration(c.detection.state_save_interval)
+    ));
     let fleet = &c.fleet;
     line("fleet:".into());
     line(format!(

@@ -240,6 +240,11 @@ pub(super) fn validate_detection(
             crate::config::DEFAULT_PROBATION_ROWS as i64,
             0..=1_000_000,
         )?,
+        state_save_interval: ctx.duration(
+            &detection_raw.state_save_interval,
+            "detection.state_save_interval",
+            DetectionConfig::default().state_save_interval,
+        )?,
     })
 }
 

@@ -33,7 +33,7 @@ use crate::engine::{EngineError, LiveEvent, LiveJob, LivePlan};
 
 pub use fuse::{Assessment, LstmView, MetricAssessment, OnlineInput, OnlineScores, assess};
 pub use online::{OnlineState, Restored, StateError};
-pub use state::{MonitorOptions, STATE_SAVE_INTERVAL_MS, reason_class};
+pub use state::{MonitorOptions, reason_class};
 pub use tracker::EventChanges;
 pub use training_rows::TrainingRows;
 pub use view::{

@@ -1,9 +1,9 @@
 //! The live detector state on disk: read back at the first live frame
 //! (the events resume after the rows it had judged), saved every
-//! [`STATE_SAVE_INTERVAL_MS`] and when the monitor stops.
+//! `detection.state_save_interval` and when the monitor stops.
 
 use super::online::OnlineState;
-use super::state::{Monitor, STATE_SAVE_INTERVAL_MS};
+use super::state::Monitor;
 
 impl Monitor {
     /// Each live series' probation (`detection.probation_rows`).
@@ -55,9 +55,11 @@ impl Monitor {
             return;
         };
         let now = self.now_ms();
+        let every_ms = i64::try_from(self.config().detection.state_save_interval.as_millis())
+            .unwrap_or(i64::MAX);
         let due = self
             .state_saved_ms
-            .is_none_or(|saved| now - saved >= STATE_SAVE_INTERVAL_MS);
+            .is_none_or(|saved| now - saved >= every_ms);
         if !(force || due) {
             return;
         }

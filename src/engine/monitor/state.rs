@@ -40,13 +40,10 @@ pub struct MonitorOptions {
     /// The entities this replica follows (`serve --shard`; the window: all).
     pub shard: crate::fleet::Shard,
     /// Where live data's detector state is saved (every
-    /// [`STATE_SAVE_INTERVAL_MS`] and when stopping) and read back from at
-    /// the first live frame (None: not kept).
+    /// `detection.state_save_interval` and when stopping) and read back
+    /// from at the first live frame (None: not kept).
     pub state_path: Option<PathBuf>,
 }
-
-/// How often the live detector state is saved while following Prometheus.
-pub const STATE_SAVE_INTERVAL_MS: i64 = 5 * 60 * 1000;
 
 /// A fit in progress, and what it was started on.
 struct FitJob {
