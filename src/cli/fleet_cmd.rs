@@ -243,7 +243,8 @@ fn measure(
     let now_ms = (rows as i64 - 1) * step_ms;
     live.append(&first, now_ms);
     let mut online = OnlineState::new(method, probation);
-    online.update(&first);
+    // Fed only, as the monitor does: the judging reads the streams.
+    online.feed(&first);
     // The rows the models per host learn from, kept as the monitor keeps
     // them (the warm-up and every row since).
     let sequence_length = crate::config::Config::builtin()?.lstm.sequence_length;

@@ -128,10 +128,15 @@ impl Side {
 }
 
 fn span<'a>(facts: &'a [u32], starts: &[u32], id: u32) -> &'a [u32] {
-    let id = id as usize;
+    &facts[span_range(facts.len(), starts, id as usize)]
+}
+
+/// Where semi-context `id`'s facts lie among `len` facts laid out by
+/// `starts`.
+fn span_range(len: usize, starts: &[u32], id: usize) -> std::ops::Range<usize> {
     let start = starts[id] as usize;
-    let end = starts.get(id + 1).map_or(facts.len(), |end| *end as usize);
-    &facts[start..end]
+    let end = starts.get(id + 1).map_or(len, |end| *end as usize);
+    start..end
 }
 
 #[derive(Debug, Clone)]
@@ -287,28 +292,24 @@ impl Memory {
         let mut candidates = Candidates::default();
         // Each semi-context's matched facts are gathered once; candidates
         // that share a half share its span.
-        let mut last_left: Option<(u32, usize, usize)> = None;
-        let mut rights: Vec<(u32, usize, usize)> = Vec::new();
+        let mut last_left: Option<(u32, [usize; 2])> = None;
+        let mut rights: Vec<(u32, [usize; 2])> = Vec::new();
         for (left, right) in pairs {
-            let (left_start, left_end) = match last_left {
+            let [left_start, left_end] = match last_left {
                 // Pairs are sorted by left half.
-                Some((id, start, end)) if id == left => (start, end),
+                Some((id, span)) if id == left => span,
                 _ => {
-                    let start = candidates.facts.len();
-                    left_side.push_matched_facts(left, &mut candidates.facts);
-                    let end = candidates.facts.len();
-                    last_left = Some((left, start, end));
-                    (start, end)
+                    let span = candidates.gather(left_side, left);
+                    last_left = Some((left, span));
+                    span
                 }
             };
-            let (right_start, right_end) = match rights.iter().find(|r| r.0 == right) {
-                Some(&(_, start, end)) => (start, end),
+            let [right_start, right_end] = match rights.iter().find(|r| r.0 == right) {
+                Some(&(_, span)) => span,
                 None => {
-                    let start = candidates.facts.len();
-                    right_side.push_matched_facts(right, &mut candidates.facts);
-                    let end = candidates.facts.len();
-                    rights.push((right, start, end));
-                    (start, end)
+                    let span = candidates.gather(right_side, right);
+                    rights.push((right, span));
+                    span
                 }
             };
             candidates
@@ -350,6 +351,14 @@ pub(super) struct Candidates {
 }
 
 impl Candidates {
+    /// Appends the facts of `side`'s semi-context `id` that its last
+    /// crossing matched; returns where they lie.
+    fn gather(&mut self, side: &Side, id: u32) -> [usize; 2] {
+        let start = self.facts.len();
+        side.push_matched_facts(id, &mut self.facts);
+        [start, self.facts.len()]
+    }
+
     pub(super) fn len(&self) -> usize {
         self.spans.len()
     }
@@ -408,24 +417,12 @@ impl<'de> serde::de::Visitor<'de> for ContextVisitor {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ContextFile, A::Error> {
-        let mut next = |i: usize| -> Result<u64, A::Error> {
-            match i {
-                1 => seq
-                    .next_element::<bool>()?
-                    .map(u64::from)
-                    .ok_or_else(|| serde::de::Error::invalid_length(i, &self)),
-                _ => seq
-                    .next_element::<u64>()?
-                    .ok_or_else(|| serde::de::Error::invalid_length(i, &self)),
-            }
-        };
-        let (hits, zero_level, left, right) = (next(0)?, next(1)?, next(2)?, next(3)?);
-        let id = |v: u64| u32::try_from(v).map_err(|_| serde::de::Error::custom("an id past u32"));
+        let short = |i| serde::de::Error::invalid_length(i, &self);
         Ok(ContextFile {
-            hits,
-            zero_level: zero_level == 1,
-            left: id(left)?,
-            right: id(right)?,
+            hits: seq.next_element()?.ok_or_else(|| short(0))?,
+            zero_level: seq.next_element()?.ok_or_else(|| short(1))?,
+            left: seq.next_element()?.ok_or_else(|| short(2))?,
+            right: seq.next_element()?.ok_or_else(|| short(3))?,
         })
     }
 
@@ -508,39 +505,38 @@ impl MemoryFile {
     /// with. An id out of range is an error (a damaged file).
     pub(super) fn into_memory(self) -> Result<Memory, String> {
         let mut memory = Memory::default();
-        let facts_by_id: [Vec<Facts>; 2] = match (self.sides, self.semi_ids) {
-            (Some(sides), _) => sides.map(|side| {
-                (0..side.starts.len())
-                    .map(|id| {
-                        let start = side.starts[id] as usize;
-                        let end = side
-                            .starts
-                            .get(id + 1)
-                            .map_or(side.facts.len(), |e| *e as usize);
-                        side.facts.get(start..end).unwrap_or_default().to_vec()
-                    })
-                    .collect()
-            }),
-            (None, Some(semi_ids)) => semi_ids.map(|ids| {
-                let mut by_id = vec![Facts::new(); ids.len()];
-                for (facts, id) in ids {
-                    if let Some(slot) = by_id.get_mut(id as usize) {
-                        *slot = facts;
+        let mut add = |side: usize, id: usize, facts: &[u32]| {
+            if !facts.is_sorted_by(|a, b| a < b) {
+                return Err(format!("semi-context {id}'s facts are not ascending"));
+            }
+            if memory.semi_id(side, facts) as usize != id {
+                return Err(format!("semi-context {id} repeats an earlier one"));
+            }
+            Ok(())
+        };
+        match (self.sides, self.semi_ids) {
+            (Some(sides), _) => {
+                for (side, file) in sides.iter().enumerate() {
+                    for id in 0..file.starts.len() {
+                        let range = span_range(file.facts.len(), &file.starts, id);
+                        add(side, id, file.facts.get(range).unwrap_or_default())?;
                     }
                 }
-                by_id
-            }),
-            (None, None) => return Err("a context memory without semi-contexts".into()),
-        };
-        for (side, by_id) in facts_by_id.iter().enumerate() {
-            for (id, facts) in by_id.iter().enumerate() {
-                if !facts.is_sorted_by(|a, b| a < b) {
-                    return Err(format!("semi-context {id}'s facts are not ascending"));
-                }
-                if memory.semi_id(side, facts) as usize != id {
-                    return Err(format!("semi-context {id} repeats an earlier one"));
+            }
+            (None, Some(semi_ids)) => {
+                for (side, ids) in semi_ids.into_iter().enumerate() {
+                    let mut by_id = vec![Facts::new(); ids.len()];
+                    for (facts, id) in ids {
+                        if let Some(slot) = by_id.get_mut(id as usize) {
+                            *slot = facts;
+                        }
+                    }
+                    for (id, facts) in by_id.iter().enumerate() {
+                        add(side, id, facts)?;
+                    }
                 }
             }
+            (None, None) => return Err("a context memory without semi-contexts".into()),
         }
         for c in self.contexts {
             let ContextFile {
