@@ -9,18 +9,21 @@ use eframe::egui;
 
 use super::marks::{self, ForecastStatus, Injected};
 use super::panels::anomaly_table::{self, HistoryNote};
+use super::panels::overview as overview_panel;
 use super::panels::plot_panel::{self, MetricSeries, RowDetails};
 use super::panels::settings::SettingsForm;
 use super::panels::side_panel::{self, ModelPanel, TestSummary};
 use super::panels::top_bar::{self, SourceInfo};
 use super::state::{Mode, State};
-use super::{LoadedData, theme};
+use super::{LoadedData, UiCommand, theme};
 use crate::config::{self, Config, ConfigSource};
 use crate::data::{CsvLoad, DataError, MetricFrame};
 use crate::detect::train::TrainProgress;
 use crate::engine::monitor::{self, Command, ModelState, MonitorHandle, View};
 use crate::engine::schedule::{Clock, SystemClock};
+use crate::detect::entities::EntityColumns;
 use crate::eval;
+use super::overview::{FleetOverview, Line, job::OverviewJob};
 use crate::event::AnomalyEvent;
 
 pub struct PulseWatchApp {
@@ -70,6 +73,27 @@ pub struct PulseWatchApp {
     /// The file the config came from (None: built-in defaults).
     pub(super) config_path: Option<PathBuf>,
     pub(super) settings: Option<SettingsForm>,
+    /// The entities of the frame in view (more than one: a fleet, shown
+    /// as the overview first).
+    pub(super) entities: Vec<EntityColumns>,
+    /// The entity shown in depth (None: the overview).
+    pub(super) open_entity: Option<String>,
+    /// The overview's selected entity (the keyboard moves it).
+    pub(super) selected_entity: Option<String>,
+    /// The overview of the view, built by its worker.
+    pub(super) overview: Option<Arc<FleetOverview>>,
+    pub(super) overview_job: Option<OverviewJob>,
+    /// The overview's lines after the filter and grouping.
+    pub(super) overview_lines: Vec<Line>,
+    pub(super) filter_error: Option<String>,
+    /// The keyboard moved the selection: keep it on screen.
+    pub(super) scroll_to_selected: bool,
+    /// `/` was pressed: focus the filter next frame.
+    pub(super) focus_filter: bool,
+    /// Each table event's entity (parallel to `table_events`).
+    pub(super) table_entities: Vec<String>,
+    /// The table's rows on screen: indices into `table_events`, in order.
+    pub(super) table_rows: Vec<usize>,
 }
 
 impl PulseWatchApp {
@@ -142,8 +166,24 @@ impl PulseWatchApp {
                 ConfigSource::BuiltIn => None,
             },
             settings: None,
+            entities: Vec::new(),
+            open_entity: None,
+            selected_entity: None,
+            overview: None,
+            overview_job: None,
+            overview_lines: Vec::new(),
+            filter_error: None,
+            scroll_to_selected: false,
+            focus_filter: false,
+            table_entities: Vec::new(),
+            table_rows: Vec::new(),
             config,
         };
+        match OverviewJob::spawn(app.wake()) {
+            Ok(job) => app.overview_job = Some(job),
+            Err(error) => app.load_error = Some(format!("cannot start the overview worker: {error}")),
+        }
+        app.refilter();
         app.start_monitor();
         let wake = app.wake();
         match crate::engine::spawn_history(config::history_path(&app.config), wake) {
@@ -454,9 +494,14 @@ impl eframe::App for PulseWatchApp {
             .show(ui, |ui| {
                 commands.extend(anomaly_table::anomaly_table_ui(
                     ui,
-                    &self.table_events,
-                    self.session_events.len(),
-                    &self.history_note,
+                    &anomaly_table::TableView {
+                        events: &self.table_events,
+                        entities: self.is_fleet().then_some(self.table_entities.as_slice()),
+                        rows: &self.table_rows,
+                        by_entity: self.state.table_by_entity,
+                        session_total: self.session_events.len(),
+                        history: &self.history_note,
+                    },
                 ));
             });
         if let Some(form) = &mut self.settings
@@ -465,8 +510,45 @@ impl eframe::App for PulseWatchApp {
             commands.extend(super::panels::settings::settings_ui(&ctx, form));
         }
         let zoom_to = self.zoom_to.take();
+        if std::mem::take(&mut self.focus_filter) {
+            ctx.memory_mut(|m| m.request_focus(overview_panel::filter_id()));
+        }
+        let scroll_to = std::mem::take(&mut self.scroll_to_selected)
+            .then(|| self.selected_line())
+            .flatten();
         egui::CentralPanel::default().show(ui, |ui| {
-            plot_panel::metric_plots_ui(ui, &self.series, self.row_details.as_ref(), zoom_to);
+            if !self.is_fleet() {
+                plot_panel::metric_plots_ui(ui, &self.series, self.row_details.as_ref(), zoom_to);
+                return;
+            }
+            match &self.open_entity {
+                None => commands.extend(overview_panel::overview_ui(
+                    ui,
+                    &overview_panel::OverviewPanel {
+                        overview: self.overview.as_deref(),
+                        lines: &self.overview_lines,
+                        selected: self.selected_entity.as_deref(),
+                        filter: &self.state.fleet_filter,
+                        filter_error: self.filter_error.as_deref(),
+                        group_by: self.state.fleet_group_by.as_deref(),
+                        scroll_to,
+                    },
+                )),
+                Some(key) => {
+                    ui.horizontal(|ui| {
+                        if ui.link("Fleet").clicked() {
+                            commands.push(UiCommand::ShowFleet);
+                        }
+                        ui.label("›");
+                        ui.strong(overview_panel::entity_title(key));
+                        ui.label(
+                            egui::RichText::new("(Esc: back to the fleet; grey: its peers' median and spread)")
+                                .color(theme::MUTED),
+                        );
+                    });
+                    plot_panel::metric_plots_ui(ui, &self.series, self.row_details.as_ref(), zoom_to);
+                }
+            }
         });
         for command in commands {
             self.apply(command);

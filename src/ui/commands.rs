@@ -44,6 +44,21 @@ pub enum UiCommand {
         value: String,
     },
     SaveSettings,
+    /// The fleet overview's label filter, as typed.
+    SetFleetFilter(String),
+    SetFleetGroupBy(Option<String>),
+    /// Opens an entity of a fleet; with a span, zooms its plots there.
+    OpenEntity {
+        key: String,
+        span_ms: Option<(i64, i64)>,
+    },
+    /// Back from an entity to the fleet overview.
+    ShowFleet,
+    /// Moves the overview's selection by this many entities.
+    MoveSelection(i32),
+    OpenSelected,
+    FocusFilter,
+    SetTableByEntity(bool),
 }
 
 impl PulseWatchApp {
@@ -127,13 +142,39 @@ impl PulseWatchApp {
                 self.save_state();
                 self.show_base();
             }
-            UiCommand::ZoomTo { start_ms, end_ms } => {
-                // A little context either side, at least a few minutes.
-                let pad_ms = ((end_ms - start_ms) / 2).max(300_000);
-                self.zoom_to = Some((
-                    (start_ms - pad_ms) as f64 / 1000.0,
-                    (end_ms + pad_ms) as f64 / 1000.0,
-                ));
+            UiCommand::ZoomTo { start_ms, end_ms } => self.zoom_plots(start_ms, end_ms),
+            UiCommand::SetFleetFilter(text) => {
+                self.state.fleet_filter = text;
+                self.save_state();
+                self.refilter();
+            }
+            UiCommand::SetFleetGroupBy(label) => {
+                self.state.fleet_group_by = label;
+                self.save_state();
+                self.refilter();
+            }
+            UiCommand::OpenEntity { key, span_ms } => {
+                self.selected_entity = Some(key.clone());
+                self.open_entity(Some(key));
+                if let Some((start_ms, end_ms)) = span_ms {
+                    self.zoom_plots(start_ms, end_ms);
+                }
+            }
+            UiCommand::ShowFleet => {
+                self.open_entity(None);
+                self.scroll_to_selected = true;
+            }
+            UiCommand::MoveSelection(by) => self.move_selection(by),
+            UiCommand::OpenSelected => {
+                if let Some(key) = self.selected_entity.clone() {
+                    self.open_entity(Some(key));
+                }
+            }
+            UiCommand::FocusFilter => self.focus_filter = true,
+            UiCommand::SetTableByEntity(by_entity) => {
+                self.state.table_by_entity = by_entity;
+                self.save_state();
+                self.refilter();
             }
             UiCommand::SetRefreshInterval(interval) => {
                 self.config.dashboard.refresh_interval = interval;
@@ -248,7 +289,9 @@ impl PulseWatchApp {
 
     /// Keyboard shortcuts and dropped files, as commands.
     pub(super) fn shortcuts(&mut self, ctx: &egui::Context) -> Vec<UiCommand> {
-        let (open, refresh, train, cancel, dropped) = ctx.input_mut(|i| {
+        let typing = ctx.memory(|m| m.focused().is_some());
+        let overview = self.is_fleet() && self.open_entity.is_none();
+        let (open, refresh, train, escape, dropped) = ctx.input_mut(|i| {
             (
                 i.consume_key(egui::Modifiers::COMMAND, egui::Key::O),
                 i.consume_key(egui::Modifiers::COMMAND, egui::Key::R),
@@ -271,12 +314,52 @@ impl PulseWatchApp {
         if train {
             commands.push(UiCommand::Train);
         }
-        if cancel {
-            commands.push(UiCommand::CancelTraining);
+        if escape {
+            // Esc leaves the filter, then the entity, then cancels a training.
+            if typing {
+                ctx.memory_mut(|m| {
+                    if let Some(id) = m.focused() {
+                        m.surrender_focus(id);
+                    }
+                });
+            } else if self.is_fleet() && self.open_entity.is_some() {
+                commands.push(UiCommand::ShowFleet);
+            } else {
+                commands.push(UiCommand::CancelTraining);
+            }
+        }
+        if overview {
+            commands.extend(overview_keys(ctx, typing));
         }
         if let Some(path) = dropped {
             commands.push(UiCommand::OpenCsv(path));
         }
         commands
     }
+}
+
+/// The overview's keys: arrows (and j k when not typing) move, Enter
+/// opens, `/` focuses the filter.
+fn overview_keys(ctx: &egui::Context, typing: bool) -> Vec<UiCommand> {
+    let none = egui::Modifiers::NONE;
+    ctx.input_mut(|i| {
+        let mut commands = Vec::new();
+        let down = i.consume_key(none, egui::Key::ArrowDown)
+            || (!typing && i.consume_key(none, egui::Key::J));
+        let up = i.consume_key(none, egui::Key::ArrowUp)
+            || (!typing && i.consume_key(none, egui::Key::K));
+        if down {
+            commands.push(UiCommand::MoveSelection(1));
+        }
+        if up {
+            commands.push(UiCommand::MoveSelection(-1));
+        }
+        if i.consume_key(none, egui::Key::Enter) {
+            commands.push(UiCommand::OpenSelected);
+        }
+        if !typing && i.consume_key(none, egui::Key::Slash) {
+            commands.push(UiCommand::FocusFilter);
+        }
+        commands
+    })
 }

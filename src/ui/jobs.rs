@@ -20,6 +20,7 @@ impl PulseWatchApp {
         self.poll_monitor();
         self.poll_history();
         self.poll_files();
+        self.poll_overview();
     }
 
     fn poll_monitor(&mut self) {
@@ -58,16 +59,16 @@ impl PulseWatchApp {
         };
         let judged_again =
             new_frame || !Arc::ptr_eq(&view.judged, &self.view.judged) || !same_forecast;
-        if new_frame {
-            self.series = marks::series_of(&view.frame);
-        }
         self.view = view;
         self.forecast = ForecastStatus::of(&self.view);
+        if new_frame {
+            self.take_entities();
+        }
         if !judged_again {
             return;
         }
-        self.test_summary =
-            marks::apply_marks(&mut self.series, &self.view, self.injected.as_ref());
+        self.rebuild_series();
+        self.request_overview();
         self.row_details = marks::row_details(&self.view);
         for event in &self.view.judged.events {
             self.session_events
@@ -181,6 +182,7 @@ impl PulseWatchApp {
         }
         table.sort_by_key(|e| e.start_ms);
         self.table_events = table;
+        self.refilter_table();
     }
 
     fn poll_files(&mut self) {

@@ -13,6 +13,7 @@ use crate::data::MetricFrame;
 use crate::detect::score::normalised_score;
 use crate::engine::monitor::{ForecastState, ModelState, View};
 use crate::eval;
+use crate::ui::overview::FleetOverview;
 
 /// Where the forecast of the data in view stands, as the top bar says it.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,25 +90,39 @@ fn changed_column(before: &MetricFrame, after: &MetricFrame, row: usize) -> Opti
         .position(|(a, b)| a[row].to_bits() != b[row].to_bits())
 }
 
-/// Each metric's points as the plots take them (built once per frame).
-pub fn series_of(frame: &MetricFrame) -> Vec<MetricSeries> {
-    frame
-        .names()
+/// The points of `columns` as the plots take them (built once per new
+/// frame, and when another entity of a fleet is opened); `peers` draws
+/// each metric's fleet reference behind it.
+pub fn series_of(
+    frame: &MetricFrame,
+    columns: &[usize],
+    peers: Option<&FleetOverview>,
+) -> Vec<MetricSeries> {
+    columns
         .iter()
-        .zip(frame.columns())
-        .map(|(name, column)| MetricSeries {
-            name: name.clone(),
-            points: frame
-                .timestamps_ms()
-                .iter()
-                .zip(column)
-                .filter(|(_, v)| v.is_finite())
-                .map(|(t, v)| PlotPoint::new(*t as f64 / 1000.0, *v))
-                .collect(),
-            band: None,
-            anomalies: Vec::new(),
-            false_positives: Vec::new(),
-            missed: Vec::new(),
+        .filter(|c| **c < frame.names().len())
+        .map(|&column| {
+            let metric = frame.metric_of(column);
+            MetricSeries {
+                name: frame.names()[column].clone(),
+                column,
+                points: frame
+                    .timestamps_ms()
+                    .iter()
+                    .zip(&frame.columns()[column])
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|(t, v)| PlotPoint::new(*t as f64 / 1000.0, *v))
+                    .collect(),
+                peers: peers
+                    .filter(|_| columns.len() < frame.names().len())
+                    .and_then(|o| o.peer_reference(&metric))
+                    .cloned(),
+                title: metric,
+                band: None,
+                anomalies: Vec::new(),
+                false_positives: Vec::new(),
+                missed: Vec::new(),
+            }
         })
         .collect()
 }
@@ -126,8 +141,23 @@ pub fn apply_marks(
     let point =
         |row: usize, column: usize| PlotPoint::new(times[row] as f64 / 1000.0, values[column][row]);
     let injected = injected.filter(|i| i.matches(frame));
+    // Test mode's scorecard counts every series, plotted or not (a fleet
+    // plots one entity at a time).
     let mut detected = vec![false; frame.len()];
-    for (column, (series, judged)) in series.iter_mut().zip(&view.judged.metrics).enumerate() {
+    for judged in &view.judged.metrics {
+        for (row, mark) in judged.marks.iter().enumerate() {
+            if mark.is_some()
+                && let Some(slot) = detected.get_mut(row)
+            {
+                *slot = true;
+            }
+        }
+    }
+    for series in series.iter_mut() {
+        let column = series.column;
+        let Some(judged) = view.judged.metrics.get(column) else {
+            continue;
+        };
         series.anomalies.clear();
         series.false_positives.clear();
         series.missed.clear();
@@ -141,7 +171,6 @@ pub fn apply_marks(
             if mark.is_none() {
                 continue;
             }
-            detected[row] = true;
             let target = match injected.map(|i| i.labels[row] == 1) {
                 Some(false) => &mut series.false_positives,
                 _ => &mut series.anomalies,
@@ -153,7 +182,7 @@ pub fn apply_marks(
     for (row, column) in injected.columns.iter().enumerate() {
         if let Some(column) = column
             && !detected[row]
-            && let Some(series) = series.get_mut(*column)
+            && let Some(series) = series.iter_mut().find(|s| s.column == *column)
         {
             series.missed.push(point(row, *column));
         }
@@ -198,11 +227,11 @@ pub fn metric_rows(series: &[MetricSeries], view: &View) -> Vec<MetricRow> {
     series
         .iter()
         .enumerate()
-        .map(|(column, series)| {
+        .map(|(index, series)| {
             let latest_score = view
                 .judged
                 .metrics
-                .get(column)
+                .get(series.column)
                 .and_then(|m| m.scores.last().copied())
                 .filter(|s| *s > 0.0);
             MetricRow {
@@ -210,7 +239,7 @@ pub fn metric_rows(series: &[MetricSeries], view: &View) -> Vec<MetricRow> {
                 latest: series.points.last().map(|p| p.y),
                 anomalies: series.anomalies.len() + series.false_positives.len(),
                 latest_score,
-                colour: theme::series_colour(column),
+                colour: theme::series_colour(index),
             }
         })
         .collect()

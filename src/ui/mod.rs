@@ -9,14 +9,18 @@
 //! - [`jobs`]: taking what the monitor, the file reader, the file dialog
 //!   and the history thread sent, never waiting on them;
 //! - [`marks`]: the monitor's view turned into what the plots draw;
+//! - [`overview`]: a fleet's overview (an entity a row, worst first), built
+//!   on its worker; `fleet`: the open entity, selection, filter, grouping;
 //! - [`panels`]: one file per panel; each reads a view of the app and
 //!   returns commands;
 //! - [`state`]: what the window remembers between runs; `theme`: colours.
 
 mod app;
 mod commands;
+mod fleet;
 mod jobs;
 mod marks;
+pub mod overview;
 mod panels;
 pub mod state;
 mod theme;

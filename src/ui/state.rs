@@ -42,6 +42,13 @@ pub struct State {
     pub spike_rate: f64,
     pub spike_magnitude: f64,
     pub spike_seed: u64,
+    /// The fleet overview's filter: a regular expression over an entity's
+    /// labels (`instance="host-003:9100",job="node"`).
+    pub fleet_filter: String,
+    /// The label the overview groups entities by (None: no groups).
+    pub fleet_group_by: Option<String>,
+    /// The anomaly table sorted by entity, then time.
+    pub table_by_entity: bool,
 }
 
 impl Default for State {
@@ -54,6 +61,9 @@ impl Default for State {
             spike_rate: 0.005,
             spike_magnitude: 6.0,
             spike_seed: 1,
+            fleet_filter: String::new(),
+            fleet_group_by: None,
+            table_by_entity: false,
         }
     }
 }

@@ -52,3 +52,8 @@ pub fn severity(score: f64) -> Color32 {
         OK
     }
 }
+
+/// A fleet's median of a metric, and its spread, behind one host's line:
+/// grey and faint, so the host's own line stays in front.
+pub const PEER_LINE: Color32 = Color32::from_gray(0x80);
+pub const PEER_FILL: Color32 = Color32::from_rgba_premultiplied(0x30, 0x30, 0x30, 0x30);

@@ -2,6 +2,7 @@
 //! returns [`UiCommand`](super::UiCommand)s; none mutates the app.
 
 pub mod anomaly_table;
+pub mod overview;
 pub mod plot_panel;
 pub mod settings;
 pub mod side_panel;

@@ -10,11 +10,17 @@ use egui_plot::{
 use crate::data::time::civil_from_days;
 use crate::forecast::SeriesForecast;
 use crate::forecast::band::RowBands;
+use crate::ui::overview::PeerReference;
 use crate::ui::theme;
 
 /// One metric ready to draw: points are built once, not every frame.
 pub struct MetricSeries {
+    /// The series' full name (`cpu{instance="host-003:9100"}`).
     pub name: String,
+    /// What its plot is titled: the metric (the entity is in the breadcrumb).
+    pub title: String,
+    /// Its column in the frame in view.
+    pub column: usize,
     /// x = Unix seconds, y = value; NaN rows are left out.
     pub points: Vec<PlotPoint>,
     /// The expected band and forecast, once they have been computed.
@@ -25,6 +31,8 @@ pub struct MetricSeries {
     pub false_positives: Vec<PlotPoint>,
     /// Test mode: injected spikes not detected.
     pub missed: Vec<PlotPoint>,
+    /// A fleet's median and spread of this metric, drawn faintly behind.
+    pub peers: Option<PeerReference>,
 }
 
 /// A metric's forecast, ready to draw.
@@ -367,7 +375,7 @@ pub fn metric_plots_ui(
                 .height(height)
                 .link_axis(link_group, [true, false])
                 .link_cursor(link_group, [true, false])
-                .y_axis_label(metric.name.clone())
+                .y_axis_label(metric.title.clone())
                 .y_axis_min_width(56.0)
                 .x_grid_spacer(time_grid_spacer)
                 .x_axis_formatter(|mark: GridMark, range| {
@@ -393,6 +401,24 @@ pub fn metric_plots_ui(
                         transform.bounds().max()[0],
                         transform.frame().width(),
                     );
+                    if let Some(peers) = &metric.peers {
+                        let (xs, lower, upper) = view.band(&peers.xs, &peers.lower, &peers.upper);
+                        plot_ui.add(
+                            FilledArea::new("peers' spread", &xs, &lower, &upper)
+                                .fill_color(theme::PEER_FILL),
+                        );
+                        let (xs, median, _) = view.band(&peers.xs, &peers.median, &peers.median);
+                        let median: Vec<PlotPoint> = xs
+                            .iter()
+                            .zip(&median)
+                            .map(|(x, y)| PlotPoint::new(*x, *y))
+                            .collect();
+                        plot_ui.line(
+                            Line::new("peers' median", PlotPoints::Owned(median))
+                                .color(theme::PEER_LINE)
+                                .width(1.0),
+                        );
+                    }
                     if let Some(band) = &metric.band {
                         let (xs, lower, upper) = view.band(&band.xs, &band.lower, &band.upper);
                         plot_ui.add(
@@ -528,6 +554,9 @@ mod tests {
         assert_eq!(judged.outside_rows, vec![2]);
         let series = MetricSeries {
             name: "cpu".into(),
+            title: "cpu".into(),
+            column: 0,
+            peers: None,
             points: xs
                 .iter()
                 .zip(values)
