@@ -539,7 +539,7 @@ impl eframe::App for PulseWatchApp {
                         if ui.link("Fleet").clicked() {
                             commands.push(UiCommand::ShowFleet);
                         }
-                        ui.label("›");
+                        ui.label(">");
                         ui.strong(overview_panel::entity_title(key));
                         ui.label(
                             egui::RichText::new("(Esc: back to the fleet; grey: its peers' median and spread)")

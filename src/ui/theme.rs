@@ -57,3 +57,20 @@ pub fn severity(score: f64) -> Color32 {
 /// grey and faint, so the host's own line stays in front.
 pub const PEER_LINE: Color32 = Color32::from_gray(0x80);
 pub const PEER_FILL: Color32 = Color32::from_rgba_premultiplied(0x30, 0x30, 0x30, 0x30);
+
+/// A fleet cell's colour for a 0–100 score, by the events' severities:
+/// under the alarm level (50) healthy, then minor, major (75) and critical
+/// (90). Most series sit just under 50 (the ensemble takes the largest of
+/// its detectors' scores), so [`severity`]'s 40 would paint a calm fleet
+/// amber.
+pub fn cell_colour(score: f64) -> Color32 {
+    if score >= 90.0 {
+        ANOMALY
+    } else if score >= 75.0 {
+        Color32::from_rgb(0xFF, 0x6B, 0x1A)
+    } else if score >= 50.0 {
+        WARNING
+    } else {
+        OK
+    }
+}

@@ -14,6 +14,8 @@ mod detector;
 mod fake_http;
 mod fleet;
 mod fleet_models;
+#[cfg(feature = "gui")]
+mod fleet_window;
 mod forecast;
 mod gpu_path;
 mod nab;

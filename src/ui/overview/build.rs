@@ -10,6 +10,9 @@ use crate::event::EVENT_GAP_ROWS;
 
 use super::{Cell, EntityRow, FleetOverview, SPARK_BUCKETS, peers};
 
+/// The 0–100 score at the alarm level: a mark's excess is measured from it.
+const ALARM_SCORE: f64 = 50.0;
+
 /// The overview of `view`'s frame, its entities by `entity_labels`.
 pub fn build(view: &View, entity_labels: &[String]) -> FleetOverview {
     let frame = &view.frame;
@@ -72,6 +75,7 @@ pub fn build(view: &View, entity_labels: &[String]) -> FleetOverview {
             in_probation: present().any(|c| c.in_probation),
             peak: present().map(|c| c.peak).fold(0.0, f64::max),
             marked_rows: present().map(|c| c.marked_rows).sum(),
+            excess: present().map(|c| c.excess).sum(),
             events: 0,
             key: group.key,
             labels,
@@ -86,8 +90,8 @@ pub fn build(view: &View, entity_labels: &[String]) -> FleetOverview {
         }
     }
     entities.sort_by(|a, b| {
-        (b.anomalous_now, b.peak, b.marked_rows)
-            .partial_cmp(&(a.anomalous_now, a.peak, a.marked_rows))
+        (b.anomalous_now, b.excess)
+            .partial_cmp(&(a.anomalous_now, a.excess))
             .unwrap_or(std::cmp::Ordering::Equal)
             .then_with(|| a.key.cmp(&b.key))
     });
@@ -108,8 +112,8 @@ pub fn build(view: &View, entity_labels: &[String]) -> FleetOverview {
     }
 }
 
-fn rank_cell(cell: &Cell) -> (bool, f64, usize) {
-    (cell.marked_now, cell.peak, cell.marked_rows)
+fn rank_cell(cell: &Cell) -> (bool, f64) {
+    (cell.marked_now, cell.excess)
 }
 
 fn cell_of(
@@ -142,13 +146,14 @@ fn cell_of(
         });
     }
     let mut marked_buckets = vec![false; sparkline.len()];
-    let (mut peak, mut marked_rows, mut last_marked) = (0.0_f64, 0, None);
+    let (mut peak, mut marked_rows, mut excess, mut last_marked) = (0.0_f64, 0, 0.0, None);
     let mut current = 0.0;
     if let Some(judged) = judged {
         for (row, mark) in judged.marks.iter().enumerate() {
             if let Some(score) = mark {
                 peak = peak.max(score);
                 marked_rows += 1;
+                excess += (score - ALARM_SCORE).max(0.0);
                 last_marked = Some(row);
                 marked_buckets[bucket_of(row)] = true;
             }
@@ -162,6 +167,7 @@ fn cell_of(
         current,
         peak,
         marked_rows,
+        excess,
         marked_now: last_marked.is_some_and(|row| row + EVENT_GAP_ROWS >= rows.saturating_sub(1)),
         stale,
         in_probation,

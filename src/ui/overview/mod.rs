@@ -35,6 +35,9 @@ pub struct Cell {
     /// The highest mark in the window (0: unmarked).
     pub peak: f64,
     pub marked_rows: usize,
+    /// How far its marks rose over the alarm level (50), summed over its
+    /// marked rows: how much, for how long (see [`FleetOverview::entities`]).
+    pub excess: f64,
     /// Marked within the last [`crate::event::EVENT_GAP_ROWS`] rows: the
     /// event is still going on by the live rule.
     pub marked_now: bool,
@@ -64,6 +67,8 @@ pub struct EntityRow {
     /// The highest mark of its series in the window.
     pub peak: f64,
     pub marked_rows: usize,
+    /// Its series' [`Cell::excess`], summed.
+    pub excess: f64,
     /// Its series' events in the window.
     pub events: usize,
 }
@@ -92,8 +97,10 @@ pub struct FleetOverview {
     pub rows: usize,
     /// The metrics (configured query names), the cells' order.
     pub metrics: Vec<String>,
-    /// Worst first: anomalous now, then the highest mark in the window,
-    /// then the most marked rows, then by key.
+    /// Worst first: anomalous now, then by the excess of its marks over
+    /// the alarm level summed over the window (a sustained incident
+    /// outweighs a blip: marks saturate at 100, so the highest mark alone
+    /// ties most marked hosts), then by key.
     pub entities: Vec<EntityRow>,
     /// Label names the entities carry (for grouping), sorted.
     pub label_names: Vec<String>,

@@ -77,7 +77,7 @@ fn entities_are_sorted_worst_first_with_the_fleets_counts() {
     let overview = build(&view(), &["instance".to_owned()]);
     assert_eq!(overview.metrics, ["cpu", "memory"]);
     let order: Vec<&str> = overview.entities.iter().map(|e| e.key.as_str()).collect();
-    // Anomalous now first, then the highest mark, then by name.
+    // Anomalous now first, then the marks' excess, then by name.
     assert_eq!(
         order[..3],
         [
@@ -90,11 +90,14 @@ fn entities_are_sorted_worst_first_with_the_fleets_counts() {
     assert!(worst.anomalous_now);
     assert_eq!(worst.events, 1);
     let cpu = worst.cells[0].as_ref().expect("cpu cell");
-    assert_eq!((cpu.current, cpu.peak, cpu.marked_rows), (80.0, 80.0, 1));
+    assert_eq!(
+        (cpu.current, cpu.peak, cpu.marked_rows, cpu.excess),
+        (80.0, 80.0, 1, 30.0)
+    );
     assert!(cpu.marked_buckets.iter().any(|m| *m));
     let second = &overview.entities[1];
     assert!(!second.anomalous_now, "a mark 180 rows ago is not now");
-    assert_eq!(second.peak, 95.0);
+    assert_eq!((second.peak, second.excess), (95.0, 45.0));
     assert_eq!(
         (
             overview.anomalous_now,

@@ -78,7 +78,7 @@ pub fn overview_ui(ui: &mut egui::Ui, panel: &OverviewPanel<'_>) -> Vec<UiComman
             commands.push(UiCommand::SetFleetGroupBy(group_by));
         }
         ui.label(
-            egui::RichText::new("↑↓ or j k to move, Enter to open, Esc back").color(theme::MUTED),
+            egui::RichText::new("arrows or j k to move, Enter to open, Esc back").color(theme::MUTED),
         );
     });
     header_ui(ui, &overview.metrics);
@@ -236,7 +236,7 @@ fn cell_ui(ui: &mut egui::Ui, cell: Option<&Cell>) -> egui::Response {
     let background = if cell.stale {
         egui::Color32::from_gray(0x30)
     } else {
-        theme::severity(cell.current).gamma_multiply(if cell.current > 0.0 { 0.25 } else { 0.08 })
+        theme::cell_colour(cell.current).gamma_multiply(if cell.current >= 50.0 { 0.35 } else { 0.08 })
     };
     painter.rect_filled(rect, 3.0, background);
     let text_width = 30.0;
@@ -289,7 +289,7 @@ fn cell_ui(ui: &mut egui::Ui, cell: Option<&Cell>) -> egui::Response {
         if cell.stale {
             theme::MUTED
         } else {
-            theme::severity(cell.current)
+            theme::cell_colour(cell.current)
         },
     );
     response.on_hover_text(format!(
