@@ -18,7 +18,7 @@ pub use csv::{CsvLoad, parse_csv, read_csv, write_csv, write_csv_to, write_long_
 pub use long::{EntityFrame, is_long_header, parse_long_csv, read_long_csv};
 pub use openmetrics::to_openmetrics;
 pub use resample::{Fill, ResampleReport, resample};
-pub use sample::{SampleKind, SampleSpec, generate_sample, inject_spikes};
+pub use sample::{SampleKind, SampleSpec, generate_sample, inject_spikes, inject_spikes_into};
 pub use series::{Labels, column_name, format_labels, parse_column};
 
 /// The bundled sample data (`sample_data/multivariant_data.csv`), so the

@@ -123,6 +123,19 @@ pub fn inject_spikes(
     magnitude: f64,
     seed: u64,
 ) -> Result<(MetricFrame, Vec<u8>), DataError> {
+    let every: Vec<usize> = (0..frame.names().len()).collect();
+    inject_spikes_into(frame, rate, magnitude, seed, &every)
+}
+
+/// [`inject_spikes`] into `targets` alone (column indices; a fleet's Test
+/// mode spikes a few entities): each spiked row picks one of them.
+pub fn inject_spikes_into(
+    frame: &MetricFrame,
+    rate: f64,
+    magnitude: f64,
+    seed: u64,
+    targets: &[usize],
+) -> Result<(MetricFrame, Vec<u8>), DataError> {
     if !(0.0..=1.0).contains(&rate) || !magnitude.is_finite() {
         return Err(DataError::Shape {
             message: format!(
@@ -142,10 +155,13 @@ pub fn inject_spikes(
     let scales: Vec<f64> = columns.iter().map(|c| robust_scale(c)).collect();
     let mut spikes = vec![0u8; timestamps.len()];
     for (row, spike) in spikes.iter_mut().enumerate() {
-        if rng.uniform() >= rate || columns.is_empty() {
+        if rng.uniform() >= rate || targets.is_empty() {
             continue;
         }
-        let column = rng.below(columns.len());
+        let column = targets[rng.below(targets.len())];
+        if column >= columns.len() {
+            continue;
+        }
         let sign = if rng.uniform() < 0.75 { 1.0 } else { -1.0 };
         let size = magnitude * (0.8 + 0.4 * rng.uniform());
         let value = &mut columns[column][row];

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use eframe::egui;
 
 use super::marks::{self, ForecastStatus, Injected};
+use super::overview::{FleetOverview, Line, job::OverviewJob};
 use super::panels::anomaly_table::{self, HistoryNote};
 use super::panels::overview as overview_panel;
 use super::panels::plot_panel::{self, MetricSeries, RowDetails};
@@ -18,12 +19,11 @@ use super::state::{Mode, State};
 use super::{LoadedData, UiCommand, theme};
 use crate::config::{self, Config, ConfigSource};
 use crate::data::{CsvLoad, DataError, MetricFrame};
+use crate::detect::entities::EntityColumns;
 use crate::detect::train::TrainProgress;
 use crate::engine::monitor::{self, Command, ModelState, MonitorHandle, View};
 use crate::engine::schedule::{Clock, SystemClock};
-use crate::detect::entities::EntityColumns;
 use crate::eval;
-use super::overview::{FleetOverview, Line, job::OverviewJob};
 use crate::event::AnomalyEvent;
 
 pub struct PulseWatchApp {
@@ -94,6 +94,8 @@ pub struct PulseWatchApp {
     pub(super) table_entities: Vec<String>,
     /// The table's rows on screen: indices into `table_events`, in order.
     pub(super) table_rows: Vec<usize>,
+    /// Test mode on a fleet: each spiked entity's precision and recall.
+    pub(super) entity_scorecards: Vec<(String, eval::PointMetrics)>,
 }
 
 impl PulseWatchApp {
@@ -177,11 +179,14 @@ impl PulseWatchApp {
             focus_filter: false,
             table_entities: Vec::new(),
             table_rows: Vec::new(),
+            entity_scorecards: Vec::new(),
             config,
         };
         match OverviewJob::spawn(app.wake()) {
             Ok(job) => app.overview_job = Some(job),
-            Err(error) => app.load_error = Some(format!("cannot start the overview worker: {error}")),
+            Err(error) => {
+                app.load_error = Some(format!("cannot start the overview worker: {error}"))
+            }
         }
         app.refilter();
         app.start_monitor();
@@ -532,6 +537,7 @@ impl eframe::App for PulseWatchApp {
                         filter_error: self.filter_error.as_deref(),
                         group_by: self.state.fleet_group_by.as_deref(),
                         scroll_to,
+                        scorecards: &self.entity_scorecards,
                     },
                 )),
                 Some(key) => {
@@ -542,11 +548,18 @@ impl eframe::App for PulseWatchApp {
                         ui.label(">");
                         ui.strong(overview_panel::entity_title(key));
                         ui.label(
-                            egui::RichText::new("(Esc: back to the fleet; grey: its peers' median and spread)")
-                                .color(theme::MUTED),
+                            egui::RichText::new(
+                                "(Esc: back to the fleet; grey: its peers' median and spread)",
+                            )
+                            .color(theme::MUTED),
                         );
                     });
-                    plot_panel::metric_plots_ui(ui, &self.series, self.row_details.as_ref(), zoom_to);
+                    plot_panel::metric_plots_ui(
+                        ui,
+                        &self.series,
+                        self.row_details.as_ref(),
+                        zoom_to,
+                    );
                 }
             }
         });

@@ -79,14 +79,20 @@ impl PulseWatchApp {
         let mut frame = self.base.clone();
         let mut kind = DataKind::File;
         if self.state.mode == Mode::Test {
-            match data::inject_spikes(
+            // A fleet's spikes go into a few of its entities, so each of
+            // those gets its own precision and recall beside the quiet rest.
+            let (entities, targets) = self.test_targets();
+            match data::inject_spikes_into(
                 &self.base,
                 self.state.spike_rate,
                 self.state.spike_magnitude,
                 self.state.spike_seed,
+                &targets,
             ) {
                 Ok((spiked, labels)) => {
-                    self.injected = Some(Injected::new(&self.base, &spiked, labels));
+                    let mut injected = Injected::new(&self.base, &spiked, labels);
+                    injected.entities = entities;
+                    self.injected = Some(injected);
                     frame = spiked;
                     kind = DataKind::Test;
                 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::PulseWatchApp;
 use super::marks;
 use super::overview::{self, FleetOverview, Line};
+use crate::detect::entities::EntityColumns;
 use crate::event::AnomalyEvent;
 
 impl PulseWatchApp {
@@ -68,6 +69,31 @@ impl PulseWatchApp {
             .collect()
     }
 
+    /// Test mode on a fleet: each spiked entity's precision and recall.
+    pub fn entity_scorecards(&self) -> &[(String, crate::eval::PointMetrics)] {
+        &self.entity_scorecards
+    }
+
+    /// What Test mode spikes: a few entities of a fleet (a tenth, 1 to 5,
+    /// picked by the spike seed), or every column of other data.
+    pub(super) fn test_targets(&self) -> (Vec<EntityColumns>, Vec<usize>) {
+        let every = || (0..self.base.names().len()).collect();
+        let mut entities =
+            crate::detect::entities::entities_of(&self.base, &self.config.fleet.entity_labels);
+        if entities.len() < 2 {
+            return (Vec::new(), every());
+        }
+        let count = (entities.len() / 10).clamp(1, 5);
+        let mut rng = crate::data::rng::Rng::new(self.state.spike_seed);
+        let mut picked = Vec::with_capacity(count);
+        for _ in 0..count {
+            picked.push(entities.swap_remove(rng.below(entities.len())));
+        }
+        picked.sort_by(|a, b| a.key.cmp(&b.key));
+        let columns = picked.iter().flat_map(|e| e.columns.clone()).collect();
+        (picked, columns)
+    }
+
     /// The frame columns the plots show.
     fn shown_columns(&self) -> Vec<usize> {
         if !self.is_fleet() {
@@ -87,6 +113,7 @@ impl PulseWatchApp {
         self.series = marks::series_of(&self.view.frame, &columns, self.overview.as_deref());
         self.test_summary =
             marks::apply_marks(&mut self.series, &self.view, self.injected.as_ref());
+        self.entity_scorecards = marks::entity_scorecards(&self.view, self.injected.as_ref());
     }
 
     /// Opens `key`'s plots, or the overview with None.
@@ -226,9 +253,9 @@ impl PulseWatchApp {
     pub(super) fn selected_line(&self) -> Option<usize> {
         let overview = self.overview.as_ref()?;
         let key = self.selected_entity.as_deref()?;
-        self.overview_lines.iter().position(
-            |line| matches!(line, Line::Entity(i) if overview.entities[*i].key == key),
-        )
+        self.overview_lines
+            .iter()
+            .position(|line| matches!(line, Line::Entity(i) if overview.entities[*i].key == key))
     }
 
     /// Moves the selection `by` entities down the overview (up when

@@ -10,6 +10,7 @@ use super::panels::plot_panel::{BandOverlay, MetricSeries, RowDetails};
 use super::panels::side_panel::{MetricRow, TestSummary};
 use super::theme;
 use crate::data::MetricFrame;
+use crate::detect::entities::EntityColumns;
 use crate::detect::score::normalised_score;
 use crate::engine::monitor::{ForecastState, ModelState, View};
 use crate::eval;
@@ -56,6 +57,8 @@ pub struct Injected {
     /// The spiked frame's first timestamp and length, to match the view.
     pub first_ms: Option<i64>,
     pub rows: usize,
+    /// A fleet: the entities spiked and their columns (empty otherwise).
+    pub entities: Vec<EntityColumns>,
 }
 
 impl Injected {
@@ -73,6 +76,7 @@ impl Injected {
             columns,
             first_ms: spiked.timestamps_ms().first().copied(),
             rows: spiked.len(),
+            entities: Vec::new(),
         }
     }
 
@@ -241,6 +245,41 @@ pub fn metric_rows(series: &[MetricSeries], view: &View) -> Vec<MetricRow> {
                 latest_score,
                 colour: theme::series_colour(index),
             }
+        })
+        .collect()
+}
+
+/// Test mode on a fleet: each spiked entity's precision and recall, its
+/// rows marked on any of its series against its own spikes.
+pub fn entity_scorecards(
+    view: &View,
+    injected: Option<&Injected>,
+) -> Vec<(String, eval::PointMetrics)> {
+    let Some(injected) = injected.filter(|i| i.matches(&view.frame)) else {
+        return Vec::new();
+    };
+    injected
+        .entities
+        .iter()
+        .map(|entity| {
+            let truth: Vec<u8> = injected
+                .columns
+                .iter()
+                .map(|c| u8::from(c.is_some_and(|c| entity.columns.contains(&c))))
+                .collect();
+            let mut marked = vec![false; injected.rows];
+            for &column in &entity.columns {
+                if let Some(judged) = view.judged.metrics.get(column) {
+                    for (row, mark) in judged.marks.iter().enumerate() {
+                        if mark.is_some()
+                            && let Some(slot) = marked.get_mut(row)
+                        {
+                            *slot = true;
+                        }
+                    }
+                }
+            }
+            (entity.key.clone(), eval::point_metrics(&marked, &truth))
         })
         .collect()
 }

@@ -136,7 +136,10 @@ fn the_overview_lists_incident_hosts_first_filters_groups_and_opens_them() {
     let app = harness.state();
     assert!(app.is_fleet());
     assert_eq!(app.open_entity_key(), None, "a fleet opens on its overview");
-    assert!(app.shown_series().is_empty(), "no plots behind the overview");
+    assert!(
+        app.shown_series().is_empty(),
+        "no plots behind the overview"
+    );
 
     // The hosts in trouble first, every one of them: those with an
     // incident and the one that stopped answering for 40 minutes.
@@ -195,7 +198,11 @@ fn the_overview_lists_incident_hosts_first_filters_groups_and_opens_them() {
     // Esc leaves the filter; the overview is still there.
     harness.key_press(egui::Key::Escape);
     harness.run_steps(2);
-    assert!(!harness.get_by_role(egui::accesskit::Role::TextInput).is_focused());
+    assert!(
+        !harness
+            .get_by_role(egui::accesskit::Role::TextInput)
+            .is_focused()
+    );
     assert_eq!(harness.state().open_entity_key(), None);
     harness
         .state_mut()
@@ -219,9 +226,7 @@ fn the_overview_lists_incident_hosts_first_filters_groups_and_opens_them() {
     assert!(titles.contains(&"job=\"node\"".to_owned()), "{titles:?}");
     assert!(titles.contains(&"job (none)".to_owned()), "{titles:?}");
     harness.get_by_label("job=\"node\"");
-    harness
-        .state_mut()
-        .apply(UiCommand::SetFleetGroupBy(None));
+    harness.state_mut().apply(UiCommand::SetFleetGroupBy(None));
     harness.run_steps(2);
 
     // The selection moved to the worst host the filter listed, and stays
@@ -272,7 +277,11 @@ fn the_overview_lists_incident_hosts_first_filters_groups_and_opens_them() {
     harness.step();
     let app = harness.state();
     let opened = app.open_entity_key().expect("the row's entity opened");
-    assert!(event.metric.contains(opened), "{opened} for {}", event.metric);
+    assert!(
+        event.metric.contains(opened),
+        "{opened} for {}",
+        event.metric
+    );
     let (from, to) = app.pending_zoom().expect("zoomed to the event");
     assert!(from * 1000.0 <= event.start_ms as f64 && to * 1000.0 >= event.start_ms as f64);
 }
@@ -349,4 +358,44 @@ fn live_mode_updates_a_hosts_cell_when_its_target_changes() {
         live_cell(app) == Some(42.5)
     });
     std::fs::remove_file(&targets).unwrap();
+}
+
+#[test]
+fn test_mode_spikes_a_few_hosts_and_scores_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = fetch_fleet(dir.path());
+    let config = Config::from_yaml_str(&fleet_config(dir.path(), ""), "fleet.yml").unwrap();
+    let loaded = pulsewatch::ui::load_data(Some(csv)).unwrap();
+    let state = State {
+        mode: Mode::Test,
+        show_forecast: false,
+        spike_rate: 0.01,
+        ..State::default()
+    };
+    let mut harness = harness(config, state, loaded);
+    wait_for(&mut harness, "Test mode's overview", |app| {
+        overview_current(app) && !app.entity_scorecards().is_empty()
+    });
+    let app = harness.state();
+    let cards = app.entity_scorecards();
+    // Over 50 entities (the hosts, the fleet-wide latency): a tenth of
+    // them, at most 5.
+    assert_eq!(cards.len(), 5, "{cards:?}");
+    let spikes: usize = cards.iter().map(|(_, m)| m.tp + m.fn_).sum();
+    let injected = app.test_metrics().map(|m| m.tp + m.fn_).unwrap();
+    assert_eq!(spikes, injected, "every spike lands on a spiked entity");
+    assert!(spikes >= 20, "{spikes} spikes at 1 % of 4,320 rows");
+    // Six robust σ: most spikes are found on their own host.
+    let found: usize = cards.iter().map(|(_, m)| m.tp).sum();
+    assert!(found * 2 > spikes, "{found} of {spikes} found: {cards:?}");
+    let (key, first) = &cards[0];
+    let line = format!(
+        "{}: precision {:.2}, recall {:.2} ({} of {} spikes)",
+        key.trim_start_matches("instance=\"").trim_end_matches('"'),
+        first.precision,
+        first.recall,
+        first.tp,
+        first.tp + first.fn_
+    );
+    harness.get_by_label(&line);
 }

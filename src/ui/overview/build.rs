@@ -35,12 +35,7 @@ pub fn build(view: &View, entity_labels: &[String]) -> FleetOverview {
         })
         .collect();
     let stale: HashSet<&str> = view.fleet.stale.iter().map(String::as_str).collect();
-    let learning: HashSet<&str> = view
-        .fleet
-        .in_probation
-        .iter()
-        .map(String::as_str)
-        .collect();
+    let learning: HashSet<&str> = view.fleet.in_probation.iter().map(String::as_str).collect();
     let mut entities: Vec<EntityRow> = Vec::new();
     let mut entity_of_series: HashMap<&str, usize> = HashMap::new();
     for group in entities_of(frame, entity_labels) {
@@ -64,7 +59,10 @@ pub fn build(view: &View, entity_labels: &[String]) -> FleetOverview {
             // Two series of one metric on one entity (a label the entity
             // labels leave out): the worse one shows.
             let slot: &mut Option<Cell> = &mut cells[metric_of[column]];
-            if slot.as_ref().is_none_or(|c| rank_cell(&cell) > rank_cell(c)) {
+            if slot
+                .as_ref()
+                .is_none_or(|c| rank_cell(&cell) > rank_cell(c))
+            {
                 *slot = Some(cell);
             }
         }

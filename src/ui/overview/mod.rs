@@ -154,7 +154,10 @@ pub fn lines(
     // Groups in order of their first (worst) entity.
     let mut groups: Vec<(Option<&str>, Vec<usize>)> = Vec::new();
     for index in matching {
-        let value = overview.entities[index].labels.get(label).map(String::as_str);
+        let value = overview.entities[index]
+            .labels
+            .get(label)
+            .map(String::as_str);
         match groups.iter_mut().find(|(v, _)| *v == value) {
             Some((_, members)) => members.push(index),
             None => groups.push((value, vec![index])),
@@ -164,9 +167,7 @@ pub fn lines(
     for (value, members) in groups {
         out.push(Line::Group {
             title: match value {
-                Some(value) => {
-                    format_labels(&Labels::from([(label.to_owned(), value.to_owned())]))
-                }
+                Some(value) => format_labels(&Labels::from([(label.to_owned(), value.to_owned())])),
                 None => format!("{label} (none)"),
             },
             entities: members.len(),

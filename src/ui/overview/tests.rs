@@ -19,7 +19,13 @@ fn view() -> View {
             names.push(format!("{metric}{{instance=\"host-{host:03}\"{job}}}"));
             columns.push(
                 (0..rows)
-                    .map(|r| if host == 3 && r == 77 { 900.0 } else { (host * 10 + r % 7) as f64 })
+                    .map(|r| {
+                        if host == 3 && r == 77 {
+                            900.0
+                        } else {
+                            (host * 10 + r % 7) as f64
+                        }
+                    })
                     .collect::<Vec<f64>>(),
             );
         }
@@ -118,7 +124,12 @@ fn sparklines_are_thinned_to_buckets_and_keep_a_spike() {
     let cpu = host.cells[0].as_ref().expect("cpu");
     assert_eq!(cpu.sparkline.len(), SPARK_BUCKETS);
     // The one row at 900 is the window's top: its bucket reaches 1.
-    let top = cpu.sparkline.iter().flatten().map(|b| b.1).fold(0.0, f32::max);
+    let top = cpu
+        .sparkline
+        .iter()
+        .flatten()
+        .map(|b| b.1)
+        .fold(0.0, f32::max);
     assert_eq!(top, 1.0);
     let spiked = 77 * SPARK_BUCKETS / 200;
     assert_eq!(cpu.sparkline[spiked].map(|b| b.1), Some(1.0));
@@ -178,5 +189,10 @@ fn a_judging_of_another_frame_gives_no_scores() {
     view.judged = Arc::new(judged);
     let overview = build(&view, &["instance".to_owned()]);
     assert_eq!(overview.anomalous_now, 0);
-    assert!(overview.entities.iter().all(|e| e.peak == 0.0 && e.events == 0));
+    assert!(
+        overview
+            .entities
+            .iter()
+            .all(|e| e.peak == 0.0 && e.events == 0)
+    );
 }

@@ -7,6 +7,7 @@
 
 use eframe::egui;
 
+use crate::eval::PointMetrics;
 use crate::ui::overview::{Cell, EntityRow, FleetOverview, Line};
 use crate::ui::{UiCommand, theme};
 
@@ -31,6 +32,8 @@ pub struct OverviewPanel<'a> {
     pub group_by: Option<&'a str>,
     /// Bring this line into view (the keyboard moved the selection).
     pub scroll_to: Option<usize>,
+    /// Test mode: the spiked entities' precision and recall.
+    pub scorecards: &'a [(String, PointMetrics)],
 }
 
 pub fn overview_ui(ui: &mut egui::Ui, panel: &OverviewPanel<'_>) -> Vec<UiCommand> {
@@ -51,6 +54,21 @@ pub fn overview_ui(ui: &mut egui::Ui, panel: &OverviewPanel<'_>) -> Vec<UiComman
             ui.colored_label(colour, format!("· {count} {words}"));
         }
     });
+    if !panel.scorecards.is_empty() {
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Test mode, spiked entities:");
+            for (key, metrics) in panel.scorecards {
+                ui.label(format!(
+                    "{}: precision {:.2}, recall {:.2} ({} of {} spikes)",
+                    entity_title(key),
+                    metrics.precision,
+                    metrics.recall,
+                    metrics.tp,
+                    metrics.tp + metrics.fn_
+                ));
+            }
+        });
+    }
     ui.horizontal(|ui| {
         let mut filter = panel.filter.to_owned();
         let edit = ui.add(
@@ -78,7 +96,8 @@ pub fn overview_ui(ui: &mut egui::Ui, panel: &OverviewPanel<'_>) -> Vec<UiComman
             commands.push(UiCommand::SetFleetGroupBy(group_by));
         }
         ui.label(
-            egui::RichText::new("arrows or j k to move, Enter to open, Esc back").color(theme::MUTED),
+            egui::RichText::new("arrows or j k to move, Enter to open, Esc back")
+                .color(theme::MUTED),
         );
     });
     header_ui(ui, &overview.metrics);
@@ -92,40 +111,36 @@ pub fn overview_ui(ui: &mut egui::Ui, panel: &OverviewPanel<'_>) -> Vec<UiComman
             scroll = scroll.vertical_scroll_offset(offset);
         }
     }
-    scroll.show_rows(
-        ui,
-        ROW_HEIGHT,
-        panel.lines.len(),
-        |ui, range| {
-            ui.data_mut(|d| d.insert_temp(visible_id(), (range.start, range.end)));
-            for line in &panel.lines[range] {
-                match line {
-                    Line::Group {
-                        title,
-                        entities,
-                        anomalous,
-                    } => {
-                        ui.allocate_ui(egui::vec2(ui.available_width(), ROW_HEIGHT), |ui| {
-                            ui.horizontal_centered(|ui| {
-                                ui.strong(title);
-                                ui.label(
-                                    egui::RichText::new(format!(
-                                        "{entities} entities, {anomalous} anomalous now"
-                                    ))
-                                    .color(theme::MUTED),
-                                );
-                            });
+    scroll.show_rows(ui, ROW_HEIGHT, panel.lines.len(), |ui, range| {
+        ui.data_mut(|d| d.insert_temp(visible_id(), (range.start, range.end)));
+        for line in &panel.lines[range] {
+            match line {
+                Line::Group {
+                    title,
+                    entities,
+                    anomalous,
+                } => {
+                    ui.allocate_ui(egui::vec2(ui.available_width(), ROW_HEIGHT), |ui| {
+                        ui.horizontal_centered(|ui| {
+                            ui.strong(title);
+                            ui.label(
+                                egui::RichText::new(format!(
+                                    "{entities} entities, {anomalous} anomalous now"
+                                ))
+                                .color(theme::MUTED),
+                            );
                         });
-                    }
-                    Line::Entity(index) => {
-                        let entity = &overview.entities[*index];
-                        let selected = panel.selected == Some(entity.key.as_str());
-                        commands.extend(entity_row_ui(ui, entity, selected));
-                    }
+                    });
+                }
+                Line::Entity(index) => {
+                    let entity = &overview.entities[*index];
+                    let selected = panel.selected == Some(entity.key.as_str());
+                    let spiked = panel.scorecards.iter().any(|(k, _)| *k == entity.key);
+                    commands.extend(entity_row_ui(ui, entity, selected, spiked));
                 }
             }
-        },
-    );
+        }
+    });
     commands
 }
 
@@ -159,7 +174,12 @@ pub fn entity_title(key: &str) -> String {
     labels.into_values().collect::<Vec<_>>().join(", ")
 }
 
-fn entity_row_ui(ui: &mut egui::Ui, entity: &EntityRow, selected: bool) -> Vec<UiCommand> {
+fn entity_row_ui(
+    ui: &mut egui::Ui,
+    entity: &EntityRow,
+    selected: bool,
+    spiked: bool,
+) -> Vec<UiCommand> {
     let mut commands = Vec::new();
     let row = egui::Rect::from_min_size(
         ui.cursor().min,
@@ -171,10 +191,13 @@ fn entity_row_ui(ui: &mut egui::Ui, entity: &EntityRow, selected: bool) -> Vec<U
     }
     ui.horizontal(|ui| {
         ui.set_height(ROW_HEIGHT);
-        let name = ui.add_sized(
-            [NAME_WIDTH, ROW_HEIGHT],
-            egui::Link::new(entity_title(&entity.key)),
-        );
+        let title = entity_title(&entity.key);
+        let title = if spiked {
+            format!("{title} (spiked)")
+        } else {
+            title
+        };
+        let name = ui.add_sized([NAME_WIDTH, ROW_HEIGHT], egui::Link::new(title));
         if name.clicked() {
             commands.push(UiCommand::OpenEntity {
                 key: entity.key.clone(),
@@ -217,8 +240,10 @@ fn entity_row_ui(ui: &mut egui::Ui, entity: &EntityRow, selected: bool) -> Vec<U
 /// One cell: the current score's colour behind, the sparkline (each
 /// bucket's low to high), red ticks under marked buckets, the score.
 fn cell_ui(ui: &mut egui::Ui, cell: Option<&Cell>) -> egui::Response {
-    let (rect, response) =
-        ui.allocate_exact_size(egui::vec2(CELL_WIDTH, ROW_HEIGHT - 2.0), egui::Sense::click());
+    let (rect, response) = ui.allocate_exact_size(
+        egui::vec2(CELL_WIDTH, ROW_HEIGHT - 2.0),
+        egui::Sense::click(),
+    );
     if !ui.is_rect_visible(rect) {
         return response;
     }
@@ -236,7 +261,11 @@ fn cell_ui(ui: &mut egui::Ui, cell: Option<&Cell>) -> egui::Response {
     let background = if cell.stale {
         egui::Color32::from_gray(0x30)
     } else {
-        theme::cell_colour(cell.current).gamma_multiply(if cell.current >= 50.0 { 0.35 } else { 0.08 })
+        theme::cell_colour(cell.current).gamma_multiply(if cell.current >= 50.0 {
+            0.35
+        } else {
+            0.08
+        })
     };
     painter.rect_filled(rect, 3.0, background);
     let text_width = 30.0;

@@ -48,6 +48,12 @@ pub fn side_panel_ui(
 ) -> Vec<UiCommand> {
     let mut commands = Vec::new();
     ui.heading("Metrics");
+    if rows.is_empty() {
+        ui.label(
+            egui::RichText::new("A fleet: open an entity in the overview to see its metrics.")
+                .color(theme::MUTED),
+        );
+    }
     egui::Grid::new("metric-rows")
         .num_columns(4)
         .striped(true)
