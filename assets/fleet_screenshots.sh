@@ -52,6 +52,8 @@ DISPLAY=:93 xdotool mousemove 1270 130
 sleep 1
 DISPLAY=:93 import -window root "$out/fleet_overview.png"
 DISPLAY=:93 xdotool windowfocus "$window" key --window "$window" Return
+# The pointer over the empty side panel: no hover label on the plots.
+DISPLAY=:93 xdotool mousemove 140 520
 sleep 3
 DISPLAY=:93 import -window root "$out/fleet_entity.png"
 echo "wrote $out/fleet_overview.png and $out/fleet_entity.png"

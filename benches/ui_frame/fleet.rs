@@ -27,7 +27,7 @@ fn value(host: usize, metric: usize, t: i64) -> f64 {
     hash = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     hash ^= hash >> 29;
     let noise = (hash % 10_000) as f64 / 10_000.0 - 0.5;
-    let incident = host % 97 == 0 && metric == 0 && t.rem_euclid(86_400) > 80_000;
+    let incident = host.is_multiple_of(97) && metric == 0 && t.rem_euclid(86_400) > 80_000;
     base + 8.0 * (day + host as f64).sin() + 2.0 * noise + if incident { 40.0 } else { 0.0 }
 }
 

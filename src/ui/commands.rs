@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use eframe::egui;
 
 use super::marks::Injected;
+use super::panels::overview as overview_panel;
 use super::panels::settings::SettingsForm;
 use super::state::Mode;
 use super::{LoadedData, PulseWatchApp};
@@ -334,7 +335,9 @@ impl PulseWatchApp {
                 commands.push(UiCommand::CancelTraining);
             }
         }
-        if overview {
+        // Keys typed into another field (the settings) are that field's.
+        let in_filter = ctx.memory(|m| m.has_focus(overview_panel::filter_id()));
+        if overview && (!typing || in_filter) {
             commands.extend(overview_keys(ctx, typing));
         }
         if let Some(path) = dropped {

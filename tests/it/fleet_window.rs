@@ -249,7 +249,7 @@ fn the_overview_lists_incident_hosts_first_filters_groups_and_opens_them() {
     let shown = app.shown_series();
     assert!(!shown.is_empty() && shown.len() <= 4, "{shown:?}");
     assert!(
-        shown.iter().all(|s| s.contains(&format!("{second}"))),
+        shown.iter().all(|s| s.contains(second.as_str())),
         "only its series: {shown:?}"
     );
     assert!(app.shows_peers(), "its peers' median and spread behind");
