@@ -13,6 +13,7 @@
 //! - [`event`]: the one anomaly event type and the 0–100 score scale.
 //! - [`fleet`]: entities (a host, a pod), shards of a fleet, series limits.
 //! - [`memory`]: this process's resident set, and returning freed heap.
+//! - [`priority`]: worker threads yield the CPU to the UI and HTTP threads.
 //! - [`history`]: the anomaly history database (SQLite, shared by app and daemon).
 //! - [`eval`]: precision, recall, F1 and NAB scores against labels.
 //! - [`engine`]: the live monitor the window and the daemon share (one rule
@@ -36,6 +37,7 @@ mod fsutil;
 pub mod history;
 pub mod ingest;
 pub mod memory;
+pub mod priority;
 pub mod serve;
 #[cfg(feature = "gui")]
 pub mod ui;

@@ -58,6 +58,7 @@ pub fn spawn_entity_training(
     std::thread::Builder::new()
         .name("train".into())
         .spawn(move || {
+            crate::priority::lower_this_thread();
             let device = match detect::resolve_device(lstm.device) {
                 Ok(device) => device,
                 Err(error) => {

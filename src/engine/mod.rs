@@ -45,6 +45,7 @@ fn spawn_job<T: Send + 'static>(
     std::thread::Builder::new()
         .name(job.into())
         .spawn(move || {
+            crate::priority::lower_this_thread();
             // The receiver is gone when the window closed first: nothing to do.
             let _ = sender.send(work());
             wake();
@@ -56,8 +57,8 @@ fn spawn_job<T: Send + 'static>(
     Ok(receiver)
 }
 
-/// Forecasts `frame` on the `forecast` thread (which fans out one thread per
-/// metric); the result arrives on the returned channel, then `wake` runs.
+/// Forecasts `frame` on the `forecast` thread (which fans the series out to
+/// a pool of one worker per core); the result arrives on the returned channel, then `wake` runs.
 pub fn spawn_forecast(
     frame: MetricFrame,
     settings: ForecastSettings,
@@ -112,6 +113,7 @@ pub fn spawn_training(
     std::thread::Builder::new()
         .name("train".into())
         .spawn(move || {
+            crate::priority::lower_this_thread();
             let mut progress = |p: &TrainProgress| {
                 if sender.try_send(TrainEvent::Progress(p.clone())).is_ok() {
                     wake();

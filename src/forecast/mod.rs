@@ -251,7 +251,12 @@ pub fn forecast_series(
     }
 }
 
-/// Forecasts every metric of `frame`, one named worker thread per metric.
+/// Forecasts every metric of `frame` on a pool of named worker threads
+/// (`forecast-0`, …), one per core at most, each taking the next series in
+/// turn. A thread per series was the first design; on a fleet's 3,000
+/// series it made 3,000 runnable threads, and the window's UI thread got
+/// a core for a few milliseconds a second (`benches/README.md`, "The fleet
+/// overview").
 pub fn forecast_frame(
     frame: &MetricFrame,
     settings: &ForecastSettings,
@@ -260,40 +265,79 @@ pub fn forecast_frame(
     // Fail once for the frame rather than once per metric.
     time_zone(&settings.timezone)?;
     let horizon_points = settings.horizon_points(step_ms);
-    let series = std::thread::scope(|scope| {
-        let handles: Vec<_> = frame
-            .names()
-            .iter()
-            .zip(frame.columns())
-            .map(|(name, column)| {
-                let spawned = std::thread::Builder::new()
-                    .name(format!("forecast-{name}"))
-                    .spawn_scoped(scope, move || {
-                        forecast_series(name, frame.timestamps_ms(), column, step_ms, settings)
-                    });
-                (name, spawned)
+    let names = frame.names();
+    let workers = std::thread::available_parallelism()
+        .map_or(2, std::num::NonZeroUsize::get)
+        .min(names.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let fit = |index: usize| {
+        let name = &names[index];
+        let column = &frame.columns()[index];
+        // A panic in one fit is that series' error, not the frame's.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            forecast_series(name, frame.timestamps_ms(), column, step_ms, settings)
+        }))
+        .unwrap_or_else(|_| {
+            Err(ForecastError::Worker {
+                metric: name.clone(),
+                reason: "it panicked".into(),
+            })
+        })
+    };
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if index >= names.len() {
+                return done;
+            }
+            done.push((index, fit(index)));
+        }
+    };
+    let mut results: Vec<Option<Result<SeriesForecast, ForecastError>>> =
+        (0..names.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|i| {
+                std::thread::Builder::new()
+                    .name(format!("forecast-{i}"))
+                    .spawn_scoped(scope, work)
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|(name, spawned)| match spawned {
-                Ok(handle) => handle.join().unwrap_or_else(|_| {
-                    Err(ForecastError::Worker {
-                        metric: name.clone(),
-                        reason: "it panicked".into(),
-                    })
-                }),
-                Err(error) => Err(ForecastError::Worker {
-                    metric: name.clone(),
-                    reason: error.to_string(),
-                }),
-            })
-            .collect()
+        let mut spawn_error = None;
+        for handle in handles {
+            match handle {
+                Ok(handle) => {
+                    // `work` catches every fit's panic: a join error is not
+                    // expected, and leaves its series to this thread below.
+                    for (index, result) in handle.join().unwrap_or_default() {
+                        results[index] = Some(result);
+                    }
+                }
+                Err(error) => spawn_error = Some(error.to_string()),
+            }
+        }
+        // Series no worker took (none could start): fitted here, or the
+        // reason none could start.
+        for (index, slot) in results.iter_mut().enumerate() {
+            if slot.is_none() {
+                *slot = Some(match &spawn_error {
+                    Some(reason) if next.load(std::sync::atomic::Ordering::Relaxed) == 0 => {
+                        Err(ForecastError::Worker {
+                            metric: names[index].clone(),
+                            reason: reason.clone(),
+                        })
+                    }
+                    _ => fit(index),
+                });
+            }
+        }
     });
     Ok(FrameForecast {
         step_ms,
         horizon_points,
-        series,
+        series: results.into_iter().flatten().collect(),
     })
 }
 

@@ -96,6 +96,10 @@ pub struct PulseWatchApp {
     pub(super) table_rows: Vec<usize>,
     /// Test mode on a fleet: each spiked entity's precision and recall.
     pub(super) entity_scorecards: Vec<(String, eval::PointMetrics)>,
+    /// A fleet: each series' entity key, by series name.
+    pub(super) series_entity: std::collections::HashMap<String, String>,
+    /// Frees replaced views and overviews off the UI thread.
+    pub(super) reaper: super::reaper::Reaper,
 }
 
 impl PulseWatchApp {
@@ -180,6 +184,8 @@ impl PulseWatchApp {
             table_entities: Vec::new(),
             table_rows: Vec::new(),
             entity_scorecards: Vec::new(),
+            series_entity: std::collections::HashMap::new(),
+            reaper: super::reaper::Reaper::spawn(),
             config,
         };
         match OverviewJob::spawn(app.wake()) {

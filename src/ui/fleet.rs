@@ -137,6 +137,16 @@ impl PulseWatchApp {
         {
             self.open_entity = None;
         }
+        self.series_entity.clear();
+        if self.entities.len() > 1 {
+            let names = self.view.frame.names();
+            for entity in &self.entities {
+                for &column in &entity.columns {
+                    self.series_entity
+                        .insert(names[column].clone(), entity.key.clone());
+                }
+            }
+        }
         if !self.is_fleet() {
             self.overview = None;
             self.overview_lines.clear();
@@ -150,8 +160,10 @@ impl PulseWatchApp {
         }
         let view = Arc::clone(&self.view);
         let labels = self.config.fleet.entity_labels.clone();
-        if let Some(job) = &mut self.overview_job {
-            job.request(view, labels);
+        if let Some(job) = &mut self.overview_job
+            && let Some(replaced) = job.request(view, labels)
+        {
+            self.reaper.free(replaced);
         }
     }
 
@@ -162,7 +174,9 @@ impl PulseWatchApp {
         };
         match job.poll() {
             Ok(Some(built)) if self.is_fleet() => {
-                self.overview = Some(built);
+                if let Some(old) = self.overview.replace(built) {
+                    self.reaper.free(old);
+                }
                 self.refilter();
                 if self.open_entity.is_some() {
                     // The peers' reference moved with the new rows.
@@ -212,33 +226,47 @@ impl PulseWatchApp {
         self.refilter_table();
     }
 
-    /// The table's rows: the open entity's events, or those of the
-    /// entities the filter lets through; newest first, or by entity.
-    pub(super) fn refilter_table(&mut self) {
-        let fleet = self.is_fleet();
-        let filter = overview::parse_filter(&self.state.fleet_filter)
-            .ok()
-            .flatten();
+    /// Each table event's entity (a new table): the series' entity where
+    /// the frame has the series, else read from its labels (a past event
+    /// from the history).
+    pub(super) fn table_entities_of_events(&mut self) {
+        if !self.is_fleet() {
+            self.table_entities.clear();
+            return;
+        }
         let entity_labels = &self.config.fleet.entity_labels;
         self.table_entities = self
             .table_events
             .iter()
-            .map(|e| {
-                let (_, labels) = crate::data::parse_column(&e.metric);
-                crate::fleet::entity_key(&crate::fleet::entity_of(&labels, entity_labels))
+            .map(|e| match self.series_entity.get(&e.metric) {
+                Some(key) => key.clone(),
+                None => {
+                    let (_, labels) = crate::data::parse_column(&e.metric);
+                    crate::fleet::entity_key(&crate::fleet::entity_of(&labels, entity_labels))
+                }
             })
             .collect();
+    }
+
+    /// The table's rows: the open entity's events, or those of the
+    /// entities the overview lists (its filter); newest first, or by
+    /// entity.
+    pub(super) fn refilter_table(&mut self) {
+        let fleet = self.is_fleet() && self.table_entities.len() == self.table_events.len();
+        // With a filter, the entities it lets through (their events only).
+        let listed: Option<std::collections::HashSet<&str>> =
+            (fleet && !self.state.fleet_filter.trim().is_empty() && self.filter_error.is_none())
+                .then(|| self.overview_order().into_iter().collect());
         let mut rows: Vec<usize> = (0..self.table_events.len())
             .rev()
             .filter(|&i| {
                 if !fleet {
                     return true;
                 }
+                let entity = self.table_entities[i].as_str();
                 match &self.open_entity {
-                    Some(key) => &self.table_entities[i] == key,
-                    None => filter
-                        .as_ref()
-                        .is_none_or(|f| f.is_match(&self.table_events[i].metric)),
+                    Some(key) => entity == key,
+                    None => listed.as_ref().is_none_or(|l| l.contains(entity)),
                 }
             })
             .collect();

@@ -28,7 +28,12 @@ impl PulseWatchApp {
         let mut latest = None;
         while let Ok(update) = monitor.updates.try_recv() {
             self.commands_done = update.commands_done;
-            latest = Some(update.view);
+            // A view skipped for a newer one may be the last hold on its
+            // frame.
+            if let Some(skipped) = latest.replace(update.view) {
+                self.reaper.free(skipped);
+            }
+            self.reaper.free(update.changes);
         }
         if let Some(view) = latest {
             self.take_view(view);
@@ -59,7 +64,8 @@ impl PulseWatchApp {
         };
         let judged_again =
             new_frame || !Arc::ptr_eq(&view.judged, &self.view.judged) || !same_forecast;
-        self.view = view;
+        let old = std::mem::replace(&mut self.view, view);
+        self.reaper.free(old);
         self.forecast = ForecastStatus::of(&self.view);
         if new_frame {
             self.take_entities();
@@ -182,6 +188,7 @@ impl PulseWatchApp {
         }
         table.sort_by_key(|e| e.start_ms);
         self.table_events = table;
+        self.table_entities_of_events();
         self.refilter_table();
     }
 

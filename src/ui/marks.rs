@@ -148,7 +148,13 @@ pub fn apply_marks(
     // Test mode's scorecard counts every series, plotted or not (a fleet
     // plots one entity at a time).
     let mut detected = vec![false; frame.len()];
-    for judged in &view.judged.metrics {
+    // Only Test mode needs it: a fleet's every mark is millions of rows.
+    let judged_all = if injected.is_some() {
+        view.judged.metrics.as_slice()
+    } else {
+        &[]
+    };
+    for judged in judged_all {
         for (row, mark) in judged.marks.iter().enumerate() {
             if mark.is_some()
                 && let Some(slot) = detected.get_mut(row)

@@ -22,6 +22,7 @@ mod jobs;
 mod marks;
 pub mod overview;
 mod panels;
+mod reaper;
 pub mod state;
 mod theme;
 

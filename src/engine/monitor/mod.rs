@@ -161,7 +161,10 @@ pub fn spawn(
     let (outbox, updates) = sync_channel::<Update>(8);
     let thread = std::thread::Builder::new()
         .name("monitor".into())
-        .spawn(move || run(options, &inbox, &outbox, &wake))
+        .spawn(move || {
+            crate::priority::lower_this_thread();
+            run(options, &inbox, &outbox, &wake)
+        })
         .map_err(|e| EngineError {
             job: "monitor",
             reason: e.to_string(),

@@ -31,6 +31,7 @@ impl OverviewJob {
         std::thread::Builder::new()
             .name("overview".into())
             .spawn(move || {
+                crate::priority::lower_this_thread();
                 while let Ok((view, entity_labels)) = inbox.recv() {
                     let overview = Arc::new(super::build(&view, &entity_labels));
                     if outbox.send(overview).is_err() {
@@ -47,10 +48,12 @@ impl OverviewJob {
         })
     }
 
-    /// Asks for the overview of `view` (replacing one not yet sent).
-    pub fn request(&mut self, view: Arc<View>, entity_labels: Vec<String>) {
-        self.waiting = Some((view, entity_labels));
+    /// Asks for the overview of `view`, replacing one not yet sent (handed
+    /// back, for the caller to free where it likes).
+    pub fn request(&mut self, view: Arc<View>, entity_labels: Vec<String>) -> Option<Arc<View>> {
+        let replaced = self.waiting.replace((view, entity_labels));
         self.send_waiting();
+        replaced.map(|(view, _)| view)
     }
 
     fn send_waiting(&mut self) {
