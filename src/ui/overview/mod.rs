@@ -17,7 +17,7 @@ use crate::data::{Labels, format_labels};
 pub use build::build;
 pub use peers::PeerReference;
 
-/// Sparkline buckets per cell: the cells are about 140 px wide, so a bucket
+/// Sparkline buckets per cell: the cells are about 100 px wide, so a bucket
 /// is 1–2 px: the line is thinned per pixel as the plots are, and a spike
 /// of one row survives as its bucket's high.
 pub const SPARK_BUCKETS: usize = 96;

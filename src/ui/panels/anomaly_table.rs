@@ -69,7 +69,7 @@ pub fn anomaly_table_ui(ui: &mut egui::Ui, table: &TableView<'_>) -> Vec<UiComma
         };
         ui.label(egui::RichText::new(hint).color(theme::MUTED));
     });
-    let widths = [200.0, 200.0, 160.0, 220.0, 80.0, 80.0, 80.0];
+    let widths = [200.0, 200.0, 160.0, 120.0, 80.0, 80.0, 80.0];
     let titles = [
         "start",
         "end",

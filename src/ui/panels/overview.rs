@@ -17,9 +17,9 @@ pub fn filter_id() -> egui::Id {
 }
 
 const ROW_HEIGHT: f32 = 30.0;
-const NAME_WIDTH: f32 = 220.0;
-const CELL_WIDTH: f32 = 150.0;
-const STATUS_WIDTH: f32 = 110.0;
+const NAME_WIDTH: f32 = 180.0;
+const CELL_WIDTH: f32 = 130.0;
+const STATUS_WIDTH: f32 = 100.0;
 
 /// What the overview shows this frame.
 pub struct OverviewPanel<'a> {
