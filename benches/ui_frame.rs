@@ -26,6 +26,26 @@ use pulsewatch::data::{SampleSpec, generate_sample};
 use pulsewatch::ui::state::State;
 use pulsewatch::ui::{LoadedData, PulseWatchApp, UiCommand};
 
+/// The real app on `loaded` in a 1280×800 harness.
+pub(crate) fn app_harness(
+    config: Config,
+    state: State,
+    loaded: LoadedData,
+) -> Harness<'static, PulseWatchApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(move |cc| {
+            PulseWatchApp::new(
+                &cc.egui_ctx,
+                config,
+                &ConfigSource::BuiltIn,
+                loaded,
+                state,
+                None,
+            )
+        })
+}
+
 pub(crate) fn frame(harness: &mut Harness<'static, PulseWatchApp>) -> Duration {
     let started = Instant::now();
     harness.step();
@@ -72,18 +92,7 @@ fn sample_phases() {
         label: "bench".into(),
         warnings: Vec::new(),
     };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_eframe(move |cc| {
-            PulseWatchApp::new(
-                &cc.egui_ctx,
-                config,
-                &ConfigSource::BuiltIn,
-                loaded,
-                State::default(),
-                None,
-            )
-        });
+    let mut harness = app_harness(config, State::default(), loaded);
     println!("# ui_frame: {rows} points × 3 metrics, 1280×800 (layout + tessellation per frame)");
     println!();
     println!("| phase | frames | median ms | p95 ms | max ms |");

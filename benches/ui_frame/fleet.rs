@@ -6,13 +6,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use eframe::egui;
 use egui_kittest::Harness;
-use pulsewatch::config::{Config, ConfigSource};
+use pulsewatch::config::Config;
 use pulsewatch::ui::state::{Mode, State};
 use pulsewatch::ui::{PulseWatchApp, UiCommand};
 
-use super::{frame, report};
+use super::{app_harness, frame, report};
 
 /// This thread's CPU time: a frame's wall time minus it is time spent
 /// waiting (for a core, a lock) rather than working.
@@ -170,18 +169,7 @@ pub fn phases() {
         ..State::default()
     };
     let loaded = pulsewatch::ui::load_data(None).expect("sample");
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_eframe(move |cc| {
-            PulseWatchApp::new(
-                &cc.egui_ctx,
-                config,
-                &ConfigSource::BuiltIn,
-                loaded,
-                state,
-                None,
-            )
-        });
+    let mut harness = app_harness(config, state, loaded);
     println!();
     println!(
         "# ui_frame, fleet: {HOSTS} hosts × 3 metrics, 24 h at 30 s, Live (a refresh a second, \

@@ -19,7 +19,7 @@ pub use long::{EntityFrame, is_long_header, parse_long_csv, read_long_csv};
 pub use openmetrics::to_openmetrics;
 pub use resample::{Fill, ResampleReport, resample};
 pub use sample::{SampleKind, SampleSpec, generate_sample, inject_spikes, inject_spikes_into};
-pub use series::{Labels, column_name, format_labels, parse_column};
+pub use series::{Labels, column_name, format_labels, parse_column, parse_labels};
 
 /// The bundled sample data (`sample_data/multivariant_data.csv`), so the
 /// window, `serve`'s Test route and the benchmarks have data on a machine

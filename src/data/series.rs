@@ -53,14 +53,16 @@ pub fn parse_column(name: &str) -> (String, Labels) {
     let Some(body) = rest.strip_suffix('}') else {
         return plain();
     };
-    match parse_label_body(body) {
+    match parse_labels(body) {
         Some(labels) if !metric.is_empty() => (metric.to_owned(), labels),
         _ => plain(),
     }
 }
 
-/// `key="value",…` (values with `\\`, `\"` and `\n` escapes).
-fn parse_label_body(body: &str) -> Option<Labels> {
+/// A label set as PromQL writes it inside braces, `key="value",…` (values
+/// with `\\`, `\"` and `\n` escapes; what [`format_labels`] writes); None
+/// when it is not well formed.
+pub fn parse_labels(body: &str) -> Option<Labels> {
     let mut labels = Labels::new();
     let mut chars = body.chars().peekable();
     loop {

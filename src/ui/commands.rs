@@ -181,7 +181,7 @@ impl PulseWatchApp {
             UiCommand::SetTableByEntity(by_entity) => {
                 self.state.table_by_entity = by_entity;
                 self.save_state();
-                self.refilter();
+                self.refilter_table();
             }
             UiCommand::SetRefreshInterval(interval) => {
                 self.config.dashboard.refresh_interval = interval;

@@ -111,6 +111,12 @@ impl PulseWatchApp {
     pub(super) fn rebuild_series(&mut self) {
         let columns = self.shown_columns();
         self.series = marks::series_of(&self.view.frame, &columns, self.overview.as_deref());
+        self.remark_series();
+    }
+
+    /// Draws the view's marks and bands on the plotted series (a new
+    /// judging of the same frame), with Test mode's scorecards.
+    pub(super) fn remark_series(&mut self) {
         self.test_summary =
             marks::apply_marks(&mut self.series, &self.view, self.injected.as_ref());
         self.entity_scorecards = marks::entity_scorecards(&self.view, self.injected.as_ref());

@@ -33,7 +33,6 @@ impl PulseWatchApp {
             if let Some(skipped) = latest.replace(update.view) {
                 self.reaper.free(skipped);
             }
-            self.reaper.free(update.changes);
         }
         if let Some(view) = latest {
             self.take_view(view);
@@ -73,7 +72,11 @@ impl PulseWatchApp {
         if !judged_again {
             return;
         }
-        self.rebuild_series();
+        if new_frame {
+            self.rebuild_series();
+        } else {
+            self.remark_series();
+        }
         self.request_overview();
         self.row_details = marks::row_details(&self.view);
         for event in &self.view.judged.events {

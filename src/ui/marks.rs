@@ -146,23 +146,13 @@ pub fn apply_marks(
         |row: usize, column: usize| PlotPoint::new(times[row] as f64 / 1000.0, values[column][row]);
     let injected = injected.filter(|i| i.matches(frame));
     // Test mode's scorecard counts every series, plotted or not (a fleet
-    // plots one entity at a time).
-    let mut detected = vec![false; frame.len()];
-    // Only Test mode needs it: a fleet's every mark is millions of rows.
-    let judged_all = if injected.is_some() {
-        view.judged.metrics.as_slice()
-    } else {
-        &[]
+    // plots one entity at a time); only Test mode needs it: a fleet's
+    // every mark is millions of rows.
+    let mut detected = match injected {
+        Some(_) => view.judged.marked_rows(),
+        None => Vec::new(),
     };
-    for judged in judged_all {
-        for (row, mark) in judged.marks.iter().enumerate() {
-            if mark.is_some()
-                && let Some(slot) = detected.get_mut(row)
-            {
-                *slot = true;
-            }
-        }
-    }
+    detected.resize(frame.len(), false);
     for series in series.iter_mut() {
         let column = series.column;
         let Some(judged) = view.judged.metrics.get(column) else {
@@ -273,18 +263,8 @@ pub fn entity_scorecards(
                 .iter()
                 .map(|c| u8::from(c.is_some_and(|c| entity.columns.contains(&c))))
                 .collect();
-            let mut marked = vec![false; injected.rows];
-            for &column in &entity.columns {
-                if let Some(judged) = view.judged.metrics.get(column) {
-                    for (row, mark) in judged.marks.iter().enumerate() {
-                        if mark.is_some()
-                            && let Some(slot) = marked.get_mut(row)
-                        {
-                            *slot = true;
-                        }
-                    }
-                }
-            }
+            let mut marked = view.judged.marked_rows_of(entity.columns.iter().copied());
+            marked.resize(injected.rows, false);
             (entity.key.clone(), eval::point_metrics(&marked, &truth))
         })
         .collect()

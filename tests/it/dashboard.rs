@@ -48,7 +48,7 @@ fn harness(
     harness_on(config, state, state_path, sample(2_880))
 }
 
-fn harness_on(
+pub(crate) fn harness_on(
     config: Config,
     state: State,
     state_path: Option<PathBuf>,
@@ -77,7 +77,7 @@ fn quiet_state() -> State {
 }
 
 /// Steps the app until `done` holds (the jobs run on real threads).
-fn wait_for(
+pub(crate) fn wait_for(
     harness: &mut Harness<'static, PulseWatchApp>,
     what: &str,
     mut done: impl FnMut(&PulseWatchApp) -> bool,
@@ -87,10 +87,12 @@ fn wait_for(
         let app = harness.state();
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "timed out waiting for {what} (data {:?}, live {:?}, idle {}, error {:?})",
+            "timed out waiting for {what} (data {:?}, live {:?}, idle {}, overview busy {}, \
+             error {:?})",
             app.data_label(),
             app.live_status(),
             app.is_idle(),
+            app.overview_busy(),
             app.error_message()
         );
         std::thread::sleep(Duration::from_millis(20));

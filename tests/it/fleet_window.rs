@@ -17,16 +17,16 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use pulsewatch::config::{Config, ConfigSource};
+use pulsewatch::config::Config;
 use pulsewatch::ui::overview::Line;
 use pulsewatch::ui::state::{Mode, State};
 use pulsewatch::ui::{LoadedData, PulseWatchApp, UiCommand};
 
+use crate::dashboard::{harness_on, wait_for};
 use crate::fleet::{fleet_json, prom_url, shipped_metrics_yaml};
 use crate::support::{pulsewatch, stderr};
 
@@ -71,40 +71,7 @@ fn fetch_fleet(dir: &Path) -> PathBuf {
 }
 
 fn harness(config: Config, state: State, loaded: LoadedData) -> Harness<'static, PulseWatchApp> {
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_eframe(move |cc| {
-            PulseWatchApp::new(
-                &cc.egui_ctx,
-                config,
-                &ConfigSource::BuiltIn,
-                loaded,
-                state,
-                None,
-            )
-        })
-}
-
-/// Steps the app until `done` holds (the jobs run on real threads).
-fn wait_for(
-    harness: &mut Harness<'static, PulseWatchApp>,
-    what: &str,
-    mut done: impl FnMut(&PulseWatchApp) -> bool,
-) {
-    let started = Instant::now();
-    while !done(harness.state()) {
-        let app = harness.state();
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "timed out waiting for {what} (idle {}, overview busy {}, error {:?})",
-            app.is_idle(),
-            app.overview_busy(),
-            app.error_message()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-        harness.step();
-    }
-    harness.step();
+    harness_on(config, state, None, loaded)
 }
 
 /// The overview of the data in view is on screen.

@@ -146,9 +146,22 @@ pub struct Assessment {
 impl Assessment {
     /// Per row, whether any metric is marked.
     pub fn marked_rows(&self) -> Vec<bool> {
-        (0..self.rows)
-            .map(|row| self.metrics.iter().any(|m| m.marks.get(row).is_some()))
-            .collect()
+        self.marked_rows_of(0..self.metrics.len())
+    }
+
+    /// Per row, whether any of `columns` is marked (an entity's series).
+    pub fn marked_rows_of(&self, columns: impl IntoIterator<Item = usize>) -> Vec<bool> {
+        let mut marked = vec![false; self.rows];
+        for metric in columns.into_iter().filter_map(|c| self.metrics.get(c)) {
+            for (row, mark) in metric.marks.iter().enumerate() {
+                if mark.is_some()
+                    && let Some(slot) = marked.get_mut(row)
+                {
+                    *slot = true;
+                }
+            }
+        }
+        marked
     }
 }
 

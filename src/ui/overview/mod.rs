@@ -74,15 +74,6 @@ pub struct EntityRow {
 }
 
 impl EntityRow {
-    /// The highest current score of its cells.
-    pub fn current(&self) -> f64 {
-        self.cells
-            .iter()
-            .flatten()
-            .map(|c| c.current)
-            .fold(0.0, f64::max)
-    }
-
     /// Its labels as text, what the filter matches: `instance="…",job="…"`.
     pub fn label_text(&self) -> String {
         format_labels(&self.labels)

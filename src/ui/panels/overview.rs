@@ -163,15 +163,11 @@ fn header_ui(ui: &mut egui::Ui, metrics: &[String]) {
 /// The entity's name as a person reads it: the label values
 /// (`host-003:9100`), or "(fleet-wide)" for series without entity labels.
 pub fn entity_title(key: &str) -> String {
-    let (_, labels) = crate::data::parse_column(&format!("e{{{key}}}"));
-    if labels.is_empty() {
-        return if key.is_empty() {
-            "(fleet-wide)".to_owned()
-        } else {
-            key.to_owned()
-        };
+    match crate::data::parse_labels(key) {
+        _ if key.is_empty() => "(fleet-wide)".to_owned(),
+        Some(labels) if !labels.is_empty() => labels.into_values().collect::<Vec<_>>().join(", "),
+        _ => key.to_owned(),
     }
-    labels.into_values().collect::<Vec<_>>().join(", ")
 }
 
 fn entity_row_ui(
