@@ -5,12 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # prometheus (with promtool) + node_exporter + curl: the ingestion tests
-# against a real server; alertmanager: serve's alerts; python3: the reference
+# against a real server; alertmanager: serve's alerts; openssl: the test CA
+# and certificates for serve's TLS; python3: the reference
 # NAB scorer. Xvfb + xdotool + imagemagick: the real-window test; the GL/Vulkan/X
 # libraries are loaded by the app at run time (Mesa's llvmpipe and lavapipe).
 packages=(
   gcc libc6-dev python3
-  prometheus prometheus-node-exporter prometheus-alertmanager curl
+  prometheus prometheus-node-exporter prometheus-alertmanager curl openssl
   xvfb xdotool imagemagick
   libxkbcommon-x11-0 libxcursor1 libxi6 libx11-xcb1
   libegl1 libegl-mesa0 libgl1-mesa-dri mesa-vulkan-drivers libvulkan1

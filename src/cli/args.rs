@@ -24,6 +24,34 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// `serve`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub listen: std::net::SocketAddr,
+    /// Alertmanager base URL: alerts go to its API v2 when an anomaly
+    /// starts, while it lasts, and when it ends.
+    #[arg(long, value_name = "URL")]
+    pub alertmanager: Option<String>,
+    /// The history database (default: `app.history_path`).
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// Follow only shard K of N (`0/2`, `1/2`: two replicas that
+    /// together score every entity once, each by the stable hash of its
+    /// entity labels). Default: `PULSEWATCH_SHARD`, else all of them.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// A Prometheus web config file (exporter-toolkit format, as for
+    /// node_exporter): `tls_server_config` and `basic_auth_users`.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+    /// Serve `POST /train` without auth on a non-loopback address
+    /// (refused otherwise).
+    #[arg(long = "web.allow-unauthenticated-train")]
+    pub allow_unauthenticated_train: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Open the desktop window (the default).
@@ -120,22 +148,13 @@ pub enum Command {
     },
     /// Run headless: poll Prometheus, score and forecast every metric, and
     /// serve `/metrics` (Prometheus text format), `/healthz`, `/readyz`, `/`.
-    Serve {
-        /// Address to listen on (loopback by default).
-        #[arg(long, default_value = "127.0.0.1:9464")]
-        listen: std::net::SocketAddr,
-        /// Alertmanager base URL: alerts go to its API v2 when an anomaly
-        /// starts, while it lasts, and when it ends.
-        #[arg(long, value_name = "URL")]
-        alertmanager: Option<String>,
-        /// The history database (default: `app.history_path`).
-        #[arg(long, value_name = "FILE")]
-        history: Option<PathBuf>,
-        /// Follow only shard K of N (`0/2`, `1/2`: two replicas that
-        /// together score every entity once, each by the stable hash of its
-        /// entity labels). Default: `PULSEWATCH_SHARD`, else all of them.
-        #[arg(long, value_name = "K/N")]
-        shard: Option<String>,
+    Serve(ServeArgs),
+    /// Read a password from stdin (one line) and print its bcrypt hash, for
+    /// `basic_auth_users` in a web config file.
+    HashPassword {
+        /// bcrypt cost (4 to 31; each step doubles the work).
+        #[arg(long, default_value_t = 10)]
+        cost: u32,
     },
     /// Print the anomaly history: events, training runs, fetch failures.
     History {

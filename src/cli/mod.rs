@@ -192,12 +192,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     autoencoder,
                 },
         }) => fleet_cmd::bench_one(series, &window, &step, refreshes, method, autoencoder),
-        Some(Command::Serve {
-            listen,
-            alertmanager,
-            history,
-            shard,
-        }) => serve_cmd::serve(cli.config.as_deref(), listen, alertmanager, history, shard),
+        Some(Command::Serve(args)) => serve_cmd::serve(cli.config.as_deref(), args),
+        Some(Command::HashPassword { cost }) => serve_cmd::hash_password(cost),
         Some(Command::History {
             since,
             csv,

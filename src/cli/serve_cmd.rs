@@ -1,10 +1,12 @@
 //! `pulsewatch serve`: the headless daemon (`crate::serve`) started from the
 //! command line, with its SIGTERM handler and history database.
 
-use std::path::{Path, PathBuf};
+use std::io::BufRead as _;
+use std::path::Path;
 
 use anyhow::Context as _;
 
+use super::args::ServeArgs;
 use crate::config::Config;
 use crate::fleet::Shard;
 
@@ -12,13 +14,15 @@ use crate::fleet::Shard;
 /// `--shard` is not given.
 pub const SHARD_VARIABLE: &str = "PULSEWATCH_SHARD";
 
-pub fn serve(
-    config_path: Option<&Path>,
-    listen: std::net::SocketAddr,
-    alertmanager: Option<String>,
-    history: Option<PathBuf>,
-    shard: Option<String>,
-) -> anyhow::Result<()> {
+pub fn serve(config_path: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
+    let ServeArgs {
+        listen,
+        alertmanager,
+        history,
+        shard,
+        web_config_file,
+        allow_unauthenticated_train,
+    } = args;
     let (config, _) = Config::load(config_path)?;
     // The flag wins; a StatefulSet sets the variable from its pod index.
     let shard = match shard {
@@ -42,9 +46,31 @@ pub fn serve(
             history_path,
             clock: std::sync::Arc::new(crate::engine::schedule::SystemClock),
             shard,
+            web_config: web_config_file,
+            allow_unauthenticated_train,
         },
         std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
     )?;
     eprintln!("pulsewatch serve: stopped");
+    Ok(())
+}
+
+/// `hash-password`: one line from stdin (its line ending dropped) to a
+/// bcrypt hash on stdout.
+pub fn hash_password(cost: u32) -> anyhow::Result<()> {
+    if !(4..=31).contains(&cost) {
+        anyhow::bail!("--cost {cost}: expected 4 to 31");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        anyhow::bail!("no password on stdin (give it as one line)");
+    }
+    let hash = bcrypt::hash(password, cost).context("cannot hash the password")?;
+    outln!("{hash}");
     Ok(())
 }

@@ -5,6 +5,8 @@
 //! so one process can write while another reads; every write is its own
 //! transaction, so a crash loses at most the write in flight.
 
+pub mod alerts;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,8 +15,9 @@ use rusqlite::{Connection, params};
 use crate::event::severity;
 
 /// `user_version` of the schema this build writes. Version 2 keeps peak
-/// scores on the 0–100 scale (version 1 kept them as shares, 0–1).
-const SCHEMA_VERSION: i64 = 2;
+/// scores on the 0–100 scale (version 1 kept them as shares, 0–1);
+/// version 3 adds the alert outbox.
+const SCHEMA_VERSION: i64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -148,51 +151,58 @@ impl History {
             return Ok(());
         }
         if version == 1 {
-            return self
-                .connection
+            self.connection
                 .execute_batch(
                     "BEGIN;
                      UPDATE anomaly_events SET peak_score = peak_score * 100;
                      PRAGMA user_version = 2;
                      COMMIT;",
                 )
-                .map_err(self.query_error("move peak scores to the 0-100 scale"));
+                .map_err(self.query_error("move peak scores to the 0-100 scale"))?;
+        }
+        if version == 0 {
+            self.connection
+                .execute_batch(
+                    "BEGIN;
+                     CREATE TABLE IF NOT EXISTS anomaly_events (
+                         id INTEGER PRIMARY KEY,
+                         metric TEXT NOT NULL,
+                         start_ms INTEGER NOT NULL,
+                         end_ms INTEGER,
+                         peak_score REAL NOT NULL,
+                         severity TEXT NOT NULL,
+                         model_version TEXT NOT NULL
+                     );
+                     CREATE UNIQUE INDEX IF NOT EXISTS anomaly_events_key
+                         ON anomaly_events(metric, start_ms);
+                     CREATE TABLE IF NOT EXISTS training_runs (
+                         id INTEGER PRIMARY KEY,
+                         started_ms INTEGER NOT NULL,
+                         reason TEXT NOT NULL,
+                         rows INTEGER NOT NULL,
+                         final_loss REAL,
+                         duration_secs REAL NOT NULL,
+                         device TEXT NOT NULL,
+                         status TEXT NOT NULL,
+                         error TEXT
+                     );
+                     CREATE TABLE IF NOT EXISTS fetch_failures (
+                         id INTEGER PRIMARY KEY,
+                         at_ms INTEGER NOT NULL,
+                         reason TEXT NOT NULL,
+                         message TEXT NOT NULL
+                     );
+                     PRAGMA user_version = 2;
+                     COMMIT;",
+                )
+                .map_err(self.query_error("create the tables"))?;
         }
         self.connection
-            .execute_batch(
-                "BEGIN;
-                 CREATE TABLE IF NOT EXISTS anomaly_events (
-                     id INTEGER PRIMARY KEY,
-                     metric TEXT NOT NULL,
-                     start_ms INTEGER NOT NULL,
-                     end_ms INTEGER,
-                     peak_score REAL NOT NULL,
-                     severity TEXT NOT NULL,
-                     model_version TEXT NOT NULL
-                 );
-                 CREATE UNIQUE INDEX IF NOT EXISTS anomaly_events_key
-                     ON anomaly_events(metric, start_ms);
-                 CREATE TABLE IF NOT EXISTS training_runs (
-                     id INTEGER PRIMARY KEY,
-                     started_ms INTEGER NOT NULL,
-                     reason TEXT NOT NULL,
-                     rows INTEGER NOT NULL,
-                     final_loss REAL,
-                     duration_secs REAL NOT NULL,
-                     device TEXT NOT NULL,
-                     status TEXT NOT NULL,
-                     error TEXT
-                 );
-                 CREATE TABLE IF NOT EXISTS fetch_failures (
-                     id INTEGER PRIMARY KEY,
-                     at_ms INTEGER NOT NULL,
-                     reason TEXT NOT NULL,
-                     message TEXT NOT NULL
-                 );
-                 PRAGMA user_version = 2;
-                 COMMIT;",
-            )
-            .map_err(self.query_error("create the tables"))
+            .execute_batch(&format!(
+                "BEGIN; {} PRAGMA user_version = 3; COMMIT;",
+                alerts::CREATE_TABLES
+            ))
+            .map_err(self.query_error("create the alert outbox"))
     }
 
     /// One INSERT in its own transaction; returns the new row's id. The

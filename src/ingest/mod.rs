@@ -565,7 +565,7 @@ fn format_seconds(ms: i64) -> String {
 }
 
 /// An error and all its causes on one line.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![error.to_string()];
     let mut source = error.source();
     while let Some(e) = source {

@@ -1,13 +1,20 @@
 //! Alerts to Alertmanager (API v2, `POST /api/v2/alerts`): an alert when the
 //! monitor opens an event on a metric, re-sent while it lasts, and once more
-//! with `endsAt` when it ends. Sending runs on its own thread behind a bounded
-//! channel with retries and backoff, so a dead Alertmanager never holds up
-//! scoring: a batch that cannot be queued is dropped (the next refresh sends
-//! the state again).
+//! with `endsAt` when it ends. No alert is lost: every post goes into the
+//! history database's outbox ([`crate::history::alerts`]) first, and the
+//! sender thread removes it only once Alertmanager took it (2xx), retrying
+//! with backoff while Alertmanager is down or slow, across restarts of
+//! either. Scoring never waits for Alertmanager.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::Duration;
+
+use crate::history::History;
+use crate::history::alerts::{PendingAlert, QueuedAlert};
 
 use crate::data::time::format_rfc3339_ms;
 use crate::event::AnomalyEvent;
@@ -121,12 +128,57 @@ impl AlertState {
     }
 }
 
-/// Starts the sender thread; returns where to queue batches.
+/// The first wait after a failed post; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Alerts per post.
+const BATCH: usize = 500;
+
+/// An alert's identity in the outbox: its labels (how Alertmanager tells
+/// alerts apart) and its start (a new event is a new alert).
+pub fn outbox_key(alert: &serde_json::Value) -> String {
+    format!("{}@{}", alert["labels"], alert["startsAt"])
+}
+
+/// The posts of one refresh as the outbox takes them.
+pub fn to_queue(batch: &[serde_json::Value]) -> Vec<QueuedAlert> {
+    batch
+        .iter()
+        .map(|alert| QueuedAlert {
+            key: outbox_key(alert),
+            alert: alert.to_string(),
+            firing: alert.get("endsAt").is_none(),
+        })
+        .collect()
+}
+
+/// The sender thread and how to reach it.
+pub struct Sender {
+    /// Says "the outbox has something new".
+    pub wake: SyncSender<()>,
+    /// Posts waiting (for `/metrics`).
+    pub pending: Arc<AtomicUsize>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Sender {
+    /// Waits for the thread, which makes one last attempt after `stop`.
+    pub fn join(self) {
+        let _ = self.wake.try_send(());
+        let _ = self.thread.join();
+    }
+}
+
+/// Starts the sender thread: it posts what the outbox at `history_path`
+/// holds to `alertmanager_url` until `stop` is set (then it tries once
+/// more and ends; what is left waits for the next start).
 pub fn spawn_sender(
     alertmanager_url: &str,
     timeout: Duration,
-) -> Result<SyncSender<Vec<serde_json::Value>>, String> {
-    let (sender, receiver) = sync_channel::<Vec<serde_json::Value>>(8);
+    history_path: PathBuf,
+    stop: Arc<AtomicBool>,
+) -> Result<Sender, String> {
+    let (wake, woken) = sync_channel::<()>(1);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -136,46 +188,167 @@ pub fn spawn_sender(
         .build()
         .map_err(|e| e.to_string())?;
     let url = format!("{}/api/v2/alerts", alertmanager_url.trim_end_matches('/'));
-    std::thread::Builder::new()
+    let pending = Arc::new(AtomicUsize::new(0));
+    let outbox = Outbox {
+        runtime,
+        client,
+        url,
+        history_path,
+        pending: Arc::clone(&pending),
+        unreachable_since: None,
+    };
+    let thread = std::thread::Builder::new()
         .name("alerts".into())
-        .spawn(move || send_loop(&runtime, &client, &url, &receiver))
+        .spawn(move || outbox.run(&woken, &stop))
         .map_err(|e| e.to_string())?;
-    Ok(sender)
+    Ok(Sender {
+        wake,
+        pending,
+        thread,
+    })
 }
 
-fn send_loop(
-    runtime: &tokio::runtime::Runtime,
-    client: &reqwest::Client,
-    url: &str,
-    receiver: &Receiver<Vec<serde_json::Value>>,
-) {
-    for batch in receiver.iter() {
-        let body = serde_json::Value::Array(batch).to_string();
-        let mut backoff = Duration::from_millis(250);
-        for _ in 0..5 {
-            let sent = runtime.block_on(async {
-                client
-                    .post(url)
-                    .header("Content-Type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .map(|r| r.status().is_success())
-            });
-            if matches!(sent, Ok(true)) {
-                break;
+/// What became of one post.
+enum Posted {
+    Taken,
+    /// Alertmanager refused the alerts themselves (4xx): retrying would
+    /// never succeed.
+    Refused(String),
+    Failed(String),
+}
+
+struct Outbox {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+    url: String,
+    history_path: PathBuf,
+    pending: Arc<AtomicUsize>,
+    /// Posts waiting when Alertmanager was first found unreachable (said
+    /// once per outage).
+    unreachable_since: Option<usize>,
+}
+
+impl Outbox {
+    fn run(mut self, woken: &Receiver<()>, stop: &AtomicBool) {
+        let mut history = None;
+        let mut backoff: Option<Duration> = None;
+        loop {
+            let stopping = stop.load(Ordering::Relaxed);
+            if history.is_none() {
+                match History::open(&self.history_path) {
+                    Ok(opened) => history = Some(opened),
+                    Err(error) => eprintln!("pulsewatch serve: alerts: {error}"),
+                }
             }
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            if let Some(history) = &history {
+                backoff = match self.drain(history) {
+                    Ok(()) => None,
+                    Err(()) => Some(backoff.map_or(FIRST_BACKOFF, |b| (b * 2).min(MAX_BACKOFF))),
+                };
+            }
+            if stopping {
+                return;
+            }
+            // Wait for a new post, or retry after the backoff; check the
+            // stop flag at least every second.
+            let wait = backoff
+                .unwrap_or(Duration::from_secs(1))
+                .min(Duration::from_secs(1));
+            let mut waited = Duration::ZERO;
+            loop {
+                match woken.recv_timeout(wait) {
+                    Ok(()) if backoff.is_none() => break,
+                    Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                waited += wait;
+                if stop.load(Ordering::Relaxed) || backoff.is_none_or(|b| waited >= b) {
+                    break;
+                }
+            }
         }
     }
-}
 
-/// Queues a batch without waiting; a full queue drops it (the state is sent
-/// again at the next refresh).
-pub fn queue(sender: &SyncSender<Vec<serde_json::Value>>, batch: Vec<serde_json::Value>) {
-    if !batch.is_empty() {
-        let _ = sender.try_send(batch);
+    /// Posts everything waiting, oldest first; `Err` when Alertmanager
+    /// could not be reached (the posts stay).
+    fn drain(&mut self, history: &History) -> Result<(), ()> {
+        loop {
+            let pending = match history.pending_alerts(BATCH) {
+                Ok(pending) => pending,
+                Err(error) => {
+                    eprintln!("pulsewatch serve: alerts: {error}");
+                    return Err(());
+                }
+            };
+            if let Ok(count) = history.pending_alert_count() {
+                self.pending.store(count, Ordering::Relaxed);
+            }
+            if pending.is_empty() {
+                return Ok(());
+            }
+            match self.post(&pending) {
+                Posted::Taken => {
+                    if let Some(waiting) = self.unreachable_since.take() {
+                        eprintln!(
+                            "pulsewatch serve: Alertmanager at {} is back; sending the alerts                              kept meanwhile ({waiting} waiting when it went away)",
+                            self.url
+                        );
+                    }
+                }
+                Posted::Refused(reason) => {
+                    eprintln!(
+                        "pulsewatch serve: Alertmanager at {} refused {} alerts ({reason});                          dropped, as they would be refused again",
+                        self.url,
+                        pending.len()
+                    );
+                }
+                Posted::Failed(reason) => {
+                    if self.unreachable_since.is_none() {
+                        eprintln!(
+                            "pulsewatch serve: cannot reach Alertmanager at {} ({reason});                              keeping the alerts and retrying",
+                            self.url
+                        );
+                        self.unreachable_since = Some(pending.len());
+                    }
+                    return Err(());
+                }
+            }
+            if let Err(error) = history.acknowledge_alerts(&pending) {
+                eprintln!("pulsewatch serve: alerts: {error}");
+                return Err(());
+            }
+        }
+    }
+
+    fn post(&self, pending: &[PendingAlert]) -> Posted {
+        let mut body = String::from("[");
+        for (i, alert) in pending.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&alert.alert);
+        }
+        body.push(']');
+        let sent = self.runtime.block_on(async {
+            self.client
+                .post(&self.url)
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await
+        });
+        match sent {
+            Ok(response) if response.status().is_success() => Posted::Taken,
+            Ok(response)
+                if response.status().is_client_error()
+                    && response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS
+                    && response.status() != reqwest::StatusCode::REQUEST_TIMEOUT =>
+            {
+                Posted::Refused(response.status().to_string())
+            }
+            Ok(response) => Posted::Failed(response.status().to_string()),
+            Err(error) => Posted::Failed(crate::ingest::error_chain(&error)),
+        }
     }
 }
 

@@ -43,6 +43,16 @@ pub struct Snapshot {
     pub view: Option<std::sync::Arc<View>>,
 }
 
+/// `pulsewatch_alerts_pending`, appended to the exposition when serve
+/// sends alerts.
+pub fn write_alerts_pending(out: &mut String, pending: usize) {
+    let _ = writeln!(
+        out,
+        "# HELP pulsewatch_alerts_pending Alert posts kept until Alertmanager takes them.\n\
+         # TYPE pulsewatch_alerts_pending gauge\npulsewatch_alerts_pending {pending}"
+    );
+}
+
 /// One row of a metric's window as the JSON routes show it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct WindowRow {

@@ -2,12 +2,13 @@
 //! [`monitor`](crate::engine::monitor) (the same one the window uses: the
 //! same marks, events, forecasts and retraining), and publishes what it says:
 //! `/metrics` in Prometheus text format 0.0.4, `/healthz`, `/readyz`, JSON
-//! windows ([`exposition`], [`http`]), alerts to Alertmanager ([`alerts`]).
+//! windows ([`exposition`], [`web`]: hyper, with TLS and basic auth from a
+//! Prometheus web config file), alerts to Alertmanager ([`alerts`]).
 
 pub mod alerts;
 pub mod exposition;
-mod http;
 pub mod signals;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -35,6 +36,8 @@ pub enum ServeError {
     Engine { reason: String },
     #[error(transparent)]
     History(#[from] crate::history::HistoryError),
+    #[error(transparent)]
+    Web(#[from] web::WebError),
 }
 
 /// What the HTTP side shares with the refresh loop.
@@ -44,8 +47,51 @@ struct Shared {
     snapshot: Mutex<Arc<Snapshot>>,
     /// Training jobs by id, for `GET /train/{id}`.
     jobs: Mutex<BTreeMap<u64, TrainJobState>>,
+    /// Signalled when `jobs` is replaced (`POST /train` answers once its
+    /// job can be looked up).
+    jobs_changed: std::sync::Condvar,
     /// Where `POST /train` asks for a retrain.
     monitor: Mutex<SyncSender<Command>>,
+    /// `/metrics` as last rendered, with the snapshot and the outbox count
+    /// it was made from: scrapes between two refreshes share one text.
+    exposition: Mutex<Option<Rendered>>,
+    /// Alerts waiting for Alertmanager (none: no Alertmanager).
+    alerts_pending: Option<Arc<std::sync::atomic::AtomicUsize>>,
+}
+
+/// A `/metrics` text and what it was made from.
+struct Rendered {
+    snapshot: Arc<Snapshot>,
+    alerts_pending: Option<usize>,
+    text: bytes::Bytes,
+}
+
+impl Shared {
+    /// `snapshot` in Prometheus text format, rendered once per snapshot.
+    fn exposition(&self, snapshot: &Arc<Snapshot>) -> bytes::Bytes {
+        let pending = self
+            .alerts_pending
+            .as_ref()
+            .map(|count| count.load(Ordering::Relaxed));
+        let mut cached = lock(&self.exposition);
+        if let Some(rendered) = cached.as_ref()
+            && Arc::ptr_eq(&rendered.snapshot, snapshot)
+            && rendered.alerts_pending == pending
+        {
+            return rendered.text.clone();
+        }
+        let mut text = snapshot.to_prometheus_text();
+        if let Some(pending) = pending {
+            exposition::write_alerts_pending(&mut text, pending);
+        }
+        let text = bytes::Bytes::from(text);
+        *cached = Some(Rendered {
+            snapshot: Arc::clone(snapshot),
+            alerts_pending: pending,
+            text: text.clone(),
+        });
+        text
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -62,6 +108,11 @@ pub struct ServeOptions {
     pub clock: Arc<dyn Clock>,
     /// The entities this replica follows ([`crate::fleet::Shard::ALL`]: every one).
     pub shard: crate::fleet::Shard,
+    /// A Prometheus web config file: TLS and basic auth (none: plain HTTP,
+    /// open).
+    pub web_config: Option<std::path::PathBuf>,
+    /// Serve `POST /train` without auth on a non-loopback address.
+    pub allow_unauthenticated_train: bool,
 }
 
 /// The monitor as the daemon sets it up: following Prometheus, recording
@@ -105,7 +156,9 @@ struct Publisher {
     /// rows (training progress) refreshes only the status.
     judged: Option<Arc<crate::engine::monitor::Assessment>>,
     alert_state: alerts::AlertState,
-    alert_sender: Option<SyncSender<Vec<serde_json::Value>>>,
+    /// The outbox alerts go into and the sender to wake (none: no
+    /// Alertmanager).
+    alert_outbox: Option<(History, SyncSender<()>)>,
     generator_url: String,
 }
 
@@ -118,6 +171,7 @@ impl Publisher {
         }
         let view = &update.view;
         *lock(&self.shared.jobs) = view.jobs.clone();
+        self.shared.jobs_changed.notify_all();
         let judged_again = !self
             .judged
             .as_ref()
@@ -164,8 +218,16 @@ impl Publisher {
             &latest,
             &self.generator_url,
         );
-        if let Some(sender) = &self.alert_sender {
-            alerts::queue(sender, batch);
+        if let Some((history, wake)) = &self.alert_outbox {
+            let now_ms = view.last_refresh_ms.unwrap_or_default();
+            match history.queue_alerts(&alerts::to_queue(&batch), now_ms) {
+                Ok(()) => {
+                    let _ = wake.try_send(());
+                }
+                // Not queued: the alerts still firing are queued again at
+                // the next refresh; a resolve is lost only with the disk.
+                Err(error) => eprintln!("pulsewatch serve: alerts: {error}"),
+            }
         }
     }
 }
@@ -177,6 +239,12 @@ pub fn serve(
     stop: Arc<AtomicBool>,
 ) -> Result<(), ServeError> {
     let listen = options.listen;
+    let web = Arc::new(web::WebConfigFile::open(options.web_config.as_deref())?);
+    let current = web.current();
+    if !listen.ip().is_loopback() && current.auth.is_none() && !options.allow_unauthenticated_train
+    {
+        return Err(web::WebError::OpenTrain { address: listen }.into());
+    }
     let listener = TcpListener::bind(listen).map_err(|source| ServeError::Listen {
         address: listen,
         source,
@@ -186,9 +254,24 @@ pub fn serve(
         address: listen,
         source,
     })?;
-    eprintln!("pulsewatch serve: listening on http://{listen}");
-    // Events a killed daemon left open end now: nothing continues them.
-    History::open(&options.history_path)?.close_open_events(options.clock.now_ms())?;
+    let scheme = if current.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    eprintln!("pulsewatch serve: listening on {scheme}://{listen}");
+    // Events a killed daemon left open end now: nothing continues them,
+    // and the alerts it left firing are resolved.
+    let history = History::open(&options.history_path)?;
+    let now_ms = options.clock.now_ms();
+    history.close_open_events(now_ms)?;
+    if options.alertmanager.is_some() {
+        let resolved =
+            history.resolve_left_firing(&crate::data::time::format_rfc3339_ms(now_ms), now_ms)?;
+        if resolved > 0 {
+            eprintln!("pulsewatch serve: resolving {resolved} alerts the last run left firing");
+        }
+    }
     let engine_error = |e: crate::engine::EngineError| ServeError::Engine {
         reason: e.to_string(),
     };
@@ -200,23 +283,38 @@ pub fn serve(
     );
     let mut monitor = monitor::spawn(monitor_options, || {}).map_err(engine_error)?;
     monitor.send(Command::FollowLive);
+    let alert_stop = Arc::new(AtomicBool::new(false));
     let alert_sender = options
         .alertmanager
         .as_deref()
-        .map(|url| alerts::spawn_sender(url, Duration::from_secs(5)))
+        .map(|url| {
+            alerts::spawn_sender(
+                url,
+                Duration::from_secs(5),
+                options.history_path.clone(),
+                Arc::clone(&alert_stop),
+            )
+        })
         .transpose()
         .map_err(|reason| ServeError::Engine { reason })?;
     let shared = Arc::new(Shared {
         snapshot: Mutex::new(Arc::new(Snapshot::default())),
         jobs: Mutex::new(BTreeMap::new()),
+        jobs_changed: std::sync::Condvar::new(),
         monitor: Mutex::new(monitor.sender()),
+        exposition: Mutex::new(None),
+        alerts_pending: alert_sender
+            .as_ref()
+            .map(|sender| Arc::clone(&sender.pending)),
     });
     let mut publisher = Publisher {
         shared: Arc::clone(&shared),
         judged: None,
         alert_state: alerts::AlertState::default(),
-        alert_sender,
-        generator_url: format!("http://{listen}/metrics/live-short"),
+        alert_outbox: alert_sender
+            .as_ref()
+            .map(|sender| (history, sender.wake.clone())),
+        generator_url: format!("{scheme}://{listen}/metrics/live-short"),
     };
     let refresh_stop = Arc::clone(&stop);
     let refresh_thread = std::thread::Builder::new()
@@ -238,61 +336,51 @@ pub fn serve(
         .map_err(|e| ServeError::Engine {
             reason: e.to_string(),
         })?;
-    accept_until_stopped(&listener, listen, &shared, config, &stop)?;
+    let context = Arc::new(web::server::ServerContext::new(
+        shared,
+        Arc::new(config),
+        web,
+    ));
+    let served = serve_http(listener, listen, context, Arc::clone(&stop));
     stop.store(true, Ordering::Relaxed);
     refresh_thread.join().map_err(|_| ServeError::Engine {
         reason: "the refresh thread panicked while stopping".into(),
-    })
+    })?;
+    // The resolves of the events the stop closed get one try now; what
+    // Alertmanager does not take waits in the outbox for the next start.
+    alert_stop.store(true, Ordering::Relaxed);
+    if let Some(sender) = alert_sender {
+        sender.join();
+    }
+    served
 }
 
-/// Answers requests, each on its own thread, so a slow one (`/metrics/test`
-/// judges a day of data) never holds up a scrape; at most
-/// [`http::MAX_REQUEST_THREADS`] at once, beyond that a 503.
-fn accept_until_stopped(
-    listener: &TcpListener,
+/// Runs the HTTP side on its own tokio runtime until stopped.
+fn serve_http(
+    listener: TcpListener,
     listen: SocketAddr,
-    shared: &Arc<Shared>,
-    config: Config,
-    stop: &AtomicBool,
+    context: Arc<web::server::ServerContext>,
+    stop: Arc<AtomicBool>,
 ) -> Result<(), ServeError> {
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| ServeError::Listen {
-            address: listen,
-            source,
-        })?;
-    let config = Arc::new(config);
-    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    while !stop.load(Ordering::Relaxed) && !signals::stop_requested() {
-        match listener.accept() {
-            Ok((mut stream, _)) => {
-                let _ = stream.set_nonblocking(false);
-                if busy.fetch_add(1, Ordering::SeqCst) >= http::MAX_REQUEST_THREADS {
-                    busy.fetch_sub(1, Ordering::SeqCst);
-                    http::respond(
-                        &mut stream,
-                        "503 Service Unavailable",
-                        "application/json",
-                        &serde_json::json!({"error": "too many requests at once; try again"})
-                            .to_string(),
-                    );
-                    continue;
-                }
-                let (state, config, done) =
-                    (Arc::clone(shared), Arc::clone(&config), Arc::clone(&busy));
-                let spawned =
-                    std::thread::Builder::new()
-                        .name("serve-http".into())
-                        .spawn(move || {
-                            http::handle(stream, &state, &config);
-                            done.fetch_sub(1, Ordering::SeqCst);
-                        });
-                if spawned.is_err() {
-                    busy.fetch_sub(1, Ordering::SeqCst);
-                }
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
+    let listen_error = |source| web::WebError::Listen {
+        address: listen,
+        source,
+    };
+    listener.set_nonblocking(true).map_err(listen_error)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .thread_name("serve-http")
+        .enable_all()
+        .build()
+        .map_err(|source| web::WebError::Runtime { source })?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(listen_error)?;
+        web::server::run(listener, context, stop).await;
+        Ok::<_, web::WebError>(())
+    })?;
+    // Blocking tasks still running (a training request waiting for the
+    // monitor) are not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
 }

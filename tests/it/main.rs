@@ -24,6 +24,8 @@ mod one_engine;
 mod prom_faults;
 mod prometheus;
 mod serve;
+mod serve_alerts;
+mod serve_web;
 mod support;
 #[cfg(feature = "gui")]
 mod window;

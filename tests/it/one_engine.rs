@@ -208,6 +208,8 @@ fn the_window_and_serve_judge_the_same_rows_the_same_way() {
             history_path: serve_history.clone(),
             clock,
             shard: pulsewatch::fleet::Shard::ALL,
+            web_config: None,
+            allow_unauthenticated_train: false,
         };
         std::thread::spawn(move || serve(config, options, stop))
     };

@@ -17,7 +17,7 @@ use crate::support::{REFUSING_PORT, get_json, http, spawn_listening, spawn_on_fr
 /// Daemons started so far (their logs' names until they say their port).
 static STARTS: AtomicUsize = AtomicUsize::new(0);
 
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -29,7 +29,7 @@ impl Drop for KillOnDrop {
 /// `pulsewatch --config CONFIG serve` on a port the system gives it (plus
 /// `extra`), its history in `HOME/history.sqlite`, its stderr in
 /// `HOME/serve-PORT.log`.
-fn start_serve(home: &Path, config: &Path, extra: &[&str]) -> (KillOnDrop, u16) {
+pub(crate) fn start_serve(home: &Path, config: &Path, extra: &[&str]) -> (KillOnDrop, u16) {
     start_serve_with_env(home, config, extra, &[])
 }
 
@@ -81,7 +81,7 @@ fn history(home: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     let started = Instant::now();
     while !ready() {
         assert!(

@@ -76,7 +76,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Starts a `pulsewatch serve` told to listen on `127.0.0.1:0` (the system
+/// Starts a `pulsewatch serve` told to listen on `127.0.0.1:0` (over HTTP
+/// or HTTPS; the system
 /// gives it a free port: one picked here and released could be taken by a
 /// concurrent test first), its stderr in `log_path`, and waits for it to
 /// say which port it bound. Panics, with its log, if it ends first.
@@ -88,7 +89,8 @@ pub fn spawn_listening(mut command: Command, log_path: &Path) -> (Child, u16) {
         let log = std::fs::read_to_string(log_path).unwrap_or_default();
         let port = log
             .lines()
-            .find_map(|l| l.strip_prefix("pulsewatch serve: listening on http://127.0.0.1:"))
+            .find_map(|l| l.strip_prefix("pulsewatch serve: listening on "))
+            .and_then(|l| l.split_once("://127.0.0.1:").map(|(_, port)| port))
             .and_then(|p| p.trim().parse::<u16>().ok());
         if let Some(port) = port {
             return (child, port);

@@ -1,10 +1,9 @@
-//! The daemon's HTTP side: a small blocking server, one thread per request
-//! (at most [`MAX_REQUEST_THREADS`] at once), as a handful of routes need no
-//! framework. It reads what the refresh loop published and sends training
-//! requests to the monitor; it never judges anything itself.
+//! The daemon's routes: what each path answers, from what the refresh loop
+//! published. Plain functions of the request line, so the server around
+//! them ([`super::server`]) owns every connection concern. They read the
+//! snapshot and send training requests to the monitor; they never judge
+//! anything themselves.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,34 +11,56 @@ use crate::config::Config;
 use crate::engine::monitor::Command;
 use crate::engine::schedule::{RetrainReason, StartError};
 
-use super::{Shared, lock};
+use crate::serve::{Shared, lock};
 
-/// Requests answered at once; more get a 503.
-pub const MAX_REQUEST_THREADS: usize = 16;
+pub const JSON: &str = "application/json";
+pub const TEXT: &str = "text/plain; charset=utf-8";
+/// Prometheus text format 0.0.4.
+pub const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-const JSON: &str = "application/json";
-
-pub fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str) {
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+/// What a route answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: bytes::Bytes,
 }
 
-fn respond_error(stream: &mut TcpStream, status: &str, error: &str) {
-    respond(
-        stream,
-        status,
-        JSON,
-        &serde_json::json!({ "error": error }).to_string(),
-    );
+impl Reply {
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<bytes::Bytes>) -> Self {
+        Self {
+            status,
+            content_type,
+            body: body.into(),
+        }
+    }
+
+    pub fn error(status: u16, error: &str) -> Self {
+        Self::new(
+            status,
+            JSON,
+            serde_json::json!({ "error": error }).to_string(),
+        )
+    }
+}
+
+/// Whether a route may take long (a training request waits for the
+/// monitor; `/metrics/test` judges a day of data): run off the server's
+/// threads.
+pub fn is_slow(method: &str, path: &str) -> bool {
+    matches!(
+        (
+            method,
+            path.split_once('?').map_or(path, |(route, _)| route)
+        ),
+        ("POST", "/train") | ("GET", "/metrics/test")
+    )
 }
 
 /// Asks the monitor for a retrain on the latest window; returns the job
 /// id, or the status and message to answer with.
-fn start_training(shared: &Shared) -> Result<u64, (&'static str, String)> {
-    let unavailable = "503 Service Unavailable";
+fn start_training(shared: &Shared) -> Result<u64, (u16, String)> {
+    let unavailable = 503;
     if lock(&shared.snapshot).last_refresh_secs.is_none() {
         return Err((
             unavailable,
@@ -55,8 +76,18 @@ fn start_training(shared: &Shared) -> Result<u64, (&'static str, String)> {
         return Err((unavailable, "the engine is busy; try again".into()));
     }
     match answer.recv_timeout(Duration::from_secs(10)) {
-        Ok(Ok(id)) => Ok(id),
-        Ok(Err(error @ StartError::Busy { .. })) => Err(("409 Conflict", error.to_string())),
+        Ok(Ok(id)) => {
+            // The monitor publishes the job with its next report: answer
+            // once `GET /train/{id}` finds it.
+            let jobs = lock(&shared.jobs);
+            let _ = shared
+                .jobs_changed
+                .wait_timeout_while(jobs, Duration::from_secs(10), |jobs| {
+                    !jobs.contains_key(&id)
+                });
+            Ok(id)
+        }
+        Ok(Err(error @ StartError::Busy { .. })) => Err((409, error.to_string())),
         Ok(Err(error @ StartError::Spawn { .. })) => Err((unavailable, error.to_string())),
         Err(_) => Err((unavailable, "the engine did not answer; try again".into())),
     }
@@ -107,40 +138,20 @@ fn test_json(seed: u64, method: crate::config::DetectionMethod) -> String {
     .to_string()
 }
 
-/// Answers one request.
-pub fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(match stream.try_clone() {
-        Ok(s) => s,
-        Err(_) => return,
-    });
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    // Drain the headers.
-    let mut header = String::new();
-    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-        header.clear();
-    }
-    let mut parts = request_line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+/// Answers one request (`path` with its query string).
+pub fn route(method: &str, path: &str, shared: &Shared, config: &Config) -> Reply {
     if method == "POST" && path == "/train" {
-        match start_training(shared) {
-            Ok(id) => respond(
-                &mut stream,
-                "202 Accepted",
+        return match start_training(shared) {
+            Ok(id) => Reply::new(
+                202,
                 JSON,
-                &serde_json::json!({"id": id, "progress": format!("/train/{id}")}).to_string(),
+                serde_json::json!({"id": id, "progress": format!("/train/{id}")}).to_string(),
             ),
-            Err((status, error)) => respond_error(&mut stream, status, &error),
-        }
-        return;
+            Err((status, error)) => Reply::error(status, &error),
+        };
     }
-    if method != "GET" {
-        let error = format!("{method} is not supported; use GET");
-        respond_error(&mut stream, "405 Method Not Allowed", &error);
-        return;
+    if method != "GET" && method != "HEAD" {
+        return Reply::error(405, &format!("{method} is not supported; use GET"));
     }
     let (route, query) = path.split_once('?').unwrap_or((path, ""));
     if let Some(id) = route.strip_prefix("/train/") {
@@ -148,20 +159,10 @@ pub fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
             .parse::<u64>()
             .ok()
             .and_then(|id| lock(&shared.jobs).get(&id).cloned());
-        match job {
-            Some(state) => respond(
-                &mut stream,
-                "200 OK",
-                JSON,
-                &serde_json::json!(state).to_string(),
-            ),
-            None => respond_error(
-                &mut stream,
-                "404 Not Found",
-                &format!("no training job {id}"),
-            ),
-        }
-        return;
+        return match job {
+            Some(state) => Reply::new(200, JSON, serde_json::json!(state).to_string()),
+            None => Reply::error(404, &format!("no training job {id}")),
+        };
     }
     let snapshot = Arc::clone(&lock(&shared.snapshot));
     match route {
@@ -172,33 +173,25 @@ pub fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
                 .map(str::parse::<u64>);
             let method = config.detection.method;
             match seed {
-                None => respond(&mut stream, "200 OK", JSON, &test_json(1, method)),
-                Some(Ok(seed)) => respond(&mut stream, "200 OK", JSON, &test_json(seed, method)),
-                Some(Err(_)) => respond_error(
-                    &mut stream,
-                    "400 Bad Request",
-                    "seed must be a whole number",
-                ),
+                None => Reply::new(200, JSON, test_json(1, method)),
+                Some(Ok(seed)) => Reply::new(200, JSON, test_json(seed, method)),
+                Some(Err(_)) => Reply::error(400, "seed must be a whole number"),
             }
         }
-        "/metrics" => respond(
-            &mut stream,
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            &snapshot.to_prometheus_text(),
-        ),
-        "/healthz" => respond(&mut stream, "200 OK", "text/plain", "ok\n"),
-        "/metrics/live-short" => {
-            respond(&mut stream, "200 OK", JSON, &snapshot.window_json(Some(20)))
-        }
-        "/metrics/live-long" => respond(&mut stream, "200 OK", JSON, &snapshot.window_json(None)),
+        "/metrics" => Reply {
+            status: 200,
+            content_type: EXPOSITION,
+            body: shared.exposition(&snapshot),
+        },
+        "/healthz" => Reply::new(200, TEXT, "ok\n"),
+        "/metrics/live-short" => Reply::new(200, JSON, snapshot.window_json(Some(20))),
+        "/metrics/live-long" => Reply::new(200, JSON, snapshot.window_json(None)),
         "/readyz" => match snapshot.last_refresh_secs {
-            Some(_) => respond(&mut stream, "200 OK", "text/plain", "ready\n"),
-            None => respond(
-                &mut stream,
-                "503 Service Unavailable",
-                "text/plain",
-                &format!(
+            Some(_) => Reply::new(200, TEXT, "ready\n"),
+            None => Reply::new(
+                503,
+                TEXT,
+                format!(
                     "not ready: no data from Prometheus yet{}\n",
                     snapshot
                         .last_error
@@ -208,11 +201,10 @@ pub fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
                 ),
             ),
         },
-        "/" => respond(
-            &mut stream,
-            "200 OK",
+        "/" => Reply::new(
+            200,
             JSON,
-            &serde_json::json!({
+            serde_json::json!({
                 "name": config.app.name,
                 "version": env!("CARGO_PKG_VERSION"),
                 "prometheus": config.prometheus.base_url,
@@ -225,9 +217,8 @@ pub fn handle(mut stream: TcpStream, shared: &Arc<Shared>, config: &Config) {
             })
             .to_string(),
         ),
-        other => respond_error(
-            &mut stream,
-            "404 Not Found",
+        other => Reply::error(
+            404,
             &format!(
                 "no route {other}; try /metrics, /metrics/live-short, /metrics/live-long, /metrics/test, /train/{{id}}, /healthz, /readyz or /"
             ),
