@@ -296,6 +296,40 @@ pub enum BenchWhat {
         #[arg(long)]
         autoencoder: bool,
     },
+    /// serve's HTTP side under load: 200 idle and half-sent clients beside
+    /// `/healthz` and `/metrics` probes, then `/metrics` (gzip) open-loop at
+    /// a fixed rate; the load from a second process.
+    Http {
+        /// Series in the synthetic exposition (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000])]
+        series: Vec<usize>,
+        /// `/metrics` requests per second.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        /// Seconds at that rate.
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        /// Idle and half-sent connections held during the probes.
+        #[arg(long, default_value_t = 200)]
+        idle: usize,
+        /// Keep-alive connections the rate is spread over.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+    },
+    /// The load side of `bench http` (what it runs).
+    #[command(hide = true)]
+    HttpLoad {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        rate: u32,
+        #[arg(long)]
+        secs: f64,
+        #[arg(long)]
+        idle: usize,
+        #[arg(long)]
+        connections: usize,
+    },
     /// One size of `bench fleet`, in this process (what `bench fleet` runs).
     #[command(hide = true)]
     FleetOne {

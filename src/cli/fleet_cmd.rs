@@ -474,7 +474,7 @@ fn judge(online: &mut OnlineState, frame: Arc<MetricFrame>, models: &mut Models)
 }
 
 /// The CPU's model name and its widest vector extension, from /proc/cpuinfo.
-fn cpu_name() -> String {
+pub(super) fn cpu_name() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = info
         .lines()

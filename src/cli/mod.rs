@@ -192,6 +192,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     autoencoder,
                 },
         }) => fleet_cmd::bench_one(series, &window, &step, refreshes, method, autoencoder),
+        Some(Command::Bench {
+            what:
+                BenchWhat::Http {
+                    series,
+                    rate,
+                    secs,
+                    idle,
+                    connections,
+                },
+        }) => serve_cmd::bench_http(&series, rate, secs, idle, connections),
+        Some(Command::Bench {
+            what:
+                BenchWhat::HttpLoad {
+                    port,
+                    rate,
+                    secs,
+                    idle,
+                    connections,
+                },
+        }) => serve_cmd::http_load(port, rate, secs, idle, connections),
         Some(Command::Serve(args)) => serve_cmd::serve(cli.config.as_deref(), args),
         Some(Command::HashPassword { cost }) => serve_cmd::hash_password(cost),
         Some(Command::History {

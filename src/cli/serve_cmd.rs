@@ -74,3 +74,90 @@ pub fn hash_password(cost: u32) -> anyhow::Result<()> {
     outln!("{hash}");
     Ok(())
 }
+
+/// `bench http`: for each size, the real server on a synthetic snapshot and
+/// the load from a second process; one table row per size.
+pub fn bench_http(
+    series: &[usize],
+    rate: u32,
+    secs: f64,
+    idle: usize,
+    connections: usize,
+) -> anyhow::Result<()> {
+    outln!("CPU: {}", super::fleet_cmd::cpu_name());
+    outln!(
+        "| series | /metrics plain / gzip | /healthz beside {idle} idle: p50 / p99 / max | /metrics (gzip) beside {idle} idle: p50 / p99 / max | idle still open | /metrics at {rate}/s over {connections} connections: achieved | from due: p50 / p90 / p99 / max | from sent: p50 / p99 / max | errors |"
+    );
+    outln!("|---|---|---|---|---|---|---|---|---|");
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    for &n in series {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let server = crate::serve::bench::start_server(n, std::sync::Arc::clone(&stop))
+            .map_err(|e| anyhow::anyhow!("cannot start the server: {e}"))?;
+        let port = server.port;
+        let output = std::process::Command::new(&exe)
+            .args(["bench", "http-load", "--port", &port.to_string()])
+            .args(["--rate", &rate.to_string(), "--secs", &secs.to_string()])
+            .args(["--idle", &idle.to_string()])
+            .args(["--connections", &connections.to_string()])
+            .output()
+            .context("cannot run the load process")?;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = server.thread.join();
+        if !output.status.success() {
+            anyhow::bail!(
+                "the load process failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let report: crate::serve::bench::LoadReport =
+            serde_json::from_slice(&output.stdout).context("the load process's report")?;
+        let ms = |l: &crate::serve::bench::Latency| {
+            format!("{:.2} / {:.2} / {:.2} ms", l.p50_ms, l.p99_ms, l.max_ms)
+        };
+        let load = &report.metrics_at_rate;
+        outln!(
+            "| {n} | {:.0} KiB / {:.0} KiB | {} | {} | {} of {} | {:.0}/s | {:.2} / {:.2} / {:.2} / {:.2} ms | {} | {} |",
+            server.plain_bytes as f64 / 1024.0,
+            server.gzip_bytes as f64 / 1024.0,
+            ms(&report.healthz_beside_idle),
+            ms(&report.metrics_beside_idle),
+            report.idle_still_open,
+            report.idle_clients,
+            report.achieved_rate,
+            load.p50_ms,
+            load.p90_ms,
+            load.p99_ms,
+            load.max_ms,
+            ms(&report.metrics_at_rate_sent),
+            load.errors + report.healthz_beside_idle.errors + report.metrics_beside_idle.errors,
+        );
+    }
+    Ok(())
+}
+
+/// `bench http-load`: the load side, its report as JSON on stdout.
+pub fn http_load(
+    port: u16,
+    rate: u32,
+    secs: f64,
+    idle: usize,
+    connections: usize,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the load's runtime")?;
+    let report = runtime
+        .block_on(crate::serve::bench::load(
+            port,
+            idle,
+            rate,
+            secs,
+            connections,
+        ))
+        .context("the load")?;
+    outln!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}

@@ -6,6 +6,7 @@
 //! Prometheus web config file), alerts to Alertmanager ([`alerts`]).
 
 pub mod alerts;
+pub mod bench;
 pub mod exposition;
 pub mod signals;
 pub mod web;
@@ -64,33 +65,44 @@ struct Rendered {
     snapshot: Arc<Snapshot>,
     alerts_pending: Option<usize>,
     text: bytes::Bytes,
+    /// `text` gzip-compressed, made when first asked for.
+    gzipped: Option<bytes::Bytes>,
 }
 
 impl Shared {
-    /// `snapshot` in Prometheus text format, rendered once per snapshot.
-    fn exposition(&self, snapshot: &Arc<Snapshot>) -> bytes::Bytes {
+    /// `snapshot` in Prometheus text format (gzip-compressed when asked),
+    /// rendered once per snapshot.
+    fn exposition(&self, snapshot: &Arc<Snapshot>, gzip: bool) -> bytes::Bytes {
         let pending = self
             .alerts_pending
             .as_ref()
             .map(|count| count.load(Ordering::Relaxed));
         let mut cached = lock(&self.exposition);
-        if let Some(rendered) = cached.as_ref()
-            && Arc::ptr_eq(&rendered.snapshot, snapshot)
-            && rendered.alerts_pending == pending
-        {
+        let fresh = cached.as_ref().is_some_and(|rendered| {
+            Arc::ptr_eq(&rendered.snapshot, snapshot) && rendered.alerts_pending == pending
+        });
+        if !fresh {
+            let mut text = snapshot.to_prometheus_text();
+            if let Some(pending) = pending {
+                exposition::write_alerts_pending(&mut text, pending);
+            }
+            *cached = Some(Rendered {
+                snapshot: Arc::clone(snapshot),
+                alerts_pending: pending,
+                text: bytes::Bytes::from(text),
+                gzipped: None,
+            });
+        }
+        let Some(rendered) = cached.as_mut() else {
+            return bytes::Bytes::new();
+        };
+        if !gzip {
             return rendered.text.clone();
         }
-        let mut text = snapshot.to_prometheus_text();
-        if let Some(pending) = pending {
-            exposition::write_alerts_pending(&mut text, pending);
-        }
-        let text = bytes::Bytes::from(text);
-        *cached = Some(Rendered {
-            snapshot: Arc::clone(snapshot),
-            alerts_pending: pending,
-            text: text.clone(),
-        });
-        text
+        rendered
+            .gzipped
+            .get_or_insert_with(|| bytes::Bytes::from(exposition::gzip(&rendered.text)))
+            .clone()
     }
 }
 

@@ -365,6 +365,12 @@ fn serve_refuses_an_open_train_on_a_network_address_and_bad_web_configs() {
 
 /// Reads one response from a keep-alive connection: (status, body).
 fn read_response(stream: &mut TcpStream) -> (u16, String) {
+    let (status, _, body) = read_raw_response(stream);
+    (status, String::from_utf8(body).expect("utf-8"))
+}
+
+/// Reads one response: (status, head, body bytes).
+fn read_raw_response(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -388,7 +394,7 @@ fn read_response(stream: &mut TcpStream) -> (u16, String) {
         .expect("content-length");
     let mut body = vec![0u8; length];
     stream.read_exact(&mut body).expect("body");
-    (status, String::from_utf8(body).expect("utf-8"))
+    (status, head, body)
 }
 
 #[test]
@@ -435,6 +441,27 @@ fn serve_answers_beside_200_idle_clients_and_keeps_its_limits() {
     let (status, body) = read_response(&mut stream);
     assert_eq!(status, 503);
     assert!(body.starts_with("not ready"), "{body}");
+
+    // gzip, as Prometheus asks for it.
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip\r\n\r\n"
+    )
+    .expect("request");
+    let (status, head, body) = read_raw_response(&mut stream);
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase().contains("content-encoding: gzip"),
+        "{head}"
+    );
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(body.as_slice())
+        .read_to_string(&mut text)
+        .expect("gzip");
+    assert!(
+        text.contains("pulsewatch_series{state=\"followed\"}"),
+        "{text}"
+    );
 
     // A head larger than the limit: 431, not a read without end.
     let mut big = TcpStream::connect(("127.0.0.1", port)).expect("connect");

@@ -24,6 +24,8 @@ pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: bytes::Bytes,
+    /// The body is gzip-compressed (`Content-Encoding: gzip`).
+    pub gzipped: bool,
 }
 
 impl Reply {
@@ -32,6 +34,7 @@ impl Reply {
             status,
             content_type,
             body: body.into(),
+            gzipped: false,
         }
     }
 
@@ -138,8 +141,15 @@ fn test_json(seed: u64, method: crate::config::DetectionMethod) -> String {
     .to_string()
 }
 
-/// Answers one request (`path` with its query string).
-pub fn route(method: &str, path: &str, shared: &Shared, config: &Config) -> Reply {
+/// Answers one request (`path` with its query string); `/metrics` comes
+/// gzip-compressed when the client takes it (Prometheus does).
+pub fn route(
+    method: &str,
+    path: &str,
+    accepts_gzip: bool,
+    shared: &Shared,
+    config: &Config,
+) -> Reply {
     if method == "POST" && path == "/train" {
         return match start_training(shared) {
             Ok(id) => Reply::new(
@@ -181,7 +191,8 @@ pub fn route(method: &str, path: &str, shared: &Shared, config: &Config) -> Repl
         "/metrics" => Reply {
             status: 200,
             content_type: EXPOSITION,
-            body: shared.exposition(&snapshot),
+            body: shared.exposition(&snapshot, accepts_gzip),
+            gzipped: accepts_gzip,
         },
         "/healthz" => Reply::new(200, TEXT, "ok\n"),
         "/metrics/live-short" => Reply::new(200, JSON, snapshot.window_json(Some(20))),

@@ -21,7 +21,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use hyper::header::{
+    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, VARY,
+    WWW_AUTHENTICATE,
+};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -186,6 +189,19 @@ async fn answer(request: Request<Incoming>, context: Arc<ServerContext>) -> Resp
             return denied;
         }
     }
+    let accepts_gzip = request
+        .headers()
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            parts
+                .next()
+                .is_some_and(|name| name.trim().eq_ignore_ascii_case("gzip"))
+                && parts.all(|p| p.trim().replace(' ', "") != "q=0")
+        });
     let method = request.method().as_str().to_owned();
     let path = request
         .uri()
@@ -198,12 +214,24 @@ async fn answer(request: Request<Incoming>, context: Arc<ServerContext>) -> Resp
         };
         let routing = Arc::clone(&context);
         tokio::task::spawn_blocking(move || {
-            routes::route(&method, &path, &routing.shared, &routing.config)
+            routes::route(
+                &method,
+                &path,
+                accepts_gzip,
+                &routing.shared,
+                &routing.config,
+            )
         })
         .await
         .unwrap_or_else(|_| Reply::error(500, "the request's handler failed"))
     } else {
-        routes::route(&method, &path, &context.shared, &context.config)
+        routes::route(
+            &method,
+            &path,
+            accepts_gzip,
+            &context.shared,
+            &context.config,
+        )
     };
     response(&web, reply)
 }
@@ -214,6 +242,10 @@ fn response(web: &Web, reply: Reply) -> Response<Full<Bytes>> {
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+    if reply.gzipped {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
     for (name, value) in &web.spec.headers {
         // Checked when the file was read: one line, a known name.
         if let (Ok(name), Ok(value)) = (
