@@ -18,7 +18,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use super::{Shared, Snapshot, web};
 
 /// A synthetic fleet's snapshot: hosts × cpu, memory, latency.
-fn snapshot(series: usize) -> Snapshot {
+pub(super) fn snapshot(series: usize) -> Snapshot {
     let mut snapshot = Snapshot::default();
     for i in 0..series {
         let metric = ["cpu", "memory", "latency"][i % 3];

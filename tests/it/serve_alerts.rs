@@ -17,7 +17,7 @@ use crate::serve::{KillOnDrop, start_serve, wait_for};
 use crate::support::{get_json, get_text, http};
 
 /// A target serving `pulse_value{test="ID"} VALUE`.
-fn pulse_target(id: &str, value: Arc<AtomicU64>) -> u16 {
+pub(crate) fn pulse_target(id: &str, value: Arc<AtomicU64>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let id = id.to_owned();

@@ -130,7 +130,7 @@ pub async fn run(
     }
 }
 
-async fn serve_connection<T>(
+pub(in crate::serve) async fn serve_connection<T>(
     io: T,
     context: Arc<ServerContext>,
     watcher: hyper_util::server::graceful::Watcher,
@@ -148,6 +148,9 @@ async fn serve_connection<T>(
         .max_header_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEADERS)
         .keep_alive(true)
+        // A client that closes its sending side after the request still
+        // gets the answer.
+        .half_close(true)
         .serve_connection(TokioIo::new(StallGuard::new(io, WRITE_STALL)), service);
     // A client gone or too slow ends its own connection only.
     let _ = watcher.watch(connection).await;
