@@ -264,7 +264,10 @@ fn cancel_stops_training_and_keeps_the_old_state() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = quiet_state();
     let mut slow = config(dir.path(), "");
-    slow.lstm.epochs = 200;
+    // More epochs than any machine finishes while the test runs: the
+    // cancel never races the training's end (a broken cancel fails by the
+    // wait's bound).
+    slow.lstm.epochs = 100_000;
     let mut harness = harness(slow, state, None);
     wait_for(&mut harness, "start-up", PulseWatchApp::is_idle);
     harness.get_by_label("Train model").click();

@@ -26,6 +26,7 @@ mod prometheus;
 mod serve;
 mod serve_alerts;
 mod serve_web;
+mod shared_history;
 mod support;
 #[cfg(feature = "gui")]
 mod window;

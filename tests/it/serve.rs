@@ -10,8 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::support::{REFUSING_PORT, get_json, http, spawn_listening, spawn_on_free_port};
 
@@ -91,6 +90,41 @@ pub(crate) fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A Prometheus in `dir` scraping job `pulsewatch` every second, the job's
+/// settings (its targets, scheme, TLS, auth) given as YAML lines indented
+/// under it. Held by the port it bound and by its own config file, retried
+/// when another test took the port first.
+pub(crate) fn start_scraping_prometheus(dir: &Path, job: &str) -> (KillOnDrop, u16) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let prom_config = dir.join("prometheus.yml");
+    std::fs::write(
+        &prom_config,
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: pulsewatch\n{job}"),
+    )
+    .expect("prom config");
+    let config_file = prom_config.display().to_string();
+    let (prometheus, port) = spawn_on_free_port(
+        |port| {
+            let mut command = Command::new("prometheus");
+            command
+                .arg(format!("--config.file={config_file}"))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.join(format!("data-{port}")).display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            command
+        },
+        |port| {
+            get_json(port, "/api/v1/status/flags")
+                .is_some_and(|flags| flags["data"]["config.file"] == config_file.as_str())
+        },
+    );
+    (KillOnDrop(prometheus), port)
 }
 
 /// The value of `name{metric="…"}` in a text exposition.
@@ -250,40 +284,10 @@ fn serve_publishes_metrics_that_a_real_prometheus_scrapes() {
     assert_eq!(status, 200);
 
     // A second Prometheus scrapes serve every second.
-    let prom_dir = home.path().join("prom");
-    std::fs::create_dir_all(&prom_dir).expect("mkdir");
-    let prom_config = prom_dir.join("prometheus.yml");
-    std::fs::write(
-        &prom_config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: pulsewatch\n    \
-             static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-        ),
-    )
-    .expect("prom config");
-    // Held by the port it bound and by its own config file, retried when
-    // another test took the port first.
-    let config_file = prom_config.display().to_string();
-    let (prometheus, prom_port) = spawn_on_free_port(
-        |port| {
-            let mut command = Command::new("prometheus");
-            command
-                .arg(format!("--config.file={config_file}"))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    prom_dir.join(format!("data-{port}")).display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            command
-        },
-        |port| {
-            get_json(port, "/api/v1/status/flags")
-                .is_some_and(|flags| flags["data"]["config.file"] == config_file.as_str())
-        },
+    let (_prometheus, prom_port) = start_scraping_prometheus(
+        &home.path().join("prom"),
+        &format!("    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"),
     );
-    let _prometheus = KillOnDrop(prometheus);
     let mut scraped = None;
     wait_for("Prometheus to scrape serve", || {
         scraped = http(
@@ -312,8 +316,6 @@ fn serve_sends_an_alert_to_a_real_alertmanager() {
     let Ok(url) = std::env::var("PULSEWATCH_TEST_PROM_URL") else {
         panic!("PULSEWATCH_TEST_PROM_URL is not set: run the suite with `bash tests/run.sh`");
     };
-    let sd_dir = std::env::var("PULSEWATCH_TEST_FILE_SD_DIR")
-        .expect("PULSEWATCH_TEST_FILE_SD_DIR is not set: run the suite with `bash tests/run.sh`");
     let home = tempfile::tempdir().expect("tempdir");
     let am_config = home.path().join("alertmanager.yml");
     // A receiver named after this test's directory: how the test knows the
@@ -357,23 +359,16 @@ fn serve_sends_an_alert_to_a_real_alertmanager() {
     let _alertmanager = KillOnDrop(alertmanager);
     // A series at 1 that the test sends to 1001 once the detectors know
     // it (a target of its own, scraped through the file_sd directory).
-    let value = Arc::new(AtomicU64::new(1));
-    let id = receiver.replace("blackhole-", "alert-");
-    let target = crate::serve_alerts::pulse_target(&id, Arc::clone(&value));
-    let targets = Path::new(&sd_dir).join(format!("{id}.json"));
-    std::fs::write(
-        &targets,
-        format!(r#"[{{"targets": ["127.0.0.1:{target}"]}}]"#),
-    )
-    .expect("targets");
+    let pulse = crate::serve_alerts::Pulse::start("alert", home.path());
     let config = home.path().join("serve.yml");
     std::fs::write(
         &config,
         format!(
             "prometheus:\n  url: {url}\n  step: 1s\n  window: 5m\nmetrics:\n  \
-             spike: 'max(pulse_value{{test=\"{id}\"}})'\n\
+             spike: '{}'\n\
              dashboard:\n  refresh_interval: 1\nprophet_model:\n  enabled: false\n\
              lstm_model:\n  enabled: false\n  save_path: {}\ndetection:\n  probation_rows: 20\n",
+            pulse.query(),
             home.path().join("model").display()
         ),
     )
@@ -385,7 +380,7 @@ fn serve_sends_an_alert_to_a_real_alertmanager() {
         sample(&text, "pulsewatch_series{state=\"followed\"}") == Some(1.0)
             && sample(&text, "pulsewatch_series{state=\"probation\"}") == Some(0.0)
     });
-    value.store(1001, Ordering::Relaxed);
+    pulse.set(1001);
     let mut alert = serde_json::Value::Null;
     wait_for("the alert in Alertmanager", || {
         alert = http(am_port, "GET", "/api/v2/alerts")
@@ -414,7 +409,7 @@ fn serve_sends_an_alert_to_a_real_alertmanager() {
             .is_some_and(|u| u.ends_with("/metrics/live-short")),
         "{alert}"
     );
-    value.store(1, Ordering::Relaxed);
+    pulse.set(1);
     // One alarm per event: some rows later the anomaly is over and serve
     // sends endsAt with the same labels: Alertmanager no longer lists the
     // alert as firing (its endsAt is past, or it is gone).
@@ -459,7 +454,6 @@ fn serve_sends_an_alert_to_a_real_alertmanager() {
     if alert["labels"]["severity"] == "critical" {
         assert_eq!(fields[5], "critical", "{row}");
     }
-    let _ = std::fs::remove_file(&targets);
 }
 
 #[cfg(unix)]

@@ -8,7 +8,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,7 @@ use crate::serve::{KillOnDrop, start_serve, wait_for};
 use crate::support::{get_json, get_text, http};
 
 /// A target serving `pulse_value{test="ID"} VALUE`.
-pub(crate) fn pulse_target(id: &str, value: Arc<AtomicU64>) -> u16 {
+fn pulse_target(id: &str, value: Arc<AtomicU64>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let id = id.to_owned();
@@ -39,6 +39,54 @@ pub(crate) fn pulse_target(id: &str, value: Arc<AtomicU64>) -> u16 {
         }
     });
     port
+}
+
+/// A series the test drives: `max(pulse_value{test="ID"})`, served by a
+/// target of its own that the test Prometheus finds through its file_sd
+/// directory (the file is removed on drop, also when the test fails).
+pub(crate) struct Pulse {
+    pub id: String,
+    value: Arc<AtomicU64>,
+    targets: PathBuf,
+}
+
+impl Pulse {
+    /// Starts at 1; `prefix` and the test's temporary directory make the id.
+    pub fn start(prefix: &str, home: &Path) -> Self {
+        let sd_dir = std::env::var("PULSEWATCH_TEST_FILE_SD_DIR").expect(
+            "PULSEWATCH_TEST_FILE_SD_DIR is not set: run the suite with `bash tests/run.sh`",
+        );
+        let id = format!(
+            "{prefix}-{}",
+            home.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+        let value = Arc::new(AtomicU64::new(1));
+        let port = pulse_target(&id, Arc::clone(&value));
+        let targets = Path::new(&sd_dir).join(format!("{id}.json"));
+        std::fs::write(
+            &targets,
+            format!(r#"[{{"targets": ["127.0.0.1:{port}"]}}]"#),
+        )
+        .expect("targets");
+        Self { id, value, targets }
+    }
+
+    /// The PromQL that reads it.
+    pub fn query(&self) -> String {
+        format!("max(pulse_value{{test=\"{}\"}})", self.id)
+    }
+
+    pub fn set(&self, value: u64) {
+        self.value.store(value, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Pulse {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.targets);
+    }
 }
 
 /// A webhook receiver: every notification's JSON, in arrival order.
@@ -128,7 +176,7 @@ fn start_alertmanager(config: &Path, storage: &Path, port: u16, id: &str) -> Kil
 
 /// SIGTERM, then wait: Alertmanager saves its notification log, serve
 /// closes its events.
-fn terminate(child: &mut Child) {
+pub(crate) fn terminate(child: &mut Child) {
     // SAFETY: kill(2) on a child this test started and has not reaped.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let _ = child.wait();
@@ -145,7 +193,7 @@ fn notified(received: &Mutex<Vec<serde_json::Value>>, status: &str) -> bool {
 }
 
 /// A sample of serve's `/metrics`.
-fn sample(port: u16, series: &str) -> Option<f64> {
+pub(crate) fn sample(port: u16, series: &str) -> Option<f64> {
     get_text(port, "/metrics")?
         .lines()
         .find(|l| l.starts_with(series))
@@ -155,27 +203,10 @@ fn sample(port: u16, series: &str) -> Option<f64> {
 
 #[test]
 fn a_resolve_survives_alertmanager_and_serve_restarting() {
-    let prom_url = std::env::var("PULSEWATCH_TEST_PROM_URL")
-        .expect("PULSEWATCH_TEST_PROM_URL is not set: run the suite with `bash tests/run.sh`");
-    let sd_dir = std::env::var("PULSEWATCH_TEST_FILE_SD_DIR")
-        .expect("PULSEWATCH_TEST_FILE_SD_DIR is not set: run the suite with `bash tests/run.sh`");
+    let prom_url = crate::fleet::prom_url();
     let home = tempfile::tempdir().expect("tempdir");
-    let id = format!(
-        "outage-{}",
-        home.path()
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    );
-    let value = Arc::new(AtomicU64::new(1));
-    let target = pulse_target(&id, Arc::clone(&value));
-    let targets = Path::new(&sd_dir).join(format!("{id}.json"));
-    std::fs::write(
-        &targets,
-        format!(r#"[{{"targets": ["127.0.0.1:{target}"]}}]"#),
-    )
-    .expect("targets");
-
+    let pulse = Pulse::start("outage", home.path());
+    let id = pulse.id.clone();
     let received = Arc::new(Mutex::new(Vec::new()));
     let sink = webhook_sink(Arc::clone(&received));
     let am_config = home.path().join("alertmanager.yml");
@@ -197,9 +228,10 @@ fn a_resolve_survives_alertmanager_and_serve_restarting() {
         &config,
         format!(
             "prometheus:\n  url: {prom_url}\n  step: 1s\n  window: 5m\nmetrics:\n  \
-             pulse: 'max(pulse_value{{test=\"{id}\"}})'\ndashboard:\n  refresh_interval: 1\n\
+             pulse: '{}'\ndashboard:\n  refresh_interval: 1\n\
              prophet_model:\n  enabled: false\nlstm_model:\n  enabled: false\n  save_path: {}\n\
              detection:\n  probation_rows: 20\n",
+            pulse.query(),
             home.path().join("model").display()
         ),
     )
@@ -212,12 +244,12 @@ fn a_resolve_survives_alertmanager_and_serve_restarting() {
     });
 
     // The anomaly: Alertmanager notifies it.
-    value.store(1001, Ordering::Relaxed);
+    pulse.set(1001);
     wait_for("the firing notification", || notified(&received, "firing"));
 
     // Alertmanager goes away; the anomaly ends meanwhile.
     terminate(&mut alertmanager.0);
-    value.store(1, Ordering::Relaxed);
+    pulse.set(1);
     wait_for("the event's end, its resolve kept", || {
         sample(port, "pulsewatch_anomalous{metric=\"pulse\"}") == Some(0.0)
             && sample(port, "pulsewatch_alerts_pending").is_some_and(|n| n >= 1.0)
@@ -237,5 +269,4 @@ fn a_resolve_survives_alertmanager_and_serve_restarting() {
     wait_for("the outbox to empty", || {
         sample(port, "pulsewatch_alerts_pending") == Some(0.0)
     });
-    let _ = std::fs::remove_file(&targets);
 }

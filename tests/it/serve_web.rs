@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::serve::{KillOnDrop, start_serve, wait_for};
-use crate::support::{REFUSING_PORT, get_json, http, spawn_on_free_port};
+use crate::serve::{start_scraping_prometheus, start_serve, wait_for};
+use crate::support::{REFUSING_PORT, get_json, http};
 
 /// A serve config whose Prometheus refuses connections: the HTTP side
 /// answers all the same (not ready, fetch errors counted).
@@ -233,42 +233,16 @@ fn serve_speaks_mutual_tls_and_basic_auth_from_a_node_exporter_web_config() {
     assert_eq!(http(port, "GET", "/healthz"), None);
 
     // A real Prometheus scrapes it over mutual TLS with the password.
-    let prom_dir = dir.join("prom");
-    std::fs::create_dir_all(&prom_dir).expect("mkdir");
-    let prom_config = prom_dir.join("prometheus.yml");
-    std::fs::write(
-        &prom_config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: pulsewatch\n    \
-             scheme: https\n    tls_config:\n      ca_file: {d}/ca.crt\n      \
+    let (_prometheus, prom_port) = start_scraping_prometheus(
+        &dir.join("prom"),
+        &format!(
+            "    scheme: https\n    tls_config:\n      ca_file: {d}/ca.crt\n      \
              cert_file: {d}/client.crt\n      key_file: {d}/client.key\n    basic_auth:\n      \
              username: prom\n      password: s3cret\n    static_configs:\n      \
              - targets: ['127.0.0.1:{port}']\n",
             d = dir.display()
         ),
-    )
-    .expect("prom config");
-    let config_file = prom_config.display().to_string();
-    let (prometheus, prom_port) = spawn_on_free_port(
-        |prom_port| {
-            let mut command = Command::new("prometheus");
-            command
-                .arg(format!("--config.file={config_file}"))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    prom_dir.join(format!("data-{prom_port}")).display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            command
-        },
-        |prom_port| {
-            get_json(prom_port, "/api/v1/status/flags")
-                .is_some_and(|flags| flags["data"]["config.file"] == config_file.as_str())
-        },
     );
-    let _prometheus = KillOnDrop(prometheus);
     let mut scraped = None;
     wait_for("Prometheus to scrape serve over TLS", || {
         scraped = get_json(
