@@ -367,7 +367,7 @@ fn serve_sends_an_alert_to_a_real_alertmanager() {
             "prometheus:\n  url: {url}\n  step: 1s\n  window: 5m\nmetrics:\n  \
              spike: '{}'\n\
              dashboard:\n  refresh_interval: 1\nprophet_model:\n  enabled: false\n\
-             lstm_model:\n  enabled: false\n  save_path: {}\ndetection:\n  probation_rows: 20\n",
+             lstm_model:\n  enabled: false\n  save_path: {}\ndetection:\n  probation_rows: 40\n",
             pulse.query(),
             home.path().join("model").display()
         ),

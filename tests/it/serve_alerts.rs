@@ -44,6 +44,10 @@ fn pulse_target(id: &str, value: Arc<AtomicU64>) -> u16 {
 /// A series the test drives: `max(pulse_value{test="ID"})`, served by a
 /// target of its own that the test Prometheus finds through its file_sd
 /// directory (the file is removed on drop, also when the test fails).
+/// Tests that follow it set `detection.probation_rows: 40`: the ensemble
+/// marks a jump from a flat line only with about 30 rows behind it, so a
+/// shorter probation would end before the detectors can alarm and a jump
+/// sent then would go unmarked.
 pub(crate) struct Pulse {
     pub id: String,
     value: Arc<AtomicU64>,
@@ -230,7 +234,7 @@ fn a_resolve_survives_alertmanager_and_serve_restarting() {
             "prometheus:\n  url: {prom_url}\n  step: 1s\n  window: 5m\nmetrics:\n  \
              pulse: '{}'\ndashboard:\n  refresh_interval: 1\n\
              prophet_model:\n  enabled: false\nlstm_model:\n  enabled: false\n  save_path: {}\n\
-             detection:\n  probation_rows: 20\n",
+             detection:\n  probation_rows: 40\n",
             pulse.query(),
             home.path().join("model").display()
         ),

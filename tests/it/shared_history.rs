@@ -37,7 +37,7 @@ fn the_app_and_serve_write_one_history_at_once() {
         "app:\n  history_path: {}\nprometheus:\n  url: {prom_url}\n  step: 1s\n  window: 5m\n\
          metrics:\n  pulse: '{}'\ndashboard:\n  refresh_interval: 1\n\
          prophet_model:\n  enabled: false\nlstm_model:\n  enabled: false\n  save_path: {}\n\
-         detection:\n  probation_rows: 20\n",
+         detection:\n  probation_rows: 40\n",
         history_path.display(),
         pulse.query(),
         home.path().join("model").display()
