@@ -134,8 +134,12 @@ impl Ctx<'_> {
             return Ok(default);
         };
         let duration = match &spanned.value {
-            NumberOrText::Number(n) if n.is_finite() && *n > 0.0 => {
-                Duration::from_secs_f64(n * unit_secs)
+            // Found by fuzzing: a number too large for a Duration panicked.
+            NumberOrText::Number(n)
+                if *n > 0.0
+                    && let Ok(d) = Duration::try_from_secs_f64(n * unit_secs) =>
+            {
+                d
             }
             NumberOrText::Number(n) => {
                 return Err(self.err(
