@@ -89,6 +89,7 @@ def stop(p):
 am_cmd = ["prometheus-alertmanager", f"--config.file={work}/am.yml", f"--storage.path={work}/am",
           f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="]
 restarted = []
+pending_starts = []
 # Prometheus as relaunched here: with-prometheus.sh stops only the one it started.
 relaunched = []
 def rss_kb():
@@ -121,24 +122,31 @@ outage = None
 events = {minutes * 20: "am", minutes * 30: "prom", minutes * 40: "am"}
 while time.time() - start < minutes * 60:
     elapsed = time.time() - start
+    # Each outage: stop now, start again 20 s later, polling all along (a
+    # pause in polling would read as a missed refresh).
     for at, what in list(events.items()):
         if elapsed < at:
             continue
         del events[at]
         if what == "am":
             stop(pid_listening(am_port))
-            time.sleep(20)
-            subprocess.Popen(am_cmd, stderr=open(f"{work}/am.log", "a"))
+            pending_starts.append((time.time() + 20, am_cmd, "am"))
         else:
             prom = pid_listening(prom_port)
-            cmd = open(f"/proc/{prom}/cmdline").read().split("\0")[:-1]
+            prom_cmd = open(f"/proc/{prom}/cmdline").read().split("\0")[:-1]
             errors_before_outage = fetch_errors
             down = time.time()
             stop(prom)
-            time.sleep(20)
-            relaunched.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            outage = (down, time.time() + 10)
+            pending_starts.append((down + 20, prom_cmd, "prom"))
+            outage = (down, down + 30)
         restarted.append(f"{what} at {at:.0f} s")
+    for due, cmd, what in list(pending_starts):
+        if time.time() >= due:
+            pending_starts.remove((due, cmd, what))
+            if what == "am":
+                subprocess.Popen(cmd, stderr=open(f"{work}/am.log", "a"))
+            else:
+                relaunched.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     try:
         m = metrics()
         t = m.get("pulsewatch_last_refresh_timestamp_seconds")
