@@ -7,10 +7,9 @@
 //! for it. Latency counts from when a request was due, not when it was
 //! sent, so a server that falls behind shows its queue.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
@@ -52,29 +51,30 @@ pub struct BenchServer {
     pub gzip_bytes: usize,
 }
 
-/// Serves `series` synthetic series on a free loopback port until `stop`.
-pub fn start_server(series: usize, stop: Arc<AtomicBool>) -> Result<BenchServer, String> {
+/// The server's context over [`snapshot`]`(series)`: default config, no
+/// web config file, no monitor behind `POST /train` (it answers "busy").
+/// The bench's and the HTTP fuzz target's.
+pub(super) fn synthetic_context(series: usize) -> Result<Arc<web::server::ServerContext>, String> {
     let (monitor, _) = std::sync::mpsc::sync_channel(1);
-    let shared = Arc::new(Shared {
-        snapshot: Mutex::new(Arc::new(snapshot(series))),
-        jobs: Mutex::new(BTreeMap::new()),
-        jobs_changed: std::sync::Condvar::new(),
-        monitor: Mutex::new(monitor),
-        exposition: Mutex::new(None),
-        alerts_pending: None,
-    });
-    let current = Arc::clone(&super::lock(&shared.snapshot));
-    let plain_bytes = shared.exposition(&current, false).len();
-    let gzip_bytes = shared.exposition(&current, true).len();
-    let config = crate::config::Config::from_yaml_str("", "bench").map_err(|e| e.to_string())?;
+    let shared = Arc::new(Shared::new(snapshot(series), monitor, None));
+    let config =
+        crate::config::Config::from_yaml_str("", "synthetic").map_err(|e| e.to_string())?;
     let web = Arc::new(web::WebConfigFile::open(None).map_err(|e| e.to_string())?);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let context = Arc::new(web::server::ServerContext::new(
+    Ok(Arc::new(web::server::ServerContext::new(
         shared,
         Arc::new(config),
         web,
-    ));
+    )))
+}
+
+/// Serves `series` synthetic series on a free loopback port until `stop`.
+pub fn start_server(series: usize, stop: Arc<AtomicBool>) -> Result<BenchServer, String> {
+    let context = synthetic_context(series)?;
+    let current = Arc::clone(&super::lock(&context.shared.snapshot));
+    let plain_bytes = context.shared.exposition(&current, false).len();
+    let gzip_bytes = context.shared.exposition(&current, true).len();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
     let thread = std::thread::Builder::new()
         .name("bench-server".into())
         .spawn(move || {

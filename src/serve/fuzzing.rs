@@ -4,31 +4,11 @@
 //! answered out. The client closes its side after the request, so a
 //! half-sent head ends at once (end of input), not at the head timeout.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::{Shared, web};
-
-fn context() -> Option<Arc<web::server::ServerContext>> {
-    let (monitor, _) = std::sync::mpsc::sync_channel(1);
-    let shared = Arc::new(Shared {
-        snapshot: Mutex::new(Arc::new(super::bench::snapshot(30))),
-        jobs: Mutex::new(BTreeMap::new()),
-        jobs_changed: std::sync::Condvar::new(),
-        monitor: Mutex::new(monitor),
-        exposition: Mutex::new(None),
-        alerts_pending: None,
-    });
-    let config = crate::config::Config::from_yaml_str("", "fuzz").ok()?;
-    let web = Arc::new(web::WebConfigFile::open(None).ok()?);
-    Some(Arc::new(web::server::ServerContext::new(
-        shared,
-        Arc::new(config),
-        web,
-    )))
-}
+use super::web;
 
 thread_local! {
     static RUNTIME: Option<(tokio::runtime::Runtime, Arc<web::server::ServerContext>)> =
@@ -36,7 +16,7 @@ thread_local! {
             .enable_time()
             .build()
             .ok()
-            .zip(context());
+            .zip(super::bench::synthetic_context(30).ok());
 }
 
 /// What the server answers to `request` sent on one connection, closed

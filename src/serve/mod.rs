@@ -72,6 +72,21 @@ struct Rendered {
 }
 
 impl Shared {
+    fn new(
+        snapshot: Snapshot,
+        monitor: SyncSender<Command>,
+        alerts_pending: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    ) -> Self {
+        Self {
+            snapshot: Mutex::new(Arc::new(snapshot)),
+            jobs: Mutex::new(BTreeMap::new()),
+            jobs_changed: std::sync::Condvar::new(),
+            monitor: Mutex::new(monitor),
+            exposition: Mutex::new(None),
+            alerts_pending,
+        }
+    }
+
     /// `snapshot` in Prometheus text format (gzip-compressed when asked),
     /// rendered once per snapshot.
     fn exposition(&self, snapshot: &Arc<Snapshot>, gzip: bool) -> bytes::Bytes {
@@ -311,16 +326,13 @@ pub fn serve(
         })
         .transpose()
         .map_err(|reason| ServeError::Engine { reason })?;
-    let shared = Arc::new(Shared {
-        snapshot: Mutex::new(Arc::new(Snapshot::default())),
-        jobs: Mutex::new(BTreeMap::new()),
-        jobs_changed: std::sync::Condvar::new(),
-        monitor: Mutex::new(monitor.sender()),
-        exposition: Mutex::new(None),
-        alerts_pending: alert_sender
+    let shared = Arc::new(Shared::new(
+        Snapshot::default(),
+        monitor.sender(),
+        alert_sender
             .as_ref()
             .map(|sender| Arc::clone(&sender.pending)),
-    });
+    ));
     let mut publisher = Publisher {
         shared: Arc::clone(&shared),
         judged: None,
