@@ -391,6 +391,36 @@ pub enum EvalWhat {
         #[arg(long)]
         json: bool,
     },
+    /// Alarms and marks at the shipped alarm level, no threshold tuned: per
+    /// category of a NAB-layout set, the windows a marked event touches and
+    /// the windows with an alarm (the capped scores `eval nab` scores), and
+    /// the marked events and alarms outside every window per series per
+    /// week; on --csv files (normal data, no labels) every one is false.
+    Alarms {
+        /// NAB-layout data dir (with --windows).
+        #[arg(long, value_name = "DIR", requires = "windows")]
+        data: Option<PathBuf>,
+        #[arg(long, value_name = "FILE", requires = "data")]
+        windows: Option<PathBuf>,
+        /// Comma-separated categories, paths, file names or stems.
+        #[arg(long, default_value = "")]
+        files: String,
+        /// Unlabelled CSVs of normal data (wide, or long per entity).
+        #[arg(long = "csv", value_name = "FILE")]
+        csv: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = MethodArg::Ensemble)]
+        method: MethodArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Writes the generated development set (NAB layout: one category per
+    /// anomaly kind, `gen-clean` without anomalies) under --out.
+    Generate {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

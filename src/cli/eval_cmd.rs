@@ -11,7 +11,7 @@ fn as_slices(values: &[Vec<f64>]) -> Vec<&[f64]> {
 }
 
 /// `<dir>/<category>/<file>.csv`, else `<dir>/<file>.csv`.
-fn locate(dir: &Path, relpath: &str) -> PathBuf {
+pub(super) fn locate(dir: &Path, relpath: &str) -> PathBuf {
     let nested = dir.join(relpath);
     if nested.exists() {
         return nested;
@@ -24,7 +24,7 @@ fn locate(dir: &Path, relpath: &str) -> PathBuf {
 
 /// `--files`: comma-separated categories, `category/file.csv` paths, file
 /// names or stems; empty: every file in the windows file.
-fn select(all: &[String], spec: &str) -> Result<Vec<String>, NabError> {
+pub(super) fn select(all: &[String], spec: &str) -> Result<Vec<String>, NabError> {
     let items: Vec<&str> = spec
         .split(',')
         .map(str::trim)
@@ -52,7 +52,7 @@ fn select(all: &[String], spec: &str) -> Result<Vec<String>, NabError> {
         .collect())
 }
 
-fn timestamps(path: &Path) -> Result<Vec<i64>, NabError> {
+pub(super) fn timestamps(path: &Path) -> Result<Vec<i64>, NabError> {
     nab::read_column(path, "timestamp")?
         .iter()
         .enumerate()
@@ -93,13 +93,13 @@ fn scores(path: &Path, data_timestamps: &[i64]) -> Result<Vec<f64>, NabError> {
 
 /// The settings of the detectors that fit models: the built-in config's
 /// autoencoder (on the CPU) and Prophet. The same for every file.
-struct OnlineSettings {
-    lstm: crate::config::LstmConfig,
+pub(super) struct OnlineSettings {
+    pub(super) lstm: crate::config::LstmConfig,
     forecast: crate::forecast::ForecastSettings,
 }
 
 impl OnlineSettings {
-    fn builtin() -> anyhow::Result<Self> {
+    pub(super) fn builtin() -> anyhow::Result<Self> {
         let config = crate::config::Config::builtin()?;
         let mut lstm = config.lstm.clone();
         lstm.device = crate::config::DevicePreference::Cpu;
@@ -289,7 +289,7 @@ fn row_flags(
 /// The frames a labelled file holds: the file itself (wide), or one per
 /// entity (long: `timestamp,<labels…>,metric,value,is_anomaly`), each with
 /// the name its table rows get.
-fn labelled_frames(
+pub(super) fn labelled_frames(
     file: &Path,
     entity_labels: &[String],
 ) -> anyhow::Result<Vec<(String, crate::data::MetricFrame)>> {

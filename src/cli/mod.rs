@@ -7,7 +7,8 @@
 //! - `args`: the clap definitions ([`Cli`], [`Command`], the subcommand enums).
 //! - `config_cmd`: `config check`, `config init`.
 //! - `data_cmd`: `sample-data`, `inspect`, `export-openmetrics`.
-//! - `eval_cmd`: `eval labelled`, `eval nab`.
+//! - `eval_cmd`: `eval labelled`, `eval nab`, `eval generate`.
+//! - `budget_cmd`: `eval alarms`.
 //! - `fetch_cmd`: `fetch`.
 //! - `fleet_cmd`: `bench fleet`.
 //! - `forecast_cmd`: `forecast`, `bench forecast`.
@@ -49,6 +50,7 @@ macro_rules! out {
 pub struct StdoutWrite(#[source] pub std::io::Error);
 
 mod args;
+mod budget_cmd;
 mod config_cmd;
 mod data_cmd;
 mod eval_cmd;
@@ -254,6 +256,35 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             &files,
             json,
         ),
+        Some(Command::Eval {
+            what:
+                EvalWhat::Alarms {
+                    data,
+                    windows,
+                    files,
+                    csv,
+                    method,
+                    json,
+                },
+        }) => budget_cmd::eval_alarms(
+            cli.config.as_deref(),
+            data.as_deref(),
+            windows.as_deref(),
+            &files,
+            &csv,
+            method,
+            json,
+        ),
+        Some(Command::Eval {
+            what: EvalWhat::Generate { out, seed },
+        }) => {
+            let count = crate::eval::devset::write_devset(&out, seed)?;
+            outln!(
+                "wrote {count} series to {} (data/, labels/combined_windows.json)",
+                out.display()
+            );
+            Ok(())
+        }
         Some(Command::Forecast {
             csv,
             model,

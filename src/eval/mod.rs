@@ -1,6 +1,8 @@
 //! Evaluation against labels: point-wise precision, recall and F1 (no
 //! point-adjust, which inflates scores), and NAB's scoring ([`nab`]).
 
+pub mod budget;
+pub mod devset;
 pub mod nab;
 
 use serde::Serialize;

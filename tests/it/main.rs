@@ -11,6 +11,7 @@ mod csv_files;
 #[cfg(feature = "gui")]
 mod dashboard;
 mod detector;
+mod devset;
 mod fake_http;
 mod fleet;
 mod fleet_models;
