@@ -410,6 +410,11 @@ pub enum EvalWhat {
         csv: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = MethodArg::Ensemble)]
         method: MethodArg,
+        /// Rows each series' detectors learn from before they judge
+        /// (default: NAB's 15 % of the series; the daemon's is
+        /// `detection.probation_rows`).
+        #[arg(long)]
+        probation_rows: Option<usize>,
         #[arg(long)]
         json: bool,
     },

@@ -13,16 +13,20 @@ use crate::eval::nab::{self, NabError};
 
 use super::eval_cmd::{OnlineSettings, labelled_frames, locate, select, timestamps};
 
-/// One series' marks and alarms by `method`, with NAB's probation (15 %).
+/// One series' marks and alarms by `method`, after a probation of
+/// `probation_rows` (None: NAB's 15 % of the series).
 /// Marks: the row likelihoods the window and the daemon mark from; alarms:
 /// the capped likelihoods `eval nab` scores (the autoencoder trained on the
 /// probation, as there).
 fn marks_and_alarms(
     values: &[f64],
     method: DetectionMethod,
+    probation_rows: Option<usize>,
     settings: &OnlineSettings,
 ) -> (Vec<bool>, Vec<bool>) {
-    let probation = online::probation_rows(values.len());
+    let probation = probation_rows
+        .unwrap_or_else(|| online::probation_rows(values.len()))
+        .min(values.len());
     let at_level = |l: Option<Vec<f64>>| {
         l.map(|l| l.iter().map(|v| *v >= ALARM_LEVEL).collect())
             .unwrap_or_else(|| vec![false; values.len()])
@@ -58,6 +62,7 @@ fn nab_budgets(
     windows_path: &Path,
     files: &str,
     method: DetectionMethod,
+    probation_rows: Option<usize>,
     settings: &OnlineSettings,
 ) -> anyhow::Result<Vec<(String, Budget)>> {
     let text = std::fs::read_to_string(windows_path).map_err(|e| NabError::File {
@@ -83,7 +88,7 @@ fn nab_budgets(
             })
             .collect();
         let stamps_ms: Vec<i64> = stamps_us.iter().map(|t| t / 1000).collect();
-        let (marks, alarms) = marks_and_alarms(&values, method, settings);
+        let (marks, alarms) = marks_and_alarms(&values, method, probation_rows, settings);
         let weeks = weeks_of(values.len(), step_secs(&stamps_ms));
         let category = rel.split_once('/').map_or("", |(c, _)| c).to_owned();
         Ok((category, series_budget(&marks, &alarms, &rows, weeks)))
@@ -120,6 +125,7 @@ fn csv_budgets(
     config_path: Option<&Path>,
     files: &[PathBuf],
     method: DetectionMethod,
+    probation_rows: Option<usize>,
     settings: &OnlineSettings,
 ) -> anyhow::Result<Vec<(String, Budget)>> {
     let entity_labels = match crate::config::Config::load(config_path) {
@@ -132,7 +138,7 @@ fn csv_budgets(
         for (_, frame) in labelled_frames(file, &entity_labels)? {
             let weeks = weeks_of(frame.len(), step_secs(frame.timestamps_ms()));
             for column in frame.columns() {
-                let (marks, alarms) = marks_and_alarms(column, method, settings);
+                let (marks, alarms) = marks_and_alarms(column, method, probation_rows, settings);
                 out.push((name.clone(), series_budget(&marks, &alarms, &[], weeks)));
             }
         }
@@ -148,6 +154,7 @@ pub(super) fn eval_alarms(
     files: &str,
     csv: &[PathBuf],
     method: super::MethodArg,
+    probation_rows: Option<usize>,
     json: bool,
 ) -> anyhow::Result<()> {
     let Some(detection) = method.detection() else {
@@ -157,13 +164,24 @@ pub(super) fn eval_alarms(
     let started = std::time::Instant::now();
     let mut per_series = Vec::new();
     match (data, windows) {
-        (Some(data), Some(windows)) => {
-            per_series.extend(nab_budgets(data, windows, files, detection, &settings)?)
-        }
+        (Some(data), Some(windows)) => per_series.extend(nab_budgets(
+            data,
+            windows,
+            files,
+            detection,
+            probation_rows,
+            &settings,
+        )?),
         (None, None) => {}
         _ => anyhow::bail!("eval alarms: --data and --windows go together"),
     }
-    per_series.extend(csv_budgets(config_path, csv, detection, &settings)?);
+    per_series.extend(csv_budgets(
+        config_path,
+        csv,
+        detection,
+        probation_rows,
+        &settings,
+    )?);
     if per_series.is_empty() {
         anyhow::bail!("eval alarms: nothing to score (give --data with --windows, or --csv)");
     }
@@ -178,6 +196,7 @@ pub(super) fn eval_alarms(
         let summary = serde_json::json!({
             "method": format!("{detection:?}").to_lowercase(),
             "alarm_level": ALARM_LEVEL,
+            "probation_rows": probation_rows,
             "groups": groups.iter().map(|(g, b)| serde_json::json!({
                 "group": g, "budget": b,
                 "false_events_per_series_week": b.false_events_per_week(),

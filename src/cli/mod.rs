@@ -264,6 +264,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     files,
                     csv,
                     method,
+                    probation_rows,
                     json,
                 },
         }) => budget_cmd::eval_alarms(
@@ -273,6 +274,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             &files,
             &csv,
             method,
+            probation_rows,
             json,
         ),
         Some(Command::Eval {
