@@ -395,7 +395,8 @@ pub enum EvalWhat {
     /// category of a NAB-layout set, the windows a marked event touches and
     /// the windows with an alarm (the capped scores `eval nab` scores), and
     /// the marked events and alarms outside every window per series per
-    /// week; on --csv files (normal data, no labels) every one is false.
+    /// week judged (after the probation); on --csv files (normal data, no
+    /// labels) every one is false.
     Alarms {
         /// NAB-layout data dir (with --windows).
         #[arg(long, value_name = "DIR", requires = "windows")]

@@ -14,7 +14,8 @@ use crate::eval::nab::{self, NabError};
 use super::eval_cmd::{OnlineSettings, labelled_frames, locate, select, timestamps};
 
 /// One series' marks and alarms by `method`, after a probation of
-/// `probation_rows` (None: NAB's 15 % of the series).
+/// `probation_rows` (None: NAB's 15 % of the series), and the rows judged
+/// (after the probation: the weeks a budget is counted over).
 /// Marks: the row likelihoods the window and the daemon mark from; alarms:
 /// the capped likelihoods `eval nab` scores (the autoencoder trained on the
 /// probation, as there).
@@ -23,7 +24,7 @@ fn marks_and_alarms(
     method: DetectionMethod,
     probation_rows: Option<usize>,
     settings: &OnlineSettings,
-) -> (Vec<bool>, Vec<bool>) {
+) -> (Vec<bool>, Vec<bool>, usize) {
     let probation = probation_rows
         .unwrap_or_else(|| online::probation_rows(values.len()))
         .min(values.len());
@@ -42,7 +43,7 @@ fn marks_and_alarms(
         online::method_likelihoods(method, values, probation, lstm.as_deref())
             .map(|l| online::alarms_from(&l, suppress)),
     );
-    (marks, alarms)
+    (marks, alarms, values.len() - probation)
 }
 
 /// The median step of `stamps_ms`, in seconds (a week's rows).
@@ -88,8 +89,8 @@ fn nab_budgets(
             })
             .collect();
         let stamps_ms: Vec<i64> = stamps_us.iter().map(|t| t / 1000).collect();
-        let (marks, alarms) = marks_and_alarms(&values, method, probation_rows, settings);
-        let weeks = weeks_of(values.len(), step_secs(&stamps_ms));
+        let (marks, alarms, judged) = marks_and_alarms(&values, method, probation_rows, settings);
+        let weeks = weeks_of(judged, step_secs(&stamps_ms));
         let category = rel.split_once('/').map_or("", |(c, _)| c).to_owned();
         Ok((category, series_budget(&marks, &alarms, &rows, weeks)))
     };
@@ -136,9 +137,11 @@ fn csv_budgets(
     for file in files {
         let name = file.display().to_string();
         for (_, frame) in labelled_frames(file, &entity_labels)? {
-            let weeks = weeks_of(frame.len(), step_secs(frame.timestamps_ms()));
+            let step = step_secs(frame.timestamps_ms());
             for column in frame.columns() {
-                let (marks, alarms) = marks_and_alarms(column, method, probation_rows, settings);
+                let (marks, alarms, judged) =
+                    marks_and_alarms(column, method, probation_rows, settings);
+                let weeks = weeks_of(judged, step);
                 out.push((name.clone(), series_budget(&marks, &alarms, &[], weeks)));
             }
         }

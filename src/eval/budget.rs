@@ -18,6 +18,7 @@ pub fn weeks_of(rows: usize, step_secs: f64) -> f64 {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Budget {
     pub series: usize,
+    /// Weeks judged (after each series' probation), over the series.
     pub weeks: f64,
     pub windows: usize,
     /// Windows that a marked event touches.
