@@ -452,11 +452,16 @@ pub enum MethodArg {
     /// The Prophet band, refitted as the data arrive: distance from the
     /// forecast made before each row, in band half-widths, as a likelihood.
     Band,
+    /// Each subsequence (a period's rows, else 24) against its nearest
+    /// earlier one (left matrix-profile discords), as a likelihood; for
+    /// evaluation only (it keeps every row).
+    Discord,
 }
 
 impl MethodArg {
-    /// The `detection.method` this names; None for the forecast band, which
-    /// only the evaluation runs (it refits Prophet as rows arrive).
+    /// The `detection.method` this names; None for the forecast band and
+    /// the discord detector, which only the evaluation runs (one refits
+    /// Prophet as rows arrive, the other keeps every row).
     pub(super) fn detection(self) -> Option<crate::config::DetectionMethod> {
         use crate::config::DetectionMethod;
         match self {
@@ -466,7 +471,7 @@ impl MethodArg {
             MethodArg::Context => Some(DetectionMethod::Context),
             MethodArg::Lstm => Some(DetectionMethod::Lstm),
             MethodArg::Ensemble => Some(DetectionMethod::Ensemble),
-            MethodArg::Band => None,
+            MethodArg::Band | MethodArg::Discord => None,
         }
     }
 }

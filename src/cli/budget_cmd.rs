@@ -21,7 +21,7 @@ use super::eval_cmd::{OnlineSettings, labelled_frames, locate, select, timestamp
 /// probation, as there).
 fn marks_and_alarms(
     values: &[f64],
-    method: DetectionMethod,
+    method: Scorer,
     probation_rows: Option<usize>,
     settings: &OnlineSettings,
 ) -> (Vec<bool>, Vec<bool>, usize) {
@@ -32,18 +32,35 @@ fn marks_and_alarms(
         l.map(|l| l.iter().map(|v| *v >= ALARM_LEVEL).collect())
             .unwrap_or_else(|| vec![false; values.len()])
     };
+    let suppress = online::RobustParams::default().suppress;
+    let method = match method {
+        Scorer::Live(method) => method,
+        Scorer::Discord => {
+            // One likelihood: its rows are the marks, capped the alarms.
+            let l = online::discord_likelihoods(values, probation);
+            let alarms = at_level(l.as_deref().map(|l| online::alarms_from(l, suppress)));
+            return (at_level(l), alarms, values.len() - probation);
+        }
+    };
     let marks = at_level(online::method_row_likelihoods(
         method, values, probation, None,
     ));
     let lstm = matches!(method, DetectionMethod::Lstm | DetectionMethod::Ensemble)
         .then(|| online::lstm_likelihoods(values, probation, &settings.lstm))
         .flatten();
-    let suppress = online::RobustParams::default().suppress;
     let alarms = at_level(
         online::method_likelihoods(method, values, probation, lstm.as_deref())
             .map(|l| online::alarms_from(&l, suppress)),
     );
     (marks, alarms, values.len() - probation)
+}
+
+/// What scores a series: a live detection method, or the discord
+/// detector (evaluation only).
+#[derive(Debug, Clone, Copy)]
+enum Scorer {
+    Live(DetectionMethod),
+    Discord,
 }
 
 /// The median step of `stamps_ms`, in seconds (a week's rows).
@@ -62,7 +79,7 @@ fn nab_budgets(
     data: &Path,
     windows_path: &Path,
     files: &str,
-    method: DetectionMethod,
+    method: Scorer,
     probation_rows: Option<usize>,
     settings: &OnlineSettings,
 ) -> anyhow::Result<Vec<(String, Budget)>> {
@@ -125,7 +142,7 @@ fn nab_budgets(
 fn csv_budgets(
     config_path: Option<&Path>,
     files: &[PathBuf],
-    method: DetectionMethod,
+    method: Scorer,
     probation_rows: Option<usize>,
     settings: &OnlineSettings,
 ) -> anyhow::Result<Vec<(String, Budget)>> {
@@ -160,8 +177,12 @@ pub(super) fn eval_alarms(
     probation_rows: Option<usize>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let Some(detection) = method.detection() else {
-        anyhow::bail!("eval alarms: --method band is not a live detector; choose another");
+    let detection = match (method, method.detection()) {
+        (_, Some(detection)) => Scorer::Live(detection),
+        (super::MethodArg::Discord, None) => Scorer::Discord,
+        (_, None) => {
+            anyhow::bail!("eval alarms: --method band is not scored here; choose another")
+        }
     };
     let settings = OnlineSettings::builtin()?;
     let started = std::time::Instant::now();
@@ -197,7 +218,7 @@ pub(super) fn eval_alarms(
     let seconds = started.elapsed().as_secs_f64();
     if json {
         let summary = serde_json::json!({
-            "method": format!("{detection:?}").to_lowercase(),
+            "method": format!("{method:?}").to_lowercase(),
             "alarm_level": ALARM_LEVEL,
             "probation_rows": probation_rows,
             "groups": groups.iter().map(|(g, b)| serde_json::json!({

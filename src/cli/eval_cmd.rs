@@ -138,6 +138,9 @@ fn write_detector_scores(
                 .flatten();
             online::method_likelihoods(detection, &values, probation, lstm.as_deref())
         }
+        None if matches!(method, super::MethodArg::Discord) => {
+            online::discord_likelihoods(&values, probation)
+        }
         None => online::band_likelihoods(
             &timestamps(data_file)?,
             &values,
@@ -262,6 +265,14 @@ fn row_flags(
 ) -> Vec<bool> {
     use crate::detect::online;
     let probation = online::probation_rows(frame.len());
+    if matches!(method, super::MethodArg::Discord) {
+        let columns: Vec<Vec<f64>> = frame
+            .columns()
+            .iter()
+            .filter_map(|column| online::discord_likelihoods(column, probation))
+            .collect();
+        return online::rows_at_alarm_level(&columns, frame.len());
+    }
     let Some(detection) = method.detection() else {
         let columns: Vec<Vec<f64>> = frame
             .columns()

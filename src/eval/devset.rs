@@ -280,7 +280,6 @@ pub fn generate(base: Base, kind: Option<Kind>, seed: u64) -> Series {
     let mut phase = 0.0;
     let mut walk = 0.0;
     let mut clean = Vec::with_capacity(n);
-    let mut cycle_on = Vec::with_capacity(n);
     for row in 0..n {
         let rate = if active(row, Kind::Frequency) {
             let factor = placed.as_ref().map_or(1.0, |p| p.size);
@@ -300,7 +299,6 @@ pub fn generate(base: Base, kind: Option<Kind>, seed: u64) -> Series {
         } else {
             shape(base, phase, duty, active(row, Kind::Pattern))
         };
-        cycle_on.push(cycle);
         let value = match base {
             Base::Walk => {
                 // Mean-reverting, so that two weeks stay in one range.
@@ -318,26 +316,19 @@ pub fn generate(base: Base, kind: Option<Kind>, seed: u64) -> Series {
         clean.push(value);
     }
     let mut values = Vec::with_capacity(n);
-    for row in 0..n {
+    for (row, &shape_value) in clean.iter().enumerate() {
+        let spread = if active(row, Kind::Variance) {
+            placed.as_ref().map_or(1.0, |p| p.size)
+        } else {
+            1.0
+        };
         let value = match base {
             Base::Counter => {
-                let mean = clean[row] * 0.2;
-                let spread = if active(row, Kind::Variance) {
-                    placed.as_ref().map_or(1.0, |p| p.size)
-                } else {
-                    1.0
-                };
+                let mean = shape_value * 0.2;
                 let drawn = poisson(&mut rng, mean);
                 (mean + spread * (drawn - mean)).max(0.0).round()
             }
-            _ => {
-                let spread = if active(row, Kind::Variance) {
-                    placed.as_ref().map_or(1.0, |p| p.size)
-                } else {
-                    1.0
-                };
-                clean[row] + spread * noise * amplitude * rng.normal()
-            }
+            _ => shape_value + spread * noise * amplitude * rng.normal(),
         };
         values.push(value);
     }

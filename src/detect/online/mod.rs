@@ -9,6 +9,7 @@
 //! - `seasonal`: against the same moment of earlier periods.
 //! - `context`: CAD-style contextual novelty.
 //! - `local`: against the few values just before.
+//! - `discord`: each subsequence against its nearest earlier one (eval only).
 //! - `peer`: each entity against its fleet at the same moment (fleets).
 //! - `lstm`, `band`: the autoencoder and the forecast band as online
 //!   detectors.
@@ -19,6 +20,7 @@
 mod alarms;
 mod band;
 mod context;
+mod discord;
 mod ensemble;
 mod level;
 mod likelihood;
@@ -35,6 +37,7 @@ pub use band::band_likelihoods;
 pub use context::{
     CONTEXT_ALARM_SCORE, CONTEXT_RANGE_MARGIN, ContextDetector, ContextParams, context_likelihoods,
 };
+pub use discord::{DISCORD_ROWS, DiscordDetector, discord_likelihoods, discord_rows};
 pub use ensemble::{
     frame_alarms, frame_method_flags, method_likelihoods, method_row_likelihoods, probation_rows,
     rows_at_alarm_level, statistical_likelihoods,
