@@ -146,9 +146,13 @@ fn csv_budgets(
     probation_rows: Option<usize>,
     settings: &OnlineSettings,
 ) -> anyhow::Result<Vec<(String, Budget)>> {
+    // A long file's entities are grouped by the config's entity labels.
     let entity_labels = match crate::config::Config::load(config_path) {
         Ok((config, _)) => config.fleet.entity_labels,
-        Err(_) => crate::config::FleetConfig::default().entity_labels,
+        Err(error) => {
+            eprintln!("warning: {error}; grouping entities by `instance`");
+            crate::config::FleetConfig::default().entity_labels
+        }
     };
     let mut out = Vec::new();
     for file in files {

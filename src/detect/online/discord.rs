@@ -12,7 +12,7 @@ use super::likelihood::TailLikelihood;
 use super::seasonal::{SEASONAL_MIN_ACF, dominant_period};
 
 /// Subsequence length without a period: two hours at NAB's 5 minute step,
-/// as long as the local detectors' patterns (fixed, not tuned).
+/// the level detector's window (fixed, not tuned).
 pub const DISCORD_ROWS: usize = 24;
 /// The shortest and longest subsequence a period may give.
 const MIN_ROWS: usize = 8;
