@@ -87,6 +87,31 @@ fn the_generated_set_is_scored_per_kind_and_on_normal_data() {
         )
     );
 
+    // Flat lines: values the series has had all along, which the point
+    // detectors do not alarm on; the subsequence detector (evaluation
+    // only) finds them by their shape.
+    let flat = |method: &str| {
+        let scored = json(&pulsewatch(
+            home.path(),
+            &[
+                "eval",
+                "alarms",
+                "--data",
+                data.to_str().expect("utf-8"),
+                "--windows",
+                windows.to_str().expect("utf-8"),
+                "--files",
+                "gen-flat",
+                "--method",
+                method,
+                "--json",
+            ],
+        ));
+        scored["total"]["windows_alarmed"].as_u64().expect("count")
+    };
+    let (robust, discord) = (flat("robust"), flat("discord"));
+    assert!(discord > robust + 3, "discord {discord}, robust {robust}");
+
     // Unlabelled normal data: every mark is a false one, every series
     // counted (the sample's three metrics).
     let sample = home.path().join("sample.csv");
