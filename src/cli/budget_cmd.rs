@@ -11,7 +11,7 @@ use crate::detect::online::{self, ALARM_LEVEL};
 use crate::eval::budget::{Budget, series_budget, weeks_of};
 use crate::eval::nab::{self, NabError};
 
-use super::eval_cmd::{OnlineSettings, labelled_frames, locate, select, timestamps};
+use super::eval_cmd::{OnlineSettings, entity_labels, labelled_frames, locate, select, timestamps};
 
 /// One series' marks and alarms by `method`, after a probation of
 /// `probation_rows` (None: NAB's 15 % of the series), and the rows judged
@@ -112,23 +112,29 @@ fn nab_budgets(
         Ok((category, series_budget(&marks, &alarms, &rows, weeks)))
     };
     // Files on every core: the autoencoder's training is the slow part.
+    // Each worker takes the next file and keeps what it scored.
     let next = std::sync::atomic::AtomicUsize::new(0);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let worker = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(rel) = chosen.get(i) else {
+                return done;
+            };
+            done.push((i, work(rel)));
+        }
+    };
     let mut results: Vec<Option<anyhow::Result<(String, Budget)>>> =
         (0..chosen.len()).map(|_| None).collect();
-    let slots = std::sync::Mutex::new(&mut results);
     std::thread::scope(|scope| {
-        for _ in 0..cores.min(chosen.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(rel) = chosen.get(i) else { break };
-                    let result = work(rel);
-                    if let Ok(mut slots) = slots.lock() {
-                        slots[i] = Some(result);
-                    }
-                }
-            });
+        let workers: Vec<_> = (0..cores.min(chosen.len()))
+            .map(|_| scope.spawn(worker))
+            .collect();
+        for finished in workers.into_iter().filter_map(|w| w.join().ok()) {
+            for (i, result) in finished {
+                results[i] = Some(result);
+            }
         }
     });
     results
@@ -146,14 +152,7 @@ fn csv_budgets(
     probation_rows: Option<usize>,
     settings: &OnlineSettings,
 ) -> anyhow::Result<Vec<(String, Budget)>> {
-    // A long file's entities are grouped by the config's entity labels.
-    let entity_labels = match crate::config::Config::load(config_path) {
-        Ok((config, _)) => config.fleet.entity_labels,
-        Err(error) => {
-            eprintln!("warning: {error}; grouping entities by `instance`");
-            crate::config::FleetConfig::default().entity_labels
-        }
-    };
+    let entity_labels = entity_labels(config_path);
     let mut out = Vec::new();
     for file in files {
         let name = file.display().to_string();

@@ -265,27 +265,22 @@ fn row_flags(
 ) -> Vec<bool> {
     use crate::detect::online;
     let probation = online::probation_rows(frame.len());
-    if matches!(method, super::MethodArg::Discord) {
-        let columns: Vec<Vec<f64>> = frame
-            .columns()
-            .iter()
-            .filter_map(|column| online::discord_likelihoods(column, probation))
-            .collect();
-        return online::rows_at_alarm_level(&columns, frame.len());
-    }
     let Some(detection) = method.detection() else {
+        // The detectors only the evaluation runs, column by column.
+        let likelihoods = |column: &[f64]| match method {
+            super::MethodArg::Discord => online::discord_likelihoods(column, probation),
+            _ => online::band_likelihoods(
+                frame.timestamps_ms(),
+                column,
+                probation,
+                probation,
+                &settings.forecast,
+            ),
+        };
         let columns: Vec<Vec<f64>> = frame
             .columns()
             .iter()
-            .filter_map(|column| {
-                online::band_likelihoods(
-                    frame.timestamps_ms(),
-                    column,
-                    probation,
-                    probation,
-                    &settings.forecast,
-                )
-            })
+            .filter_map(|column| likelihoods(column))
             .collect();
         return online::rows_at_alarm_level(&columns, frame.len());
     };
@@ -333,6 +328,18 @@ pub(super) fn labelled_frames(
         .collect())
 }
 
+/// The labels a long file's entities are grouped by: the config's
+/// `fleet.entity_labels`, else (with a warning) the default `instance`.
+pub(super) fn entity_labels(config_path: Option<&Path>) -> Vec<String> {
+    match crate::config::Config::load(config_path) {
+        Ok((config, _)) => config.fleet.entity_labels,
+        Err(error) => {
+            eprintln!("warning: {error}; grouping entities by `instance`");
+            crate::config::FleetConfig::default().entity_labels
+        }
+    }
+}
+
 pub(super) fn eval_labelled(
     config_path: Option<&Path>,
     files: &[PathBuf],
@@ -340,14 +347,7 @@ pub(super) fn eval_labelled(
     json: bool,
 ) -> anyhow::Result<()> {
     let settings = OnlineSettings::builtin()?;
-    // A long file's entities are grouped by the config's entity labels.
-    let entity_labels = match crate::config::Config::load(config_path) {
-        Ok((config, _)) => config.fleet.entity_labels,
-        Err(error) => {
-            eprintln!("warning: {error}; grouping entities by `instance`");
-            crate::config::FleetConfig::default().entity_labels
-        }
-    };
+    let entity_labels = entity_labels(config_path);
     let mut rows_out = Vec::new();
     for file in files {
         let frames = labelled_frames(file, &entity_labels)?;

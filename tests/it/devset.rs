@@ -38,20 +38,24 @@ fn the_generated_set_is_scored_per_kind_and_on_normal_data() {
 
     let data = out.join("data");
     let windows = out.join("labels/combined_windows.json");
-    let scored = json(&pulsewatch(
-        home.path(),
-        &[
-            "eval",
-            "alarms",
-            "--data",
-            data.to_str().expect("utf-8"),
-            "--windows",
-            windows.to_str().expect("utf-8"),
-            "--files",
-            "gen-extremum,gen-clean",
-            "--json",
-        ],
-    ));
+    // `eval alarms` on the generated set, `--json`.
+    let alarms = |extra: &[&str]| {
+        let args = [
+            &[
+                "eval",
+                "alarms",
+                "--data",
+                data.to_str().expect("utf-8"),
+                "--windows",
+                windows.to_str().expect("utf-8"),
+                "--json",
+            ],
+            extra,
+        ]
+        .concat();
+        json(&pulsewatch(home.path(), &args))
+    };
+    let scored = alarms(&["--files", "gen-extremum,gen-clean"]);
     let groups = scored["groups"].as_array().expect("groups");
     let group = |name: &str| {
         groups
@@ -91,23 +95,9 @@ fn the_generated_set_is_scored_per_kind_and_on_normal_data() {
     // detectors do not alarm on; the subsequence detector (evaluation
     // only) finds them by their shape.
     let flat = |method: &str| {
-        let scored = json(&pulsewatch(
-            home.path(),
-            &[
-                "eval",
-                "alarms",
-                "--data",
-                data.to_str().expect("utf-8"),
-                "--windows",
-                windows.to_str().expect("utf-8"),
-                "--files",
-                "gen-flat",
-                "--method",
-                method,
-                "--json",
-            ],
-        ));
-        scored["total"]["windows_alarmed"].as_u64().expect("count")
+        alarms(&["--files", "gen-flat", "--method", method])["total"]["windows_alarmed"]
+            .as_u64()
+            .expect("count")
     };
     let (robust, discord) = (flat("robust"), flat("discord"));
     assert!(discord > robust + 3, "discord {discord}, robust {robust}");
